@@ -1,0 +1,1 @@
+"""Pure functions over the models: numbers and tables, no I/O, no presentation."""

@@ -1,0 +1,56 @@
+"""Interval arithmetic on numpy arrays of (start, end) pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def merge(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of intervals as sorted, disjoint (start, end) arrays."""
+    if len(starts) == 0:
+        return np.empty(0), np.empty(0)
+    order = np.argsort(starts, kind="stable")
+    s, e = starts[order], np.maximum.accumulate(ends[order])
+    # a new segment begins where an interval starts after everything before it has ended
+    new = np.empty(len(s), dtype=bool)
+    new[0] = True
+    new[1:] = s[1:] > e[:-1]
+    first = np.flatnonzero(new)
+    last = np.append(first[1:] - 1, len(s) - 1)
+    return s[first], e[last]
+
+
+def union_length(starts: np.ndarray, ends: np.ndarray) -> float:
+    """Total length covered by at least one interval."""
+    s, e = merge(starts, ends)
+    return float((e - s).sum())
+
+
+def clip(starts: np.ndarray, ends: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """Intervals cut to [lo, hi]; those entirely outside are dropped."""
+    s, e = np.maximum(starts, lo), np.minimum(ends, hi)
+    keep = e > s
+    return s[keep], e[keep]
+
+
+def overlap_length(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
+    """Length of the intersection of the unions of two interval sets."""
+    both = (np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]))
+    return union_length(*a) + union_length(*b) - union_length(*both)
+
+
+def layered_lengths(layers: list[tuple[np.ndarray, np.ndarray]]) -> list[float]:
+    """For layers in priority order, the length each adds to the union of those before it.
+
+    The result partitions the union of all layers: time covered by several layers is
+    counted once, for the first of them.
+    """
+    lengths = []
+    starts, ends = np.empty(0), np.empty(0)
+    covered = 0.0
+    for s, e in layers:
+        starts, ends = np.concatenate([starts, s]), np.concatenate([ends, e])
+        total = union_length(starts, ends)
+        lengths.append(total - covered)
+        covered = total
+    return lengths

@@ -1,0 +1,76 @@
+"""All core analyses of one trace, gathered into metrics and tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from workbench.analyses import categories as cat
+from workbench.analyses.gpu_time import gpu_time_metrics
+from workbench.analyses.kernels import kernel_table
+from workbench.analyses.launch import launch_metrics
+from workbench.analyses.operators import operator_table
+from workbench.analyses.steps import step_metrics
+from workbench.models.trace import Trace
+
+PROFILER_SETTINGS = ("record_shapes", "profile_memory", "with_stack", "with_flops", "with_modules")
+
+
+@dataclass
+class TraceSummary:
+    """Metrics (flat, snake_case, units in the names), tables and facts about one trace."""
+
+    metrics: dict[str, Any]
+    tables: dict[str, list[dict[str, Any]]]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def summarize_trace(trace: Trace, top: int = 50) -> TraceSummary:
+    events = trace.events
+    kinds = cat.gpu_kinds(events)
+    steps = step_metrics(events)
+    metrics: dict[str, Any] = {
+        "event_count": len(events) + len(trace.memory) + trace.other_events,
+        "events_skipped": trace.skipped_events,
+        "trace_duration_ms": float(events.end.max() - events.ts.min()) / 1000.0 if len(events) else 0.0,
+    }
+    metrics.update(gpu_time_metrics(trace, kinds))
+    metrics.update(steps)
+    metrics.update(launch_metrics(events, kinds, steps["step_count"]))
+    metrics.update(_copy_metrics(trace, kinds))
+    tables = {
+        "kernels": kernel_table(events, kinds, top),
+        "operators": operator_table(events, kinds, top),
+    }
+    return TraceSummary(metrics=metrics, tables=tables, meta=trace_meta(trace))
+
+
+def _copy_metrics(trace: Trace, kinds: np.ndarray) -> dict[str, Any]:
+    events = trace.events
+    copies = kinds == cat.MEMCPY
+    sets = kinds == cat.MEMSET
+    return {
+        "memcpy_count": int(copies.sum()),
+        "memcpy_ms": float(events.dur[copies].sum()) / 1000.0,
+        "memset_count": int(sets.sum()),
+        "memset_ms": float(events.dur[sets].sum()) / 1000.0,
+    }
+
+
+def trace_meta(trace: Trace) -> dict[str, Any]:
+    """What the trace says about itself: rank, devices, versions, profiler settings."""
+    info = trace.distributed
+    meta: dict[str, Any] = {
+        "rank": trace.rank,
+        "world_size": info.get("world_size"),
+        "backend": info.get("backend"),
+        "devices": [
+            {k: d.get(k) for k in ("id", "name", "totalGlobalMem", "computeMajor", "computeMinor", "numSms")}
+            for d in trace.devices
+        ],
+        "schema_version": trace.metadata.get("schemaVersion"),
+        "profiler": {k: bool(trace.metadata[k]) for k in PROFILER_SETTINGS if k in trace.metadata},
+    }
+    return meta

@@ -1,0 +1,6 @@
+"""Turning the paths a user names into analyzed inputs, whatever kind of artifact they are."""
+
+from workbench.inputs.analyzed import AnalyzedInput, RankResult
+from workbench.inputs.registry import analyze_path
+
+__all__ = ["AnalyzedInput", "RankResult", "analyze_path"]

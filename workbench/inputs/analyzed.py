@@ -1,0 +1,46 @@
+"""The result of analyzing one input: what goes into the report, plus the models behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.models.trace import Trace
+
+
+@dataclass
+class RankResult:
+    """One rank (one trace file) of an input."""
+
+    rank: int | None
+    path: str
+    metrics: dict[str, Any]
+    tables: dict[str, list[dict[str, Any]]]
+    meta: dict[str, Any]
+    trace: Trace | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rank": self.rank, "path": self.path, "meta": self.meta, "metrics": self.metrics,
+                "tables": self.tables}
+
+
+@dataclass
+class AnalyzedInput:
+    """One path the user named: a file, or a folder analyzed as one unit (the ranks of a job)."""
+
+    path: str
+    kind: str
+    metrics: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    ranks: list[RankResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "kind": self.kind, "meta": self.meta, "metrics": self.metrics}
+        if self.tables:
+            out["tables"] = self.tables
+        if len(self.ranks) > 1:
+            out["ranks"] = [r.to_json() for r in self.ranks]
+        out["warnings"] = self.warnings
+        return out

@@ -1,0 +1,69 @@
+"""Kineto traces as inputs: one trace file, or a folder of per-rank trace files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from statistics import fmean
+from typing import Any, Callable
+
+from workbench.analyses.trace_summary import summarize_trace
+from workbench.inputs.analyzed import AnalyzedInput, RankResult
+from workbench.loaders.kineto import load_kineto
+
+KIND_TRACE = "kineto_trace"
+KIND_RANKS = "kineto_trace_ranks"
+_RANK_IN_NAME = re.compile(r"rank[-_]?(\d+)", re.IGNORECASE)
+
+Progress = Callable[[float], None]
+
+
+def analyze_trace_files(
+    path: Path, files: list[Path], top: int, progress: Callable[[str], Progress]
+) -> AnalyzedInput:
+    """Analyze one trace, or several as the ranks of one job."""
+    ranks = [_analyze_rank(f, top, progress(f.name)) for f in files]
+    if len(ranks) == 1:
+        only = ranks[0]
+        return AnalyzedInput(
+            path=str(path), kind=KIND_TRACE, metrics=only.metrics, meta=only.meta, tables=only.tables,
+            ranks=ranks, warnings=_skip_warnings(only),
+        )
+    ranks.sort(key=lambda r: (r.rank is None, r.rank if r.rank is not None else 0, r.path))
+    warnings = [w for r in ranks for w in _skip_warnings(r)]
+    known = [r.rank for r in ranks if r.rank is not None]
+    if len(set(known)) != len(known):
+        warnings.append(f"several traces claim the same rank: {sorted(known)}")
+    if len(known) != len(ranks):
+        warnings.append(f"{len(ranks) - len(known)} trace(s) have no rank in distributedInfo or their name")
+    meta = {"ranks": [r.rank for r in ranks], "world_size": ranks[0].meta.get("world_size"),
+            "backend": ranks[0].meta.get("backend")}
+    return AnalyzedInput(path=str(path), kind=KIND_RANKS, metrics=_mean_metrics(ranks), meta=meta,
+                         ranks=ranks, warnings=warnings)
+
+
+def _analyze_rank(path: Path, top: int, progress: Progress) -> RankResult:
+    trace = load_kineto(path, progress)
+    summary = summarize_trace(trace, top)
+    rank = trace.rank
+    if rank is None and (match := _RANK_IN_NAME.search(path.name)):
+        rank = int(match.group(1))
+    summary.meta["rank"] = rank
+    return RankResult(rank=rank, path=str(path), metrics=summary.metrics, tables=summary.tables,
+                      meta=summary.meta, trace=trace)
+
+
+def _skip_warnings(rank: RankResult) -> list[str]:
+    skipped = rank.metrics.get("events_skipped", 0)
+    return [f"{rank.path}: {skipped} malformed event(s) skipped"] if skipped else []
+
+
+def _mean_metrics(ranks: list[RankResult]) -> dict[str, Any]:
+    """Metrics of a multi-rank input: the mean over the ranks that have each metric."""
+    keys = dict.fromkeys(k for r in ranks for k in r.metrics)
+    out: dict[str, Any] = {"rank_count": len(ranks)}
+    for key in keys:
+        values = [r.metrics[key] for r in ranks if isinstance(r.metrics.get(key), (int, float))]
+        if values:
+            out[key] = fmean(values)
+    return out

@@ -1,0 +1,1 @@
+"""Loaders turn files on disk into the typed models of `workbench.models`."""

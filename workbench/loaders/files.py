@@ -1,0 +1,62 @@
+"""Opening input files: gzip detection by magic bytes, progress, and one-line errors."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from workbench.errors import InputError
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == GZIP_MAGIC
+
+
+class InputFile:
+    """A binary stream over a file's (decompressed) content that knows how far it has read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = path.stat().st_size
+        self._raw = open(path, "rb")
+        self.compressed = self._raw.read(2) == GZIP_MAGIC
+        self._raw.seek(0)
+        self.stream: BinaryIO = gzip.GzipFile(fileobj=self._raw) if self.compressed else self._raw
+
+    def fraction_read(self) -> float:
+        return self._raw.tell() / self.size if self.size else 1.0
+
+    def close(self) -> None:
+        if self.stream is not self._raw:
+            self.stream.close()
+        self._raw.close()
+
+
+@contextmanager
+def open_input(path: str | Path) -> Iterator[InputFile]:
+    """Open `path` for reading, turning I/O and gzip failures into an `InputError`."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "no such file or directory")
+    if path.stat().st_size == 0:
+        raise InputError(path, "empty file")
+    try:
+        handle = InputFile(path)
+    except OSError as exc:
+        raise InputError(path, f"cannot open: {exc.strerror or exc}") from None
+    try:
+        yield handle
+    except EOFError:
+        raise InputError(path, "truncated gzip file (the stream ends before its end marker)") from None
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        raise InputError(path, f"corrupt gzip data ({exc})") from None
+    except OSError as exc:
+        raise InputError(path, f"read error: {exc.strerror or exc}") from None
+    finally:
+        handle.close()

@@ -1,0 +1,192 @@
+"""Loader for Kineto / Chrome-trace JSON (`.json`, `.json.gz`) into a columnar `Trace`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import msgspec
+import numpy as np
+
+from workbench.errors import InputError
+from workbench.loaders.files import open_input
+from workbench.loaders.json_stream import EventArrayReader
+from workbench.loaders.kineto_schema import NO_ARGS, NOT_RECORDED, Event, convert_events, decode_batch
+from workbench.models.trace import EventTable, MemoryEvents, Trace
+
+# Categories of the 2021-era schema (PyTorch 1.8-1.10) and their current names.
+CATEGORY_ALIASES = {
+    "Kernel": "kernel",
+    "Memcpy": "gpu_memcpy",
+    "Memset": "gpu_memset",
+    "Runtime": "cuda_runtime",
+    "Driver": "cuda_driver",
+    "Operator": "cpu_op",
+    "Python": "python_function",
+}
+
+Progress = Callable[[float], None]
+
+
+def load_kineto(path: str | Path, progress: Progress | None = None) -> Trace:
+    """Read a Kineto/Chrome trace; raise `InputError` with a one-line reason if it is bad."""
+    columns = _Columns()
+    with open_input(path) as handle:
+        report = (lambda: progress(handle.fraction_read())) if progress else None
+        reader = EventArrayReader(handle.stream, on_progress=report)
+        for events, skipped in reader.batches(decode_batch):
+            columns.add(events, skipped)
+        document = _decode_document(path, reader.remainder)
+    if isinstance(document, list):
+        metadata: dict[str, Any] = {}
+        events = document
+    else:
+        metadata = document
+        events = metadata.pop("traceEvents", None)
+        if events is None:
+            raise InputError(path, "no 'traceEvents' key: not a Kineto/Chrome trace")
+        if not isinstance(events, list):
+            raise InputError(path, f"'traceEvents' is a {type(events).__name__}, not a list")
+    columns.add(*convert_events(events))
+    return columns.build(str(path), metadata)
+
+
+def _decode_document(path: str | Path, data: bytes) -> Any:
+    try:
+        document = msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        reason = str(exc)
+        if "truncated" in reason:
+            raise InputError(path, "truncated JSON: the file ends in the middle of the trace") from None
+        raise InputError(path, f"not valid JSON ({reason})") from None
+    if not isinstance(document, (dict, list)):
+        raise InputError(path, "JSON is not an object with 'traceEvents': not a Kineto/Chrome trace")
+    return document
+
+
+def _as_int(value: int | str) -> int:
+    """pid/tid as an integer: numeric strings are converted, labels become NOT_RECORDED."""
+    if type(value) is int:
+        return value
+    return int(value) if isinstance(value, str) and value.isdigit() else NOT_RECORDED
+
+
+class _Interner:
+    """Maps strings to dense integer codes."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+
+    def encode(self, values: list[str]) -> np.ndarray:
+        codes = self.codes
+        out = np.empty(len(values), dtype=np.int32)
+        for i, value in enumerate(values):
+            code = codes.get(value)
+            if code is None:
+                code = codes[value] = len(codes)
+            out[i] = code
+        return out
+
+    @property
+    def strings(self) -> list[str]:
+        return list(self.codes)
+
+
+class _Columns:
+    """Accumulates batches of decoded events as numpy arrays."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, list[np.ndarray]] = {}
+        self.memory: dict[str, list[np.ndarray]] = {}
+        self.categories = _Interner()
+        self.names = _Interner()
+        self.shapes = _Interner()
+        self.thread_names: dict[tuple[int, int], str] = {}
+        self.skipped = 0
+        self.other = 0
+
+    def add(self, events: list[Event], skipped: int) -> None:
+        self.skipped += skipped
+        complete = [e for e in events if e.ph == "X"]
+        memory = [e for e in events if e.ph == "i" and e.name == "[memory]"]
+        for e in events:
+            if e.ph == "M" and e.name == "thread_name" and e.args is not None:
+                self.thread_names[(_as_int(e.pid), _as_int(e.tid))] = e.args.label
+        self.other += len(events) - len(complete) - len(memory)
+        if complete:
+            self._add_complete(complete)
+        if memory:
+            self._add_memory(memory)
+
+    def _add_complete(self, events: list[Event]) -> None:
+        args = [e.args or NO_ARGS for e in events]
+        ts = np.array([e.ts for e in events], dtype=np.float64)
+        dur = np.array([e.dur for e in events], dtype=np.float64)
+        valid = ~(np.isnan(ts) | np.isnan(dur))
+        self.skipped += int(len(events) - valid.sum())
+        external = [a.external_id if a.external_id != NOT_RECORDED else a.external_id_v1 for a in args]
+        shapes = [bytes(a.input_dims) for a in args]
+        shape_codes = self.shapes.encode([s.decode("utf-8", "replace") for s in shapes])
+        shape_codes[np.array([not s for s in shapes], dtype=bool)] = NOT_RECORDED
+        columns = {
+            "ts": ts,
+            "dur": dur,
+            "cat": self.categories.encode([e.cat for e in events]).astype(np.int16),
+            "name": self.names.encode([e.name for e in events]),
+            "pid": np.array([_as_int(e.pid) for e in events], dtype=np.int64),
+            "tid": np.array([_as_int(e.tid) for e in events], dtype=np.int64),
+            "device": np.array([a.device for a in args], dtype=np.int32),
+            "stream": np.array([a.stream for a in args], dtype=np.int32),
+            "correlation": np.array([a.correlation for a in args], dtype=np.int64),
+            "external_id": np.array(external, dtype=np.int64),
+            "flops": np.array([a.flops for a in args], dtype=np.float64),
+            "bytes": np.array([a.bytes for a in args], dtype=np.int64),
+            "shapes": shape_codes,
+        }
+        for key, column in columns.items():
+            self.parts.setdefault(key, []).append(column if valid.all() else column[valid])
+
+    def _add_memory(self, events: list[Event]) -> None:
+        args = [e.args or NO_ARGS for e in events]
+        columns = {
+            "ts": np.array([e.ts for e in events], dtype=np.float64),
+            "bytes": np.array([a.alloc_bytes for a in args], dtype=np.int64),
+            "total_allocated": np.array([a.total_allocated for a in args], dtype=np.int64),
+            "total_reserved": np.array([a.total_reserved for a in args], dtype=np.int64),
+            "device": np.array([a.device_id for a in args], dtype=np.int32),
+        }
+        for key, column in columns.items():
+            self.memory.setdefault(key, []).append(column)
+
+    def build(self, path: str, metadata: dict[str, Any]) -> Trace:
+        def joined(parts: dict[str, list[np.ndarray]], key: str, dtype: type) -> np.ndarray:
+            chunks = parts.get(key)
+            return np.concatenate(chunks) if chunks else np.empty(0, dtype=dtype)
+
+        ints = {"cat": np.int16, "name": np.int32, "pid": np.int64, "tid": np.int64,
+                "device": np.int32, "stream": np.int32, "correlation": np.int64,
+                "external_id": np.int64, "bytes": np.int64, "shapes": np.int32}
+        fields = {k: joined(self.parts, k, ints.get(k, np.float64))
+                  for k in ("ts", "dur", *ints, "flops")}
+        events = EventTable(
+            **fields,
+            categories=[CATEGORY_ALIASES.get(c, c) for c in self.categories.strings],
+            names=self.names.strings,
+            strings=self.shapes.strings,
+        )
+        memory = MemoryEvents(
+            ts=joined(self.memory, "ts", np.float64),
+            bytes=joined(self.memory, "bytes", np.int64),
+            total_allocated=joined(self.memory, "total_allocated", np.int64),
+            total_reserved=joined(self.memory, "total_reserved", np.int64),
+            device=joined(self.memory, "device", np.int32),
+        )
+        return Trace(
+            path=path,
+            events=events,
+            memory=memory,
+            metadata=metadata,
+            thread_names=self.thread_names,
+            skipped_events=self.skipped,
+            other_events=self.other,
+        )

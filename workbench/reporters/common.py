@@ -1,0 +1,86 @@
+"""What the human-readable reports show, shared by the text and Markdown formats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# (metric, label, format); a metric absent from the input is not shown.
+KEY_METRICS: list[tuple[str, str, str]] = [
+    ("gpu_busy_pct", "GPU busy", "{:.1f} %"),
+    ("gpu_window_ms", "GPU window", "{:.1f} ms"),
+    ("computation_pct", "Computation", "{:.1f} %"),
+    ("communication_pct", "Communication (not overlapped)", "{:.1f} %"),
+    ("communication_overlapped_pct", "Communication overlapped with compute", "{:.1f} %"),
+    ("memory_pct", "Memcpy/memset only", "{:.1f} %"),
+    ("idle_pct", "Idle", "{:.1f} %"),
+    ("idle_input_wait_ms", "  idle, host waiting on input", "{:.1f} ms"),
+    ("idle_sync_ms", "  idle, host in a synchronization", "{:.1f} ms"),
+    ("idle_host_busy_ms", "  idle, host busy in ops/launches", "{:.1f} ms"),
+    ("idle_other_ms", "  idle, other", "{:.1f} ms"),
+    ("step_count", "Steps", "{}"),
+    ("step_time_ms_mean", "Step time mean", "{:.2f} ms"),
+    ("step_time_ms_p50", "Step time p50", "{:.2f} ms"),
+    ("step_time_ms_max", "Step time max", "{:.2f} ms"),
+    ("kernel_count", "Kernels", "{}"),
+    ("kernels_per_step", "Kernels per step", "{:.0f}"),
+    ("short_kernel_pct", "Kernels under 10 µs", "{:.1f} %"),
+    ("launch_cpu_ms", "CPU time in launch calls", "{:.1f} ms"),
+    ("kernel_time_ms", "GPU time in kernels", "{:.1f} ms"),
+    ("rank_count", "Ranks", "{}"),
+]
+
+TABLE_ROWS = 10
+
+
+def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, formatted value) for the key metrics the input has."""
+    rows = []
+    for key, label, fmt in KEY_METRICS:
+        value = metrics.get(key)
+        if value is not None:
+            rows.append((label, fmt.format(value)))
+    return rows
+
+
+def kernel_rows(input_: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    rows = input_.get("tables", {}).get("kernels", [])[:TABLE_ROWS]
+    header = ["Kernel", "Count", "Total ms", "Share %"]
+    return header, [[shorten(r["name"]), str(r["count"]), f"{r['total_ms']:.2f}", f"{r['share_pct']:.1f}"] for r in rows]
+
+
+def operator_rows(input_: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    rows = input_.get("tables", {}).get("operators", [])[:TABLE_ROWS]
+    header = ["Operator", "Count", "Self CPU ms", "GPU ms", "Input shapes"]
+    return header, [
+        [shorten(r["name"]), str(r["count"]), f"{r['self_cpu_ms']:.2f}", f"{r['gpu_ms']:.2f}",
+         shorten(r.get("input_shapes") or "", 40)]
+        for r in rows
+    ]
+
+
+def rank_rows(input_: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    header = ["Rank", "GPU busy %", "Communication %", "Step mean ms"]
+
+    def fmt(value: Any, spec: str) -> str:
+        return format(value, spec) if isinstance(value, (int, float)) else "-"
+
+    return header, [
+        [str(r["rank"]), fmt(r["metrics"].get("gpu_busy_pct"), ".1f"),
+         fmt(r["metrics"].get("communication_pct"), ".1f"), fmt(r["metrics"].get("step_time_ms_mean"), ".2f")]
+        for r in input_.get("ranks", [])
+    ]
+
+
+def shorten(text: str, width: int = 70) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def describe_input(input_: dict[str, Any]) -> str:
+    meta = input_.get("meta", {})
+    parts = [input_["kind"]]
+    devices = meta.get("devices") or []
+    if devices:
+        parts.append(devices[0].get("name") or "unknown device")
+    if meta.get("rank") is not None:
+        parts.append(f"rank {meta['rank']} of {meta.get('world_size')}")
+    return ", ".join(str(p) for p in parts)

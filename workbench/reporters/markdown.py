@@ -1,0 +1,34 @@
+"""The report as Markdown, suited to a pull-request comment or a CI job summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.reporters.common import describe_input, kernel_rows, metric_rows, operator_rows, rank_rows
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    return [line(header), "|" + "|".join("---" for _ in header) + "|", *(line(r) for r in rows), ""]
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = ["# workbench report", ""]
+    for input_ in report["inputs"]:
+        lines += [f"## `{input_['path']}`", "", f"_{describe_input(input_)}_", ""]
+        lines += _table(["Metric", "Value"], [list(r) for r in metric_rows(input_["metrics"])])
+        if input_.get("ranks"):
+            lines += ["### Ranks", "", *_table(*rank_rows(input_))]
+        for title, (header, rows) in (("Top kernels", kernel_rows(input_)), ("Top operators", operator_rows(input_))):
+            if rows:
+                lines += [f"### {title}", "", *_table(header, rows)]
+        lines += [f"> warning: {w}" for w in input_.get("warnings", [])]
+    findings = report.get("findings", [])
+    lines += ["## Findings", ""]
+    if findings:
+        lines += _table(["Severity", "Id", "Title"], [[f["severity"], f["id"], f["title"]] for f in findings])
+    else:
+        lines += ["No findings.", ""]
+    return "\n".join(lines)

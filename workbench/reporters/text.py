@@ -1,0 +1,43 @@
+"""A readable terminal summary built with rich tables."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from workbench.reporters.common import describe_input, kernel_rows, metric_rows, operator_rows, rank_rows
+
+
+def _table(title: str, header: list[str], rows: list[list[str]]) -> Table:
+    table = Table(title=title, title_justify="left", show_edge=False)
+    for i, column in enumerate(header):
+        table.add_column(column, justify="left" if i == 0 or column == "Input shapes" else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def render(report: dict[str, Any], width: int = 120) -> str:
+    out = io.StringIO()
+    console = Console(file=out, width=width, no_color=True, highlight=False)
+    for input_ in report["inputs"]:
+        console.print(f"[bold]{input_['path']}[/bold]  ({describe_input(input_)})")
+        console.print(_table("Summary", ["Metric", "Value"], [list(r) for r in metric_rows(input_["metrics"])]))
+        if input_.get("ranks"):
+            console.print(_table("Ranks", *rank_rows(input_)))
+        for title, rows in (("Top kernels", kernel_rows(input_)), ("Top operators", operator_rows(input_))):
+            if rows[1]:
+                console.print(_table(title, *rows))
+        for warning in input_.get("warnings", []):
+            console.print(f"warning: {warning}")
+        console.print()
+    findings = report.get("findings", [])
+    if findings:
+        console.print(_table("Findings", ["Severity", "Id", "Title"],
+                             [[f["severity"], f["id"], f["title"]] for f in findings]))
+    else:
+        console.print("No findings.")
+    return out.getvalue()
