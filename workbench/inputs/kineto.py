@@ -9,20 +9,25 @@ from typing import Any, Callable
 
 from workbench.analyses.trace_summary import summarize_trace
 from workbench.inputs.analyzed import AnalyzedInput, RankResult
+from workbench.inputs.registry import AnalyzeOptions, InputKind, register_kind
 from workbench.loaders.kineto import load_kineto
 
 KIND_TRACE = "kineto_trace"
 KIND_RANKS = "kineto_trace_ranks"
+TRACE_SUFFIXES = (".json", ".json.gz")
 _RANK_IN_NAME = re.compile(r"rank[-_]?(\d+)", re.IGNORECASE)
 
 Progress = Callable[[float], None]
 
 
-def analyze_trace_files(
-    path: Path, files: list[Path], top: int, progress: Callable[[str], Progress]
-) -> AnalyzedInput:
+def is_kineto_trace(path: Path, head: bytes) -> bool:
+    """A JSON file whose head names `traceEvents` (or any .json file that is not a known other kind)."""
+    return path.name.endswith(TRACE_SUFFIXES) and b'"traceEvents"' in head
+
+
+def analyze_trace_files(path: Path, files: list[Path], options: AnalyzeOptions) -> AnalyzedInput:
     """Analyze one trace, or several as the ranks of one job."""
-    ranks = [_analyze_rank(f, top, progress(f.name)) for f in files]
+    ranks = [_analyze_rank(f, options.top, options.progress(f.name)) for f in files]
     if len(ranks) == 1:
         only = ranks[0]
         return AnalyzedInput(
@@ -65,5 +70,10 @@ def _mean_metrics(ranks: list[RankResult]) -> dict[str, Any]:
     for key in keys:
         values = [r.metrics[key] for r in ranks if isinstance(r.metrics.get(key), (int, float))]
         if values:
-            out[key] = fmean(values)
+            mean = fmean(values)
+            integral = all(isinstance(v, int) for v in values) and mean.is_integer()
+            out[key] = int(mean) if integral else mean
     return out
+
+
+register_kind(InputKind(KIND_TRACE, is_kineto_trace, analyze_trace_files, grouped=True))

@@ -1,23 +1,50 @@
-"""Recognize what a path is and hand it to the analysis for that kind of artifact."""
+"""Recognize what a path is and hand it to the analysis for that kind of artifact.
+
+Each kind of input registers an `InputKind`: a `sniff` test on a file's name and first
+decompressed bytes, and an `analyze` function. A file is analyzed by the first kind that
+claims it. In a folder, files of a grouped kind (the ranks of a job, the dumps of a hang)
+form one input; every other recognized file is an input of its own; files no kind claims
+(logs of other tools, meta data) are left alone.
+"""
 
 from __future__ import annotations
 
 import gzip
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from workbench.errors import InputError
 from workbench.inputs.analyzed import AnalyzedInput
-from workbench.inputs.kineto import analyze_trace_files
 from workbench.loaders.files import GZIP_MAGIC
 
 SNIFF_BYTES = 1 << 16
-TRACE_SUFFIXES = (".json", ".json.gz")
 
 Progress = Callable[[float], None]
 
 
-def _head(path: Path) -> bytes:
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    top: int = 50
+    progress: Callable[[str], Progress] = lambda label: (lambda fraction: None)
+
+
+@dataclass(frozen=True)
+class InputKind:
+    name: str
+    sniff: Callable[[Path, bytes], bool]
+    analyze: Callable[[Path, list[Path], AnalyzeOptions], AnalyzedInput]
+    grouped: bool = False
+
+
+KINDS: list[InputKind] = []
+
+
+def register_kind(kind: InputKind) -> None:
+    KINDS.append(kind)
+
+
+def read_head(path: Path) -> bytes:
     """The first bytes of a file, decompressed if it is gzip; b'' if unreadable."""
     try:
         with open(path, "rb") as f:
@@ -31,19 +58,42 @@ def _head(path: Path) -> bytes:
         return b""
 
 
-def is_kineto_trace(path: Path) -> bool:
-    """A JSON file whose head names `traceEvents`."""
-    return path.name.endswith(TRACE_SUFFIXES) and b'"traceEvents"' in _head(path)
+def kind_of(path: Path) -> InputKind | None:
+    _load_builtin_kinds()
+    head = read_head(path)
+    return next((k for k in KINDS if k.sniff(path, head)), None)
 
 
-def analyze_path(path: str | Path, top: int, progress: Callable[[str], Progress]) -> list[AnalyzedInput]:
-    """Analyze a file or folder; a folder of traces is one input with a rank per trace."""
+def analyze_path(path: str | Path, options: AnalyzeOptions) -> list[AnalyzedInput]:
+    """Analyze a file or a folder of artifacts."""
     path = Path(path)
     if not path.exists():
         raise InputError(path, "no such file or directory")
-    if path.is_dir():
-        traces = sorted(p for p in path.rglob("*") if p.is_file() and is_kineto_trace(p))
-        if not traces:
-            raise InputError(path, "folder holds no Kineto/Chrome trace (*.json, *.json.gz with traceEvents)")
-        return [analyze_trace_files(path, traces, top, progress)]
-    return [analyze_trace_files(path, [path], top, progress)]
+    if path.is_file():
+        if path.stat().st_size == 0:
+            raise InputError(path, "empty file")
+        kind = kind_of(path)
+        if kind is None:
+            raise InputError(path, "unrecognized file: not a trace, snapshot, dump or log that workbench reads")
+        return [kind.analyze(path, [path], options)]
+    groups: dict[str, tuple[InputKind, list[Path]]] = {}
+    singles: list[tuple[InputKind, Path]] = []
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and p.stat().st_size > 0):
+        kind = kind_of(file)
+        if kind is None:
+            continue
+        if kind.grouped:
+            groups.setdefault(kind.name, (kind, []))[1].append(file)
+        else:
+            singles.append((kind, file))
+    if not groups and not singles:
+        raise InputError(path, "folder holds nothing workbench reads (traces, snapshots, dumps, logs)")
+    inputs = [kind.analyze(path, files, options) for kind, files in groups.values()]
+    inputs += [kind.analyze(file, [file], options) for kind, file in singles]
+    return inputs
+
+
+def _load_builtin_kinds() -> None:
+    """Import the modules that register input kinds (once)."""
+    if not KINDS:
+        import workbench.inputs.builtin  # noqa: F401

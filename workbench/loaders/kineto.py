@@ -11,7 +11,7 @@ import numpy as np
 from workbench.errors import InputError
 from workbench.loaders.files import open_input
 from workbench.loaders.json_stream import EventArrayReader
-from workbench.loaders.kineto_schema import NO_ARGS, NOT_RECORDED, Event, convert_events, decode_batch
+from workbench.loaders.kineto_schema import NO_ARGS, NOT_RECORDED, Event, decode_batch, event_array
 from workbench.models.trace import EventTable, MemoryEvents, Trace
 
 # Categories of the 2021-era schema (PyTorch 1.8-1.10) and their current names.
@@ -39,7 +39,7 @@ def load_kineto(path: str | Path, progress: Progress | None = None) -> Trace:
         document = _decode_document(path, reader.remainder)
     if isinstance(document, list):
         metadata: dict[str, Any] = {}
-        events = document
+        last_events = reader.remainder
     else:
         metadata = document
         events = metadata.pop("traceEvents", None)
@@ -47,7 +47,8 @@ def load_kineto(path: str | Path, progress: Progress | None = None) -> Trace:
             raise InputError(path, "no 'traceEvents' key: not a Kineto/Chrome trace")
         if not isinstance(events, list):
             raise InputError(path, f"'traceEvents' is a {type(events).__name__}, not a list")
-    columns.add(*convert_events(events))
+        last_events = event_array(reader.remainder)
+    columns.add(*decode_batch(last_events))
     return columns.build(str(path), metadata)
 
 

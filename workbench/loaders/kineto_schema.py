@@ -49,34 +49,39 @@ class Event(msgspec.Struct):
     args: EventArgs | None = None
 
 
-_typed_batch = msgspec.json.Decoder(list[Event])
+class TraceDocument(msgspec.Struct):
+    """A trace object, reduced to the raw bytes of its event array."""
+
+    traceEvents: msgspec.Raw = msgspec.Raw()
+
+
+_typed_batch = msgspec.json.Decoder(list[Event], strict=False)
+_raw_batch = msgspec.json.Decoder(list[msgspec.Raw])
+_one_event = msgspec.json.Decoder(Event, strict=False)
+_document = msgspec.json.Decoder(TraceDocument)
 
 
 def decode_batch(data: bytes) -> tuple[list[Event], int]:
     """Decode a JSON array of events; returns (events, number skipped as malformed).
 
     A batch whose events all fit the schema decodes in one typed pass. If any field has an
-    unexpected type, the batch is decoded generically and converted event by event, so
-    one odd event is skipped and counted rather than failing the file.
+    unexpected type, the events are decoded one by one, so one odd event is skipped and
+    counted rather than failing the file.
     """
     try:
         return _typed_batch.decode(data), 0
     except msgspec.ValidationError:
-        return convert_events(msgspec.json.decode(data))
-
-
-def convert_events(items: object) -> tuple[list[Event], int]:
-    """Convert already-decoded event objects; returns (events, number skipped)."""
-    if not isinstance(items, list):
-        return [], 0
-    try:
-        return msgspec.convert(items, list[Event], strict=False), 0
-    except msgspec.ValidationError:
         pass
+    items = _raw_batch.decode(data)
     events: list[Event] = []
     for item in items:
         try:
-            events.append(msgspec.convert(item, Event, strict=False))
+            events.append(_one_event.decode(item))
         except msgspec.ValidationError:
             continue
     return events, len(items) - len(events)
+
+
+def event_array(document: bytes) -> bytes:
+    """The raw `traceEvents` array of a trace object (b'' if absent)."""
+    return bytes(_document.decode(document).traceEvents)

@@ -1,0 +1,3 @@
+"""Imports every module that registers an input kind. Order matters: first match wins."""
+
+import workbench.inputs.kineto  # noqa: F401

@@ -1,0 +1,58 @@
+"""A restricted unpickler for allocator snapshots and Flight Recorder dumps.
+
+These files are pickles, and a plain `pickle.load` of a hostile file runs arbitrary code.
+This unpickler builds only plain containers and scalars (dict, list, tuple, set, str,
+bytes, int, float, bool, None); any other class or persistent id is refused before
+anything is called.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import pickle
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import InputError
+from workbench.loaders.files import open_input
+
+_ALLOWED = {
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("builtins", "bytearray"): bytearray,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("__builtin__", "set"): set,  # protocol 0-2 pickles written by Python 2
+}
+
+
+class RefusedPickle(pickle.UnpicklingError):
+    """The pickle asked for something other than plain data."""
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        allowed = _ALLOWED.get((module, name))
+        if allowed is None:
+            raise RefusedPickle(f"refused to load {module}.{name}: only plain data is accepted")
+        return allowed
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise RefusedPickle("refused a persistent id: only plain data is accepted")
+
+
+def loads(data: bytes) -> Any:
+    """Unpickle plain data from bytes; raise `RefusedPickle` or `pickle.UnpicklingError`."""
+    return RestrictedUnpickler(io.BytesIO(data)).load()
+
+
+def load_file(path: str | Path) -> Any:
+    """Unpickle a (possibly gzip-compressed) file of plain data, or raise `InputError`."""
+    with open_input(path) as handle:
+        data = handle.stream.read()
+    try:
+        return loads(data)
+    except RefusedPickle as exc:
+        raise InputError(path, f"unsafe pickle: {exc}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, IndexError, TypeError, AttributeError) as exc:
+        raise InputError(path, f"not a readable pickle ({type(exc).__name__}: {exc})") from None

@@ -1,0 +1,1 @@
+"""Imports every module that registers rules, so that `RULES` is complete."""

@@ -1,0 +1,68 @@
+"""The finding: what is wrong, the evidence for it, what fixing it is worth, and the fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SEVERITIES = ("info", "warning", "critical")
+CRITICAL_PCT = 10.0
+WARNING_PCT = 3.0
+
+
+def severity_for(pct_of_time: float) -> str:
+    """Severity from the share of step (or run) time a problem costs."""
+    if pct_of_time >= CRITICAL_PCT:
+        return "critical"
+    if pct_of_time >= WARNING_PCT:
+        return "warning"
+    return "info"
+
+
+@dataclass
+class Fix:
+    summary: str
+    code: str
+    docs: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"summary": self.summary, "code": self.code, "docs": self.docs}
+
+
+@dataclass
+class Finding:
+    """One problem found in one input.
+
+    `estimated_gain` holds `time_ms_per_step` and/or `pct` (share of step or run time that
+    fixing it could save) and always `method`, a sentence on how it was estimated.
+    """
+
+    id: str
+    title: str
+    severity: str
+    category: str
+    evidence: dict[str, Any]
+    estimated_gain: dict[str, Any]
+    fix: Fix
+    input: str = ""
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"unknown severity {self.severity!r}")
+        if "method" not in self.estimated_gain:
+            raise ValueError("estimated_gain needs a 'method'")
+
+    def sort_key(self) -> tuple[int, float]:
+        return (-SEVERITIES.index(self.severity), -float(self.estimated_gain.get("pct") or 0.0))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "severity": self.severity,
+            "category": self.category,
+            "input": self.input,
+            "evidence": self.evidence,
+            "estimated_gain": self.estimated_gain,
+            "fix": self.fix.to_json(),
+        }

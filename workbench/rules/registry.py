@@ -1,0 +1,60 @@
+"""The rule registry: each rule has a stable kebab-case id and checks inputs of some kinds."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from workbench.inputs.analyzed import AnalyzedInput
+from workbench.rules.finding import Finding
+
+Check = Callable[[AnalyzedInput], Iterable[Finding]]
+_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    category: str
+    kinds: frozenset[str]
+    description: str
+    check: Check
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(id: str, category: str, kinds: Iterable[str], description: str) -> Callable[[Check], Check]:
+    """Register `check` as the rule `id`, run on inputs whose kind is in `kinds`."""
+    if not _ID.match(id):
+        raise ValueError(f"rule id {id!r} is not kebab-case")
+
+    def register(check: Check) -> Check:
+        if id in RULES:
+            raise ValueError(f"rule {id!r} registered twice")
+        RULES[id] = Rule(id, category, frozenset(kinds), description, check)
+        return check
+
+    return register
+
+
+def run_rules(inputs: list[AnalyzedInput], ignore: Iterable[str] = ()) -> list[Finding]:
+    """Findings of every rule that applies to each input, most severe and costly first."""
+    _load_builtin_rules()
+    skipped = set(ignore)
+    findings: list[Finding] = []
+    for input_ in inputs:
+        for r in RULES.values():
+            if r.id in skipped or input_.kind not in r.kinds:
+                continue
+            for finding in r.check(input_):
+                finding.input = finding.input or input_.path
+                findings.append(finding)
+    findings.sort(key=Finding.sort_key)
+    return findings
+
+
+def _load_builtin_rules() -> None:
+    """Import the modules whose `@rule` decorators fill the registry."""
+    import workbench.rules.builtin  # noqa: F401
