@@ -8,7 +8,7 @@ import sys
 
 from workbench import __version__
 from workbench.commands import analyze
-from workbench.errors import InputError, WorkbenchError
+from workbench.errors import WorkbenchError
 
 EXIT_OK, EXIT_GATE, EXIT_BAD_INPUT = 0, 1, 2
 COMMANDS = [analyze]
@@ -36,7 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # an input we do not understand must not end in a traceback
         if os.environ.get("WORKBENCH_DEBUG"):
             raise
-        where = f" ({exc.path})" if isinstance(exc, InputError) else ""
-        print(f"workbench: error{where}: unexpected {type(exc).__name__}: {exc} "
+        print(f"workbench: error: unexpected {type(exc).__name__}: {exc} "
               "(set WORKBENCH_DEBUG=1 for a traceback)", file=sys.stderr)
         return EXIT_BAD_INPUT

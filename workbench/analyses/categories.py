@@ -24,10 +24,8 @@ SYNCHRONIZATION = re.compile(
     r"^(cuda|hip)(Stream|Device|Event|Ctx)Synchronize$|^cu(Stream|Ctx|Event)Synchronize$"
     r"|^(cuda|hip)Memcpy$|^cuMemcpyDtoH(_v2)?$"
 )
-KERNEL_LAUNCH = re.compile(
-    r"^(cuda|hip)(LaunchKernel|LaunchKernelExC|LaunchCooperativeKernel|GraphLaunch|ExtLaunchKernel)"
-    r"|^cuLaunch|^hipModuleLaunchKernel|^runFunction"
-)
+# cudaLaunchKernel(ExC), cudaGraphLaunch, hip(ExtModule)LaunchKernel, cuLaunchKernel(Ex), MTIA's runFunction
+KERNEL_LAUNCH = re.compile(r"^(cuda|hip)\w*Launch|^cu(Graph)?Launch|^runFunction")
 PROFILER_STEP = re.compile(r"^ProfilerStep#\d+$")
 
 COMPUTE, COMMUNICATION_KIND, MEMCPY, MEMSET, NOT_GPU = 0, 1, 2, 3, -1

@@ -21,28 +21,35 @@ Progress = Callable[[float], None]
 
 
 def is_kineto_trace(path: Path, head: bytes) -> bool:
-    """A JSON file whose head names `traceEvents` (or any .json file that is not a known other kind)."""
+    """A .json/.json.gz file whose first bytes name `traceEvents`."""
     return path.name.endswith(TRACE_SUFFIXES) and b'"traceEvents"' in head
 
 
-def analyze_trace_files(path: Path, files: list[Path], options: AnalyzeOptions) -> AnalyzedInput:
-    """Analyze one trace, or several as the ranks of one job."""
+def analyze_trace_files(path: Path, files: list[Path], options: AnalyzeOptions) -> list[AnalyzedInput]:
+    """Analyze traces: several with distinct ranks form one job, anything else one input each."""
     ranks = [_analyze_rank(f, options.top, options.progress(f.name)) for f in files]
-    if len(ranks) == 1:
-        only = ranks[0]
-        return AnalyzedInput(
-            path=str(path), kind=KIND_TRACE, metrics=only.metrics, meta=only.meta, tables=only.tables,
-            ranks=ranks, warnings=_skip_warnings(only),
-        )
-    ranks.sort(key=lambda r: (r.rank is None, r.rank if r.rank is not None else 0, r.path))
-    warnings = [w for r in ranks for w in _skip_warnings(r)]
     known = [r.rank for r in ranks if r.rank is not None]
-    if len(set(known)) != len(known):
-        warnings.append(f"several traces claim the same rank: {sorted(known)}")
-    if len(known) != len(ranks):
-        warnings.append(f"{len(ranks) - len(known)} trace(s) have no rank in distributedInfo or their name")
+    if len(ranks) > 1 and len(known) == len(ranks) and len(set(known)) == len(known):
+        return [_job_input(path, ranks)]
+    return [_single_input(Path(r.path), r) for r in ranks]
+
+
+def _single_input(path: Path, rank: RankResult) -> AnalyzedInput:
+    return AnalyzedInput(
+        path=str(path), kind=KIND_TRACE, metrics=rank.metrics, meta=rank.meta, tables=rank.tables,
+        ranks=[rank], warnings=_skip_warnings(rank),
+    )
+
+
+def _job_input(path: Path, ranks: list[RankResult]) -> AnalyzedInput:
+    """The ranks of one distributed job, in rank order."""
+    ranks.sort(key=lambda r: r.rank)
+    warnings = [w for r in ranks for w in _skip_warnings(r)]
+    world_sizes = {r.meta.get("world_size") for r in ranks}
+    if len(world_sizes) > 1:
+        warnings.append(f"the traces disagree on the world size: {sorted(map(str, world_sizes))}")
     meta = {"ranks": [r.rank for r in ranks], "world_size": ranks[0].meta.get("world_size"),
-            "backend": ranks[0].meta.get("backend")}
+            "backend": ranks[0].meta.get("backend"), "devices": ranks[0].meta.get("devices", [])}
     return AnalyzedInput(path=str(path), kind=KIND_RANKS, metrics=_mean_metrics(ranks), meta=meta,
                          ranks=ranks, warnings=warnings)
 

@@ -9,14 +9,14 @@ form one input; every other recognized file is an input of its own; files no kin
 
 from __future__ import annotations
 
-import gzip
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from workbench.errors import InputError
+from workbench.errors import InputError, WorkbenchError
 from workbench.inputs.analyzed import AnalyzedInput
-from workbench.loaders.files import GZIP_MAGIC
+from workbench.loaders.files import open_input
 
 SNIFF_BYTES = 1 << 16
 
@@ -33,7 +33,7 @@ class AnalyzeOptions:
 class InputKind:
     name: str
     sniff: Callable[[Path, bytes], bool]
-    analyze: Callable[[Path, list[Path], AnalyzeOptions], AnalyzedInput]
+    analyze: Callable[[Path, list[Path], AnalyzeOptions], list[AnalyzedInput]]
     grouped: bool = False
 
 
@@ -45,17 +45,9 @@ def register_kind(kind: InputKind) -> None:
 
 
 def read_head(path: Path) -> bytes:
-    """The first bytes of a file, decompressed if it is gzip; b'' if unreadable."""
-    try:
-        with open(path, "rb") as f:
-            if f.read(2) != GZIP_MAGIC:
-                f.seek(0)
-                return f.read(SNIFF_BYTES)
-            f.seek(0)
-            with gzip.GzipFile(fileobj=f) as gz:
-                return gz.read(SNIFF_BYTES)
-    except (OSError, EOFError):
-        return b""
+    """The first bytes of a file, decompressed if it is gzip; `InputError` if it cannot be read."""
+    with open_input(path) as handle:
+        return handle.stream.read(SNIFF_BYTES)
 
 
 def kind_of(path: Path) -> InputKind | None:
@@ -75,7 +67,7 @@ def analyze_path(path: str | Path, options: AnalyzeOptions) -> list[AnalyzedInpu
         kind = kind_of(path)
         if kind is None:
             raise InputError(path, "unrecognized file: not a trace, snapshot, dump or log that workbench reads")
-        return [kind.analyze(path, [path], options)]
+        return _analyze(kind, path, [path], options)
     groups: dict[str, tuple[InputKind, list[Path]]] = {}
     singles: list[tuple[InputKind, Path]] = []
     for file in sorted(p for p in path.rglob("*") if p.is_file() and p.stat().st_size > 0):
@@ -88,9 +80,22 @@ def analyze_path(path: str | Path, options: AnalyzeOptions) -> list[AnalyzedInpu
             singles.append((kind, file))
     if not groups and not singles:
         raise InputError(path, "folder holds nothing workbench reads (traces, snapshots, dumps, logs)")
-    inputs = [kind.analyze(path, files, options) for kind, files in groups.values()]
-    inputs += [kind.analyze(file, [file], options) for kind, file in singles]
+    inputs = [i for kind, files in groups.values() for i in _analyze(kind, path, files, options)]
+    inputs += [i for kind, file in singles for i in _analyze(kind, file, [file], options)]
     return inputs
+
+
+def _analyze(kind: InputKind, path: Path, files: list[Path], options: AnalyzeOptions) -> list[AnalyzedInput]:
+    """Run a kind's analysis; an unexpected failure still names the input (WORKBENCH_DEBUG=1 re-raises)."""
+    try:
+        return kind.analyze(path, files, options)
+    except (WorkbenchError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if os.environ.get("WORKBENCH_DEBUG"):
+            raise
+        raise InputError(path, f"cannot be analyzed as {kind.name}: {type(exc).__name__}: {exc} "
+                               "(set WORKBENCH_DEBUG=1 for a traceback)") from None
 
 
 def _load_builtin_kinds() -> None:

@@ -13,11 +13,6 @@ from workbench.errors import InputError
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def is_gzip(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == GZIP_MAGIC
-
-
 class InputFile:
     """A binary stream over a file's (decompressed) content that knows how far it has read."""
 

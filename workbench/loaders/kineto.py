@@ -66,10 +66,15 @@ def _decode_document(path: str | Path, data: bytes) -> Any:
 
 
 def _as_int(value: int | str) -> int:
-    """pid/tid as an integer: numeric strings are converted, labels become NOT_RECORDED."""
+    """An id as an integer: decimal and hex strings are converted, labels become NOT_RECORDED."""
     if type(value) is int:
         return value
-    return int(value) if isinstance(value, str) and value.isdigit() else NOT_RECORDED
+    if not isinstance(value, str):
+        return NOT_RECORDED
+    try:
+        return int(value, 16) if value[:2].lower() == "0x" else int(value)
+    except ValueError:
+        return NOT_RECORDED
 
 
 class _Interner:
@@ -136,8 +141,8 @@ class _Columns:
             "name": self.names.encode([e.name for e in events]),
             "pid": np.array([_as_int(e.pid) for e in events], dtype=np.int64),
             "tid": np.array([_as_int(e.tid) for e in events], dtype=np.int64),
-            "device": np.array([a.device for a in args], dtype=np.int32),
-            "stream": np.array([a.stream for a in args], dtype=np.int32),
+            "device": np.array([_as_int(a.device) for a in args], dtype=np.int64),
+            "stream": np.array([_as_int(a.stream) for a in args], dtype=np.int64),
             "correlation": np.array([a.correlation for a in args], dtype=np.int64),
             "external_id": np.array(external, dtype=np.int64),
             "flops": np.array([a.flops for a in args], dtype=np.float64),
@@ -165,7 +170,7 @@ class _Columns:
             return np.concatenate(chunks) if chunks else np.empty(0, dtype=dtype)
 
         ints = {"cat": np.int16, "name": np.int32, "pid": np.int64, "tid": np.int64,
-                "device": np.int32, "stream": np.int32, "correlation": np.int64,
+                "device": np.int64, "stream": np.int64, "correlation": np.int64,
                 "external_id": np.int64, "bytes": np.int64, "shapes": np.int32}
         fields = {k: joined(self.parts, k, ints.get(k, np.float64))
                   for k in ("ts", "dur", *ints, "flops")}

@@ -19,8 +19,8 @@ class EventArgs(msgspec.Struct):
     external_id: int = msgspec.field(name="External id", default=NOT_RECORDED)
     external_id_v1: int = msgspec.field(name="external id", default=NOT_RECORDED)
     correlation: int = NOT_RECORDED
-    device: int = NOT_RECORDED
-    stream: int = NOT_RECORDED
+    device: int | str = NOT_RECORDED  # ROCm traces write some ids as hex strings ("0x0")
+    stream: int | str = NOT_RECORDED
     flops: float = math.nan
     bytes: int = NOT_RECORDED
     input_dims: msgspec.Raw = msgspec.field(name="Input Dims", default=msgspec.Raw())

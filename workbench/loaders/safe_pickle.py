@@ -8,6 +8,7 @@ anything is called.
 
 from __future__ import annotations
 
+import codecs
 import collections
 import io
 import pickle
@@ -23,6 +24,7 @@ _ALLOWED = {
     ("builtins", "bytearray"): bytearray,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("__builtin__", "set"): set,  # protocol 0-2 pickles written by Python 2
+    ("_codecs", "encode"): codecs.encode,  # how protocols 0-2 spell bytes; converts data only
 }
 
 

@@ -27,8 +27,8 @@ class EventTable:
     name: np.ndarray  # int32 code into `names`
     pid: np.ndarray  # int64, MISSING when the trace used a non-numeric label
     tid: np.ndarray  # int64, MISSING likewise
-    device: np.ndarray  # int32 GPU/accelerator index, MISSING on host events
-    stream: np.ndarray  # int32, MISSING on host events
+    device: np.ndarray  # int64 GPU/accelerator index, MISSING on host events
+    stream: np.ndarray  # int64, MISSING on host events
     correlation: np.ndarray  # int64 launch correlation id, MISSING when absent
     external_id: np.ndarray  # int64 "External id", MISSING when absent
     flops: np.ndarray  # float64, NaN when not recorded

@@ -1,0 +1,32 @@
+"""Shared fixtures: where the real traces are, and skipping cleanly when they are absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "sample_traces"
+SHARED = ROOT.parent / "shared" / "traces"
+
+NAIVE = SAMPLES / "h100" / "train_naive.pt.trace.json.gz"
+OPTIMIZED = SAMPLES / "h100" / "train_optimized.pt.trace.json.gz"
+GRAPH = SAMPLES / "h100" / "infer_graph.pt.trace.json.gz"
+RANKS = SAMPLES / "public" / "sampled_2of128_ranks"
+AMD = SAMPLES / "public" / "mi250_minitoy_train_ROCm6_2_kineto.json.gz"
+GLOO = SAMPLES / "public" / "rank-34.Jul_15_10_52_41.1074.pt.trace.json.gz"
+
+
+def shared_path(relative: str) -> Path:
+    """A file under ../shared/traces, or skip the test when it is not there."""
+    path = SHARED / relative
+    if not path.exists():
+        pytest.skip(f"../shared/traces/{relative} is not present (the real-data folder beside the checkout)")
+    return path
+
+
+@pytest.fixture
+def shared() -> Callable[[str], Path]:
+    return shared_path
