@@ -77,6 +77,14 @@ def _as_int(value: int | str) -> int:
         return NOT_RECORDED
 
 
+def _int_column(values: list[int | str]) -> np.ndarray:
+    """Ids as an int64 column; the per-value conversion runs only when some are strings."""
+    try:
+        return np.array(values, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        return np.array([_as_int(v) for v in values], dtype=np.int64)
+
+
 class _Interner:
     """Maps strings to dense integer codes."""
 
@@ -85,13 +93,8 @@ class _Interner:
 
     def encode(self, values: list[str]) -> np.ndarray:
         codes = self.codes
-        out = np.empty(len(values), dtype=np.int32)
-        for i, value in enumerate(values):
-            code = codes.get(value)
-            if code is None:
-                code = codes[value] = len(codes)
-            out[i] = code
-        return out
+        # setdefault inserts a missing value with the next code, len(codes), in one C call
+        return np.array([codes.setdefault(v, len(codes)) for v in values], dtype=np.int32)
 
     @property
     def strings(self) -> list[str]:
@@ -139,10 +142,10 @@ class _Columns:
             "dur": dur,
             "cat": self.categories.encode([e.cat for e in events]).astype(np.int16),
             "name": self.names.encode([e.name for e in events]),
-            "pid": np.array([_as_int(e.pid) for e in events], dtype=np.int64),
-            "tid": np.array([_as_int(e.tid) for e in events], dtype=np.int64),
-            "device": np.array([_as_int(a.device) for a in args], dtype=np.int64),
-            "stream": np.array([_as_int(a.stream) for a in args], dtype=np.int64),
+            "pid": _int_column([e.pid for e in events]),
+            "tid": _int_column([e.tid for e in events]),
+            "device": _int_column([a.device for a in args]),
+            "stream": _int_column([a.stream for a in args]),
             "correlation": np.array([a.correlation for a in args], dtype=np.int64),
             "external_id": np.array(external, dtype=np.int64),
             "flops": np.array([a.flops for a in args], dtype=np.float64),
