@@ -12,16 +12,18 @@ SCHEMA = "workbench.report/1"
 FLOAT_DIGITS = 4
 
 
-def build_report(inputs: list[AnalyzedInput], findings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """A JSON-serializable report of the analyzed inputs and their findings."""
-    return to_plain(
-        {
-            "schema": SCHEMA,
-            "tool": {"name": "workbench", "version": __version__},
-            "inputs": [i.to_json() for i in inputs],
-            "findings": findings or [],
-        }
-    )
+def build_report(inputs: list[AnalyzedInput], findings: list[dict[str, Any]] | None = None,
+                 diff: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A JSON-serializable report of the analyzed inputs and their findings (and a diff of two inputs)."""
+    report: dict[str, Any] = {
+        "schema": SCHEMA,
+        "tool": {"name": "workbench", "version": __version__},
+        "inputs": [i.to_json() for i in inputs],
+        "findings": findings or [],
+    }
+    if diff is not None:
+        report["diff"] = diff
+    return to_plain(report)
 
 
 def to_plain(value: Any) -> Any:

@@ -19,7 +19,9 @@ ANNOTATION_CATEGORIES = frozenset({"user_annotation"})
 
 COMMUNICATION = re.compile(r"nccl|rccl|hccl|msccl|gloo|c10d", re.IGNORECASE)
 MTIA_DMA = re.compile(r"^dma_request$")
-DATA_LOADING = re.compile(r"dataloader|__next__|_next_data|data[_ ]?load|get_batch", re.IGNORECASE)
+# DataLoader iteration, and user annotations that name a data/input/batch phase ("## data ##").
+DATA_LOADING = re.compile(r"dataloader|__next__|_next_data|data[_ ]?load|get_batch|\b(data|input|batch)\b",
+                          re.IGNORECASE)
 SYNCHRONIZATION = re.compile(
     r"^(cuda|hip)(Stream|Device|Event|Ctx)Synchronize$|^cu(Stream|Ctx|Event)Synchronize$"
     r"|^(cuda|hip)Memcpy$|^cuMemcpyDtoH(_v2)?$"

@@ -42,7 +42,9 @@ def gpu_time_metrics(trace: Trace, kinds: np.ndarray) -> dict[str, Any]:
 
     names = events.name_mask
     host = cat.host_mask(events)
-    input_wait = spans(names(cat.DATA_LOADING.search) & ~gpu)
+    # operators and annotations only: a loader's helper threads (pin_memory) run data code all the time
+    host_phases = events.category_mask(cat.ANNOTATION_CATEGORIES | cat.HOST_OP_CATEGORIES)
+    input_wait = spans(names(cat.DATA_LOADING.search) & host_phases)
     sync = spans(names(cat.SYNCHRONIZATION.search) & events.category_mask(cat.RUNTIME_CATEGORIES))
     host_busy = spans(host)
     busy = spans(gpu)

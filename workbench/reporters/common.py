@@ -30,6 +30,9 @@ KEY_METRICS: list[tuple[str, str, str]] = [
 ]
 
 TABLE_ROWS = 10
+_METRIC_FORMATS = {key: (label, fmt) for key, label, fmt in KEY_METRICS}
+
+Section = tuple[str, list[str], list[list[str]]]
 
 
 def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
@@ -69,6 +72,36 @@ def rank_rows(input_: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
          fmt(r["metrics"].get("communication_pct"), ".1f"), fmt(r["metrics"].get("step_time_ms_mean"), ".2f")]
         for r in input_.get("ranks", [])
     ]
+
+
+def diff_sections(diff: dict[str, Any]) -> list[Section]:
+    """(title, header, rows) of each non-empty part of a diff: metrics, changed kernels and operators, findings."""
+    unit = "ms/step" if diff["per_step"] else "ms"
+    sections = [
+        ("Change", ["Metric", "Base", "New", "Delta", "Delta %"], [_metric_change_row(m) for m in diff["metrics"]]),
+        ("Kernels that changed most", *_changed_rows(diff["kernels"], "Kernel", unit)),
+        ("Operators that changed most (GPU time)", *_changed_rows(diff["operators"], "Operator", unit)),
+        ("Finding changes", ["Status", "Finding ids"],
+         [[status, ", ".join(ids) or "-"] for status, ids in diff["findings"].items()]),
+    ]
+    return [s for s in sections if s[2]]
+
+
+def _metric_change_row(change: dict[str, Any]) -> list[str]:
+    label, fmt = _METRIC_FORMATS.get(change["name"], (change["name"], "{}"))
+    signed = fmt.replace("{:", "{:+").replace("{}", "{:+}").replace(" %", " pp")  # a change of a % is in points
+    return [label, _format(change["base"], fmt), _format(change["new"], fmt), _format(change["delta"], signed),
+            _format(change["delta_pct"], "{:+.1f} %")]
+
+
+def _changed_rows(rows: list[dict[str, Any]], column: str, unit: str) -> tuple[list[str], list[list[str]]]:
+    header = [column, f"Base {unit}", f"New {unit}", f"Delta {unit}"]
+    return header, [[shorten(r["name"]), f"{r['base_ms']:.2f}", f"{r['new_ms']:.2f}", f"{r['delta_ms']:+.2f}"]
+                    for r in rows]
+
+
+def _format(value: Any, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value)
 
 
 def shorten(text: str, width: int = 70) -> str:

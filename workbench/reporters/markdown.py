@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.reporters.common import describe_input, kernel_rows, metric_rows, operator_rows, rank_rows
+from workbench.reporters.common import (describe_input, diff_sections, kernel_rows, metric_rows, operator_rows,
+                                        rank_rows)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -16,6 +17,11 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def render(report: dict[str, Any]) -> str:
     lines = ["# workbench report", ""]
+    if "diff" in report:
+        diff = report["diff"]
+        lines += [f"## Diff: `{diff['base']}` → `{diff['new']}`", ""]
+        for title, header, rows in diff_sections(diff):
+            lines += [f"### {title}", "", *_table(header, rows)]
     for input_ in report["inputs"]:
         lines += [f"## `{input_['path']}`", "", f"_{describe_input(input_)}_", ""]
         lines += _table(["Metric", "Value"], [list(r) for r in metric_rows(input_["metrics"])])

@@ -8,13 +8,16 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from workbench.reporters.common import describe_input, kernel_rows, metric_rows, operator_rows, rank_rows
+from workbench.reporters.common import (describe_input, diff_sections, kernel_rows, metric_rows, operator_rows,
+                                        rank_rows)
+
+TEXT_COLUMNS = {"Input shapes", "Finding ids"}  # left-aligned, like the first column
 
 
 def _table(title: str, header: list[str], rows: list[list[str]]) -> Table:
     table = Table(title=title, title_justify="left", show_edge=False)
     for i, column in enumerate(header):
-        table.add_column(column, justify="left" if i == 0 or column == "Input shapes" else "right")
+        table.add_column(column, justify="left" if i == 0 or column in TEXT_COLUMNS else "right")
     for row in rows:
         table.add_row(*row)
     return table
@@ -23,6 +26,12 @@ def _table(title: str, header: list[str], rows: list[list[str]]) -> Table:
 def render(report: dict[str, Any], width: int = 120) -> str:
     out = io.StringIO()
     console = Console(file=out, width=width, no_color=True, highlight=False)
+    if "diff" in report:
+        diff = report["diff"]
+        console.print(f"[bold]diff[/bold] {diff['base']} → {diff['new']}")
+        for section in diff_sections(diff):
+            console.print(_table(*section))
+        console.print()
     for input_ in report["inputs"]:
         console.print(f"[bold]{input_['path']}[/bold]  ({describe_input(input_)})")
         console.print(_table("Summary", ["Metric", "Value"], [list(r) for r in metric_rows(input_["metrics"])]))

@@ -1,1 +1,10 @@
 """Imports every module that registers rules, so that `RULES` is complete."""
+
+import workbench.rules.attention  # noqa: F401
+import workbench.rules.convolution  # noqa: F401
+import workbench.rules.inference  # noqa: F401
+import workbench.rules.input  # noqa: F401
+import workbench.rules.launch  # noqa: F401
+import workbench.rules.optimizer  # noqa: F401
+import workbench.rules.precision  # noqa: F401
+import workbench.rules.sync  # noqa: F401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -10,6 +11,7 @@ from workbench.inputs.analyzed import AnalyzedInput
 from workbench.rules.finding import Finding
 
 Check = Callable[[AnalyzedInput], Iterable[Finding]]
+MIN_GAIN_PCT = 0.1  # findings worth less than this share of the time are noise
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
@@ -41,20 +43,28 @@ def rule(id: str, category: str, kinds: Iterable[str], description: str) -> Call
 
 def run_rules(inputs: list[AnalyzedInput], ignore: Iterable[str] = ()) -> list[Finding]:
     """Findings of every rule that applies to each input, most severe and costly first."""
-    _load_builtin_rules()
+    load_builtin_rules()
     skipped = set(ignore)
     findings: list[Finding] = []
     for input_ in inputs:
         for r in RULES.values():
             if r.id in skipped or input_.kind not in r.kinds:
                 continue
-            for finding in r.check(input_):
+            try:
+                found = list(r.check(input_))
+            except Exception as exc:  # one rule's bug must not cost the user the whole report
+                if os.environ.get("WORKBENCH_DEBUG"):
+                    raise
+                input_.warnings.append(f"rule {r.id} failed: {type(exc).__name__}: {exc}")
+                continue
+            for finding in found:
                 finding.input = finding.input or input_.path
-                findings.append(finding)
+                if float(finding.estimated_gain.get("pct") or 0.0) >= MIN_GAIN_PCT:
+                    findings.append(finding)
     findings.sort(key=Finding.sort_key)
     return findings
 
 
-def _load_builtin_rules() -> None:
+def load_builtin_rules() -> None:
     """Import the modules whose `@rule` decorators fill the registry."""
     import workbench.rules.builtin  # noqa: F401

@@ -1,0 +1,137 @@
+"""`workbench diff BASE NEW` on the shipped H100 traces, and `diff_inputs` on synthetic inputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import GRAPH, NAIVE, OPTIMIZED, SAMPLES
+from workbench.analyses.trace_diff import DIFF_METRICS, diff_inputs
+from workbench.cli import main
+from workbench.inputs import AnalyzedInput
+
+# ProfilerStep#4..6 durations read straight from the JSON: naive 86.0035, 85.2379, 93.5151 ms,
+# optimized 34.6182, 32.3155, 31.5043 ms.
+NAIVE_STEP_MS = 88.2522
+OPTIMIZED_STEP_MS = 32.8127
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["diff", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def json_diff(tmp_path_factory) -> dict:
+    """The JSON report of naive -> optimized, written with -o (module scope: the traces are analyzed once)."""
+    target = tmp_path_factory.mktemp("diff") / "diff.json"
+    assert main(["diff", str(NAIVE), str(OPTIMIZED), "--format", "json", "--top", "5", "-o", str(target)]) == 0
+    return json.loads(target.read_text())
+
+
+def test_report_holds_both_inputs_new_findings_and_the_diff(json_diff):
+    assert json_diff["schema"] == "workbench.report/1"
+    assert [i["path"] for i in json_diff["inputs"]] == [str(NAIVE), str(OPTIMIZED)]
+    assert all(len(i["tables"]["kernels"]) == 5 for i in json_diff["inputs"])  # cut to --top
+    assert all(f["input"] == str(OPTIMIZED) for f in json_diff["findings"])
+    diff = json_diff["diff"]
+    assert diff["base"] == str(NAIVE) and diff["new"] == str(OPTIMIZED) and diff["per_step"] is True
+    assert set(diff["findings"]) == {"resolved", "introduced", "persisting"}
+
+
+def test_step_time_drops_by_more_than_half(json_diff):
+    diff = json_diff["diff"]
+    metrics = {m["name"]: m for m in diff["metrics"]}
+    assert [m["name"] for m in diff["metrics"]] == list(DIFF_METRICS)  # both traces have them all
+    step = metrics["step_time_ms_mean"]
+    assert step["base"] == pytest.approx(NAIVE_STEP_MS, abs=1e-3)
+    assert step["new"] == pytest.approx(OPTIMIZED_STEP_MS, abs=1e-3)
+    assert step["delta"] == pytest.approx(OPTIMIZED_STEP_MS - NAIVE_STEP_MS, abs=1e-3)
+    assert diff["step_time_change_pct"] == pytest.approx(-62.82, abs=0.01) == step["delta_pct"]
+    assert metrics["kernels_per_step"]["delta"] == 380 - 1116
+    assert metrics["communication_pct"]["delta_pct"] is None  # 0 -> 0: no relative change
+
+
+def test_changed_kernels_and_operators_per_step(json_diff):
+    kernels, operators = json_diff["diff"]["kernels"], json_diff["diff"]["operators"]
+    assert len(kernels) == len(operators) == 5
+    # fp32 SIMT sgemm (TF32 off) is gone: 47.496 ms over 3 steps in naive, absent in optimized
+    assert "simt_sgemm_256x128_8x4_nn" in kernels[0]["name"]
+    assert kernels[0]["base_ms"] == pytest.approx(47.4962 / 3, abs=1e-3) and kernels[0]["new_ms"] == 0
+    # aten::mm launched 105.952 ms of kernels in naive, 7.591 ms in optimized
+    assert operators[0]["name"] == "aten::mm"
+    assert operators[0]["delta_ms"] == pytest.approx((7.5913 - 105.9519) / 3, abs=1e-3)
+    deltas = [abs(r["delta_ms"]) for r in kernels]
+    assert deltas == sorted(deltas, reverse=True)
+
+
+@pytest.mark.parametrize("fmt, heading", [("text", "Kernels that changed most"), ("markdown", "### Change")])
+def test_text_and_markdown_show_the_diff(capsys, fmt, heading):
+    code, out, _ = run(capsys, NAIVE, OPTIMIZED, "--format", fmt, "--top", "3")
+    assert code == 0 and heading in out
+    assert "Step time mean" in out and "-55.44 ms" in out and "-62.8 %" in out
+    assert "Finding changes" in out
+
+
+def test_gate_passes_a_speedup_and_fails_a_slowdown(capsys):
+    assert run(capsys, NAIVE, OPTIMIZED, "--max-slowdown", "5", "--format", "json")[0] == 0
+    code, out, err = run(capsys, OPTIMIZED, NAIVE, "--max-slowdown", "5", "--format", "json")
+    assert code == 1 and json.loads(out)["diff"]["step_time_change_pct"] > 160
+    assert "exceeds --max-slowdown 5 %" in err
+
+
+def test_gate_without_steps_exits_2(capsys):
+    code, out, err = run(capsys, NAIVE, GRAPH, "--max-slowdown", "5", "--format", "json")
+    assert code == 2 and json.loads(out)["diff"]["step_time_change_pct"] is None
+    assert "ProfilerStep" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_side_with_several_inputs_is_an_input_error(capsys):
+    code, _, err = run(capsys, SAMPLES / "h100", NAIVE)
+    assert code == 2 and "one input on each side" in err
+
+
+def synthetic_input(path: str, steps: int, kernels: dict[str, float], operators: dict[str, float],
+                    **metrics: float) -> AnalyzedInput:
+    """A hand-built input: tables hold only the columns the diff reads."""
+    return AnalyzedInput(
+        path=path, kind="synthetic", metrics={"step_count": steps, **metrics},
+        tables={"kernels": [{"name": n, "total_ms": ms} for n, ms in kernels.items()],
+                "operators": [{"name": n, "gpu_ms": ms} for n, ms in operators.items()]},
+    )
+
+
+def test_diff_inputs_on_synthetic_inputs():
+    base = synthetic_input("base", 2, {"gemm": 40.0, "relu": 4.0, "old": 6.0}, {"aten::mm": 40.0},
+                           step_time_ms_mean=50.0, gpu_busy_pct=80.0, idle_sync_ms=0.0)
+    new = synthetic_input("new", 4, {"gemm": 40.0, "relu": 8.0, "fresh": 1.0}, {"aten::mm": 40.0},
+                          step_time_ms_mean=30.0, gpu_busy_pct=90.0, kernel_count=7)
+    base_findings = [{"id": "fp32-matmul"}, {"id": "slow-input"}, {"id": "fp32-matmul"}]
+    new_findings = [{"id": "tiny-kernels"}, {"id": "slow-input"}]
+    diff = diff_inputs(base, new, base_findings, new_findings, top=2)
+
+    assert diff["step_time_change_pct"] == pytest.approx(-40.0)
+    metrics = {m["name"]: m for m in diff["metrics"]}
+    assert list(metrics) == ["step_time_ms_mean", "gpu_busy_pct", "idle_sync_ms", "kernel_count"]
+    assert metrics["gpu_busy_pct"]["delta"] == pytest.approx(10.0)
+    assert metrics["gpu_busy_pct"]["delta_pct"] == pytest.approx(12.5)
+    assert metrics["kernel_count"] == {"name": "kernel_count", "base": None, "new": 7, "delta": None,
+                                       "delta_pct": None}
+    # per step: gemm 20 -> 10, relu 2 -> 2 (unchanged, left out), old 3 -> 0, fresh 0 -> 0.25; top 2
+    assert diff["kernels"] == [
+        {"name": "gemm", "base_ms": 20.0, "new_ms": 10.0, "delta_ms": -10.0},
+        {"name": "old", "base_ms": 3.0, "new_ms": 0.0, "delta_ms": -3.0},
+    ]
+    assert diff["operators"] == [{"name": "aten::mm", "base_ms": 20.0, "new_ms": 10.0, "delta_ms": -10.0}]
+    assert diff["findings"] == {"resolved": ["fp32-matmul"], "introduced": ["tiny-kernels"],
+                                "persisting": ["slow-input"]}
+
+
+def test_diff_inputs_without_steps_compares_totals():
+    base = synthetic_input("base", 0, {"gemm": 40.0}, {})
+    new = synthetic_input("new", 3, {"gemm": 45.0}, {}, step_time_ms_mean=10.0)
+    diff = diff_inputs(base, new, [], [], top=5)
+    assert diff["per_step"] is False and diff["step_time_change_pct"] is None
+    assert diff["kernels"] == [{"name": "gemm", "base_ms": 40.0, "new_ms": 45.0, "delta_ms": 5.0}]

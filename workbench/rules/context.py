@@ -1,0 +1,166 @@
+"""What rules read: one trace with its metrics, and helpers to express costs per step."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from workbench.analyses import categories as cat
+from workbench.analyses.operators import kernel_launchers
+from workbench.analyses.stacks import StackIndex
+from workbench.analyses.steps import step_mask
+from workbench.inputs.analyzed import AnalyzedInput
+from workbench.models.trace import MISSING, Trace
+from workbench.rules.finding import severity_for
+
+US_PER_MS = 1000.0
+
+
+@dataclass
+class TraceContext:
+    """One rank's trace and metrics, with derived columns computed once and shared by the rules."""
+
+    trace: Trace
+    metrics: dict[str, Any]
+    rank: int | None
+
+    @property
+    def events(self):
+        return self.trace.events
+
+    @cached_property
+    def kinds(self) -> np.ndarray:
+        return cat.gpu_kinds(self.events)
+
+    @cached_property
+    def steps(self) -> int:
+        return int(self.metrics.get("step_count") or 0)
+
+    @cached_property
+    def step_spans(self) -> tuple[np.ndarray, np.ndarray]:
+        mask = step_mask(self.events)
+        return self.events.ts[mask], self.events.end[mask]
+
+    @cached_property
+    def base_ms(self) -> float:
+        """The time costs are compared to: the mean step, else the GPU window, else the trace."""
+        if self.steps:
+            return float(self.metrics["step_time_ms_mean"])
+        return float(self.metrics.get("gpu_window_ms") or self.metrics.get("trace_duration_ms") or 0.0)
+
+    def per_step_ms(self, total_us: float) -> float:
+        """A total over the trace, in µs, as ms per step (the whole trace when it has no steps)."""
+        return total_us / US_PER_MS / max(self.steps, 1)
+
+    def gain(self, saved_us: float, method: str) -> dict[str, Any]:
+        """An `estimated_gain` for saving `saved_us` over the whole trace."""
+        ms = self.per_step_ms(saved_us)
+        pct = 100.0 * ms / self.base_ms if self.base_ms else 0.0
+        key = "time_ms_per_step" if self.steps else "time_ms"
+        return {key: round(ms, 3), "pct": round(pct, 2), "method": method}
+
+    def severity(self, gain: dict[str, Any]) -> str:
+        return severity_for(gain["pct"])
+
+    def in_steps(self, indexes: np.ndarray) -> np.ndarray:
+        """Those of `indexes` whose event starts inside a profiler step (all of them without steps)."""
+        starts, ends = self.step_spans
+        if not len(starts) or not len(indexes):
+            return indexes
+        ts = self.events.ts[indexes]
+        order = np.argsort(starts)
+        pos = np.searchsorted(starts[order], ts, side="right") - 1
+        inside = (pos >= 0) & (ts < ends[order][np.maximum(pos, 0)])
+        return indexes[inside]
+
+    def named(self, pattern: str | re.Pattern[str], categories: frozenset[str] | None = None) -> np.ndarray:
+        """Indexes of events whose name matches `pattern` (regex search), optionally by category."""
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        mask = self.events.name_mask(regex.search)
+        if categories is not None:
+            mask &= self.events.category_mask(categories)
+        return np.flatnonzero(mask)
+
+    def within(self, outer: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Indexes of events in `mask` that start inside any of the `outer` events' spans."""
+        e = self.events
+        if not len(outer):
+            return np.empty(0, dtype=np.int64)
+        starts, ends = e.ts[outer], e.end[outer]
+        order = np.argsort(starts)
+        starts, ends = starts[order], np.maximum.accumulate(ends[order])
+        candidates = np.flatnonzero(mask)
+        pos = np.searchsorted(starts, e.ts[candidates], side="right") - 1
+        inside = (pos >= 0) & (e.ts[candidates] < ends[np.maximum(pos, 0)])
+        return candidates[inside]
+
+    @cached_property
+    def launcher(self) -> tuple[np.ndarray, np.ndarray]:
+        """(GPU event indexes, index of the CPU operator that launched each or MISSING)."""
+        return kernel_launchers(self.events, self.kinds, self.events.category_mask(cat.HOST_OP_CATEGORIES))
+
+    def gpu_of_ops(self, ops: np.ndarray) -> np.ndarray:
+        """Indexes of the kernels, copies and sets launched by the operators `ops`."""
+        gpu, launcher = self.launcher
+        return gpu[np.isin(launcher, ops) & (launcher != MISSING)]
+
+    def gpu_us_of_ops(self, ops: np.ndarray) -> float:
+        """GPU time of the kernels, copies and sets launched by the operators `ops`."""
+        return float(self.events.dur[self.gpu_of_ops(ops)].sum())
+
+    def input_dims(self, index: int) -> list[Any]:
+        """The recorded input shapes of event `index` (a list per input), [] when not recorded."""
+        code = int(self.events.shapes[index])
+        if code == MISSING:
+            return []
+        if code not in self._dims:
+            try:
+                self._dims[code] = json.loads(self.events.strings[code])
+            except ValueError:
+                self._dims[code] = []
+        return self._dims[code]
+
+    @cached_property
+    def _dims(self) -> dict[int, list[Any]]:
+        return {}
+
+    @cached_property
+    def stacks(self) -> StackIndex:
+        return StackIndex(self.events)
+
+    @cached_property
+    def device(self) -> dict[str, Any]:
+        return self.trace.devices[0] if self.trace.devices else {}
+
+    @cached_property
+    def is_training(self) -> bool:
+        """Backward passes or optimizer steps in the trace."""
+        return bool(len(self.named(r"^autograd::engine::evaluate_function|^Optimizer\.step#")))
+
+
+def contexts(input_: AnalyzedInput) -> Iterator[TraceContext]:
+    """A context per rank that still holds its trace."""
+    for rank in input_.ranks:
+        if rank.trace is not None:
+            yield TraceContext(rank.trace, rank.metrics, rank.rank)
+
+
+def on_traces(check: Callable[[TraceContext], Iterator]) -> Callable[[AnalyzedInput], Iterator]:
+    """Adapt a per-trace check to the registry's per-input signature; multi-rank findings name the rank."""
+
+    def run(input_: AnalyzedInput) -> Iterator:
+        several = len(input_.ranks) > 1
+        for ctx in contexts(input_):
+            for finding in check(ctx):
+                if several:
+                    finding.evidence = {"rank": ctx.rank, **finding.evidence}
+                    finding.input = f"{input_.path} (rank {ctx.rank})"
+                yield finding
+
+    run.__doc__ = check.__doc__
+    return run
