@@ -117,3 +117,17 @@ def describe_input(input_: dict[str, Any]) -> str:
     if meta.get("rank") is not None:
         parts.append(f"rank {meta['rank']} of {meta.get('world_size')}")
     return ", ".join(str(p) for p in parts)
+
+
+def gain_text(gain: dict[str, Any]) -> str:
+    """An estimated gain as '38.1 ms/step (43.2%)'."""
+    if "time_ms_per_step" in gain:
+        return f"{gain['time_ms_per_step']:.1f} ms/step ({gain.get('pct', 0):.1f}%)"
+    if "time_ms" in gain:
+        return f"{gain['time_ms']:.1f} ms ({gain.get('pct', 0):.1f}%)"
+    return f"{gain.get('pct', 0):.1f}%"
+
+
+def finding_rows(findings: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    header = ["Severity", "Finding", "Est. gain", "Title"]
+    return header, [[f["severity"], f["id"], gain_text(f["estimated_gain"]), f["title"]] for f in findings]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from workbench.reporters.common import (describe_input, diff_sections, kernel_rows, metric_rows, operator_rows,
-                                        rank_rows)
+from workbench.reporters.common import (
+    describe_input, diff_sections, finding_rows, gain_text, kernel_rows, metric_rows, operator_rows, rank_rows,
+)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -34,7 +36,13 @@ def render(report: dict[str, Any]) -> str:
     findings = report.get("findings", [])
     lines += ["## Findings", ""]
     if findings:
-        lines += _table(["Severity", "Id", "Title"], [[f["severity"], f["id"], f["title"]] for f in findings])
+        lines += _table(*finding_rows(findings))
+        for f in findings:
+            lines += [f"### `{f['id']}`: {f['title']}", "", f"**Fix:** {f['fix']['summary']}",
+                      f"_Estimated gain: {gain_text(f['estimated_gain'])}; {f['estimated_gain']['method']}._", "",
+                      "<details><summary>Evidence and sample code</summary>", "",
+                      "```json", json.dumps(f["evidence"], indent=1), "```", "",
+                      "```python", f["fix"]["code"].rstrip(), "```", "", "</details>", ""]
     else:
         lines += ["No findings.", ""]
     return "\n".join(lines)

@@ -8,10 +8,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from workbench.reporters.common import (describe_input, diff_sections, kernel_rows, metric_rows, operator_rows,
-                                        rank_rows)
+from workbench.reporters.common import (
+    describe_input, diff_sections, finding_rows, kernel_rows, metric_rows, operator_rows, rank_rows,
+)
 
-TEXT_COLUMNS = {"Input shapes", "Finding ids"}  # left-aligned, like the first column
+TEXT_COLUMNS = {"Input shapes", "Finding ids", "Finding", "Title"}  # left-aligned, like the first column
 
 
 def _table(title: str, header: list[str], rows: list[list[str]]) -> Table:
@@ -45,8 +46,10 @@ def render(report: dict[str, Any], width: int = 120) -> str:
         console.print()
     findings = report.get("findings", [])
     if findings:
-        console.print(_table("Findings", ["Severity", "Id", "Title"],
-                             [[f["severity"], f["id"], f["title"]] for f in findings]))
+        console.print(_table("Findings", *finding_rows(findings)))
+        for f in findings:
+            console.print(f"{f['id']}: {f['fix']['summary']}")
+        console.print("(evidence and fix code: --format json or markdown)")
     else:
         console.print("No findings.")
     return out.getvalue()
