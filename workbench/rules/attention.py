@@ -61,20 +61,27 @@ def _attention_shape(ctx: TraceContext, softmax: np.ndarray) -> tuple[list[int],
 
 
 def _attention_ops(ctx: TraceContext, seq_q: int, seq_k: int, matrices: int) -> tuple[np.ndarray, int | None]:
-    """Host ops that touch a [matrices, seq_q, seq_k] tensor or compute one (q @ k^T); and head_dim."""
+    """Host ops that touch a [matrices, seq_q, seq_k] tensor or compute one (q @ k^T); and head_dim.
+
+    The test runs once per distinct (op name, input shapes) pair, not once per call.
+    """
     e = ctx.events
     ops = np.flatnonzero(e.category_mask(cat.HOST_OP_CATEGORIES) & (e.shapes >= 0))
-    hits, head_dim = [], None
-    for i in ops.tolist():
-        tensors = [d for d in ctx.input_dims(i) if _is_shape(d) and len(d) >= 2]
+    width = len(e.strings) + 1
+    pairs, inverse = np.unique(e.name[ops].astype(np.int64) * width + e.shapes[ops], return_inverse=True)
+    hit = np.zeros(len(pairs), dtype=bool)
+    head_dim = None
+    for j, pair in enumerate(pairs.tolist()):
+        name, shapes = divmod(pair, width)
+        tensors = [d for d in ctx.dims_of_code(shapes) if _is_shape(d) and len(d) >= 2]
         batch_ok = [math.prod(d[:-2]) == matrices for d in tensors]
         if any(ok and d[-2:] == [seq_q, seq_k] for ok, d in zip(batch_ok, tensors)):
-            hits.append(i)
+            hit[j] = True
         elif len(tensors) == 2 and all(batch_ok) and tensors[0][-2] == seq_q and tensors[1][-1] == seq_k \
-                and MATMUL.match(e.names[e.name[i]]):
-            hits.append(i)
+                and MATMUL.match(e.names[name]):
+            hit[j] = True
             head_dim = tensors[0][-1]
-    return np.array(hits, dtype=np.int64), head_dim
+    return ops[hit[inverse.ravel()]], head_dim
 
 
 @rule("unfused-attention", "compute", TRACE_KINDS,

@@ -115,7 +115,10 @@ class TraceContext:
 
     def input_dims(self, index: int) -> list[Any]:
         """The recorded input shapes of event `index` (a list per input), [] when not recorded."""
-        code = int(self.events.shapes[index])
+        return self.dims_of_code(int(self.events.shapes[index]))
+
+    def dims_of_code(self, code: int) -> list[Any]:
+        """The input shapes stored under string `code` (parsed once), [] for MISSING or bad JSON."""
         if code == MISSING:
             return []
         if code not in self._dims:
