@@ -11,6 +11,7 @@ import numpy as np
 from workbench.errors import InputError
 from workbench.loaders.files import open_input
 from workbench.loaders.json_stream import EventArrayReader
+from workbench.loaders.kineto_comm_args import CommArgsBuilder
 from workbench.loaders.kineto_schema import NO_ARGS, NOT_RECORDED, Event, decode_batch, event_array
 from workbench.models.trace import EventTable, MemoryEvents, Trace
 
@@ -110,6 +111,7 @@ class _Columns:
         self.categories = _Interner()
         self.names = _Interner()
         self.shapes = _Interner()
+        self.comm = CommArgsBuilder(self.names.codes)
         self.thread_names: dict[tuple[int, int], str] = {}
         self.skipped = 0
         self.other = 0
@@ -154,6 +156,7 @@ class _Columns:
         }
         for key, column in columns.items():
             self.parts.setdefault(key, []).append(column if valid.all() else column[valid])
+        self.comm.add(args, columns["name"], valid)
 
     def _add_memory(self, events: list[Event]) -> None:
         args = [e.args or NO_ARGS for e in events]
@@ -198,4 +201,5 @@ class _Columns:
             thread_names=self.thread_names,
             skipped_events=self.skipped,
             other_events=self.other,
+            comm_args=self.comm.build(),
         )

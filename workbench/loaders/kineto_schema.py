@@ -24,6 +24,14 @@ class EventArgs(msgspec.Struct):
     flops: float = math.nan
     bytes: int = NOT_RECORDED
     input_dims: msgspec.Raw = msgspec.field(name="Input Dims", default=msgspec.Raw())
+    input_type: msgspec.Raw = msgspec.field(name="Input type", default=msgspec.Raw())
+    # collectives (record_param_comms, NCCL kernels): read by loaders/kineto_comm_args.py
+    collective: str = msgspec.field(name="Collective name", default="")
+    in_nelems: int = msgspec.field(name="In msg nelems", default=NOT_RECORDED)
+    out_nelems: int = msgspec.field(name="Out msg nelems", default=NOT_RECORDED)
+    group_size: int = msgspec.field(name="Group size", default=NOT_RECORDED)
+    dtype: str = ""
+    process_group: str = msgspec.field(name="Process Group Name", default="")
     # `[memory]` instant events
     alloc_bytes: int = msgspec.field(name="Bytes", default=0)
     total_allocated: int = msgspec.field(name="Total Allocated", default=NOT_RECORDED)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from workbench.models.comm_args import CommArgs
 
 MISSING = -1
 """Value of an integer column where the trace recorded nothing."""
@@ -86,6 +89,7 @@ class Trace:
     thread_names: dict[tuple[int, int], str] = field(default_factory=dict)
     skipped_events: int = 0
     other_events: int = 0
+    comm_args: CommArgs | None = None  # arguments of the communication events, when loaded
 
     @property
     def distributed(self) -> dict[str, Any]:

@@ -1,0 +1,80 @@
+"""Capture real per-rank Kineto traces of a small DDP job on CPU (gloo) with one slow rank.
+
+Usage: python tools/capture/gloo_straggler.py OUT_DIR [--ranks 4] [--slow-rank 2] [--delay-ms 40]
+
+Each rank trains the same MLP under DistributedDataParallel for 6 steps and profiles steps
+3-5 (`torch.profiler.schedule(wait=1, warmup=1, active=3, repeat=1)`). On `--slow-rank` the dataset's
+`__getitem__` sleeps, so its data loading makes every other rank wait in the gradient
+all-reduce. Writes `rank-<r>.pt.trace.json.gz` per rank.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
+
+STEPS = 6
+BATCH = 32
+
+
+class Samples(Dataset):
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+
+    def __len__(self) -> int:
+        return STEPS * BATCH
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.delay_s:
+            time.sleep(self.delay_s / BATCH)
+        g = torch.Generator().manual_seed(i)
+        return torch.randn(256, generator=g), torch.randn(16, generator=g)
+
+
+def run_rank(rank: int, world: int, out: str, slow_rank: int, delay_ms: float) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    model = DistributedDataParallel(torch.nn.Sequential(
+        torch.nn.Linear(256, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 1024), torch.nn.ReLU(),
+        torch.nn.Linear(1024, 16)), bucket_cap_mb=2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    loader = DataLoader(Samples(delay_ms / 1000 if rank == slow_rank else 0.0), batch_size=BATCH)
+    path = Path(out) / f"rank-{rank}.pt.trace.json.gz"
+    with torch.profiler.profile(
+        activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True,
+        schedule=torch.profiler.schedule(wait=1, warmup=1, active=3, repeat=1),
+        on_trace_ready=lambda p: p.export_chrome_trace(str(path)),
+    ) as prof:
+        for x, y in loader:
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            prof.step()
+    dist.destroy_process_group()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out")
+    parser.add_argument("--ranks", type=int, default=4)
+    parser.add_argument("--slow-rank", type=int, default=2)
+    parser.add_argument("--delay-ms", type=float, default=40.0)
+    args = parser.parse_args()
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    os.environ.setdefault("MASTER_PORT", "29531")
+    mp.spawn(run_rank, args=(args.ranks, args.out, args.slow_rank, args.delay_ms), nprocs=args.ranks)
+
+
+if __name__ == "__main__":
+    main()
