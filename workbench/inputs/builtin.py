@@ -1,3 +1,4 @@
 """Imports every module that registers an input kind. Order matters: first match wins."""
 
 import workbench.inputs.kineto  # noqa: F401
+import workbench.inputs.nsys  # noqa: F401
