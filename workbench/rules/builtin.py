@@ -2,6 +2,7 @@
 
 import workbench.rules.attention  # noqa: F401
 import workbench.rules.convolution  # noqa: F401
+import workbench.rules.gpu_idle  # noqa: F401
 import workbench.rules.inference  # noqa: F401
 import workbench.rules.input  # noqa: F401
 import workbench.rules.launch  # noqa: F401

@@ -14,6 +14,9 @@ from workbench.rules.precision import TRACE_KINDS
 from workbench.rules.registry import rule
 
 SCALAR = re.compile(r"^aten::_local_scalar_dense$")
+SCALAR_READ = re.compile(r"^Memcpy DtoH")  # with at most SCALAR_BYTES: an .item() or a bool check
+SCALAR_BYTES = 8
+MAX_BUSY_PCT_HOST_BOUND = 50.0
 MIN_SYNCS_WITHOUT_STEPS = 10  # without steps, a few syncs at the edges of the run are not a pattern
 
 CODE = '''import torch
@@ -52,11 +55,17 @@ def host_sync(ctx: TraceContext) -> Iterator[Finding]:
     if not len(syncs) or (not ctx.steps and len(syncs) < MIN_SYNCS_WITHOUT_STEPS):
         return
     per_step = len(syncs) / max(ctx.steps, 1)
-    blocked_us = float(e.dur[syncs].sum())
+    reads = ctx.in_steps(ctx.named(SCALAR_READ, cat.MEMCPY_CATEGORIES))
+    reads = reads[(e.bytes[reads] > 0) & (e.bytes[reads] <= SCALAR_BYTES)]
+    read_calls = np.isin(e.correlation, e.correlation[reads]) & e.category_mask(cat.RUNTIME_CATEGORIES)
+    read_calls = np.setdiff1d(np.flatnonzero(read_calls), ctx.within(scalar, read_calls))  # not inside .item()
+    blocked_us = float(e.dur[syncs].sum() + e.dur[read_calls].sum())
     idle_us = float(ctx.metrics.get("idle_sync_ms") or 0.0) * 1000
-    gain = ctx.gain(max(idle_us, 0.0),
+    host_bound = float(ctx.metrics.get("gpu_busy_pct") or 0.0) < MAX_BUSY_PCT_HOST_BOUND
+    gain = ctx.gain(max(idle_us, blocked_us if host_bound else 0.0),
                     "GPU idle time while the host was blocked in a synchronization (the queue drains at each "
-                    "sync; without it the host runs ahead)")
+                    "sync; without it the host runs ahead), or, when the GPU is mostly idle, the host's own time "
+                    "in the syncs and scalar reads if larger")
     source = ctx.stacks.top_lines(scalar if len(scalar) else runtime)
     in_optimizer = bool(source) and all("torch/optim/" in str(s["innermost_frame"]) for s in source[:1])
     calls = {}
@@ -71,6 +80,7 @@ def host_sync(ctx: TraceContext) -> Iterator[Finding]:
         evidence={
             "syncs_per_step": round(per_step, 2),
             "calls": calls,
+            "scalar_reads_to_host_per_step": round(len(reads) / max(ctx.steps, 1), 2),
             "host_blocked_ms_per_step": round(ctx.per_step_ms(blocked_us), 3),
             "gpu_idle_during_sync_ms_per_step": round(ctx.per_step_ms(idle_us), 3),
             "source": source,
