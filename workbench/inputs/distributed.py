@@ -1,0 +1,62 @@
+"""Flight Recorder dumps and rank logs of a distributed job as one input (`flight_recorder`).
+
+A folder of per-rank dumps (`fr_rank_<r>`, `<TORCH_FR_DUMP_TEMP_FILE prefix><r>`, pickle or
+JSON), rank logs with watchdog/timeout messages and py-spy dumps is analyzed as one unit: the
+dumps are aligned per process group (`analyses.hang`), the logs joined in (`analyses.hang_logs`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from workbench.analyses.hang import Diagnosis, diagnose_dumps, dump_sets
+from workbench.analyses.hang_logs import diagnose_logs, join_logs
+from workbench.inputs.analyzed import AnalyzedInput
+from workbench.inputs.registry import AnalyzeOptions, InputKind, read_head, register_kind
+from workbench.loaders.distributed_logs import is_distributed_log, load_log
+from workbench.loaders.flight_recorder import is_flight_recorder_dump, load_dump
+
+KIND = "flight_recorder"
+_PRIORITY = {"mismatch": 0, "missing": 1, "p2p_unpaired": 2, "stuck": 3}
+
+
+def is_hang_artifact(path: Path, head: bytes) -> bool:
+    return is_flight_recorder_dump(path, head) or is_distributed_log(path, head)
+
+
+def analyze_hang(path: Path, files: list[Path], options: AnalyzeOptions) -> list[AnalyzedInput]:
+    """Diagnose the dumps and logs among `files` as one job."""
+    dump_files = [f for f in files if is_flight_recorder_dump(f, read_head(f))]
+    dumps = [load_dump(f) for f in dump_files]
+    logs = [load_log(f) for f in files if f not in dump_files]
+    diagnosis = diagnose_dumps(dumps)
+    join_logs(diagnosis, logs)
+    if not diagnosis.issues:
+        diagnosis.issues = diagnose_logs(logs)
+    issues = _root_causes(diagnosis)
+    ranks = sorted({d.rank for d in dumps} | {log.rank for log in logs if log.rank is not None})
+    backends = sorted({d.backend for d in dumps if d.backend})
+    meta = {"ranks": ranks, "world_size": max((len(r) for d in dumps for r in d.groups.values()), default=None),
+            "backend": backends[0] if len(backends) == 1 else backends or None,
+            "flight_recorder_versions": sorted({d.version for d in dumps}),
+            "comm_lib_version": next((d.comm_lib_version for d in dumps if d.comm_lib_version), None),
+            "dump_sets": list(dump_sets(dumps)), "dumps": [d.path for d in dumps], "logs": [log.path for log in logs],
+            "flight_recorder_in_logs": any(log.fr_enabled for log in logs)}
+    metrics = {"rank_count": len(ranks), "dump_count": len(dumps), "log_count": len(logs),
+               "fr_entry_count": sum(len(d.entries) for d in dumps),
+               "process_group_count": len({e.group for d in dumps for e in d.entries}),
+               "hang_issue_count": len(issues)}
+    return [AnalyzedInput(path=str(path), kind=KIND, metrics=metrics, meta=meta,
+                          tables={"hang_issues": issues, "rank_positions": diagnosis.positions},
+                          warnings=diagnosis.notes)]
+
+
+def _root_causes(diagnosis: Diagnosis) -> list[dict]:
+    """Issues most telling first; a group's plain `stuck` issue from another dump set is dropped
+    when that group already has a sharper diagnosis (the midhang dump beats the post-mortem one)."""
+    sharper = {i["group"] for i in diagnosis.issues if i["kind"] != "stuck" and "group" in i}
+    kept = [i for i in diagnosis.issues if i["kind"] != "stuck" or i.get("symptom") or i.get("group") not in sharper]
+    return sorted(kept, key=lambda i: (_PRIORITY[i["kind"]], bool(i.get("symptom"))))
+
+
+register_kind(InputKind(KIND, is_hang_artifact, analyze_hang, grouped=True))

@@ -1,0 +1,154 @@
+"""Rank logs of a failed distributed job (NCCL/gloo watchdog and timeout messages) and py-spy dumps.
+
+Recognized: `Watchdog caught collective operation timeout: WorkNCCL(SeqNum=..)` and the
+"last enqueued / last completed" lines, the stack trace of the failed collective, `NCCL WARN`,
+gloo's send/recv timeouts and closed connections, `TORCH_DISTRIBUTED_DEBUG=DETAIL` fingerprint
+mismatches and monitoredBarrier failures, the Python traceback of the failure, and the main
+thread of a `py-spy dump`. The rank comes from the file name, else from the log's `[rankN]:` prefix.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from workbench.loaders.files import open_input
+from workbench.loaders.flight_recorder import rank_from_name
+from workbench.models.flight_recorder import Frame, RankLog
+
+MAX_LOG_BYTES = 64 << 20
+_CHUNK = 4 << 20
+_LOG_NAME = re.compile(r"\.(log|txt|out|err)$|stdout|stderr|pyspy|py-spy", re.IGNORECASE)
+
+FAILURE = re.compile(
+    rb"Watchdog caught collective operation timeout|NCCL WARN|Detected mismatch between collectives"
+    rb"|failed to pass monitoredBarrier|Timed out waiting \d+ms for (?:send|recv) operation"
+    rb"|Connection closed by peer|DistBackendError|DistNetworkError|\[E\d{4} [^\]]*ProcessGroup(?:NCCL|Gloo)\.cpp"
+    rb"|^Thread \d+ \(\w+\): \"MainThread\"", re.MULTILINE)
+
+_WATCHDOG = re.compile(r"Watchdog caught collective operation timeout: (\w+)\((.*?)\) ran for (\d+) milliseconds")
+_FIELD = re.compile(r"(SeqNum|OpType|NumelIn|NumelOut|Timeout\(ms\))=(\w+)")
+_PG_STATUS = re.compile(r"(?:\[PG ID (\d+) PG GUID ([^\]]*?) Rank \d+\])?\s*failure detected by watchdog at work "
+                        r"sequence id: (\d+) PG status: last enqueued work: (-?\d+), last completed work: (-?\d+)")
+_STACK_LINE = re.compile(r"^#(\d+) (\S+) from (.+):(\d+)$")
+_TRANSPORT = re.compile(r"Timed out waiting (\d+)ms for (send|recv) operation to complete")
+_WARN = re.compile(r"NCCL WARN (.*)")
+_PRINT = re.compile(r"Rank (\d+) is running collective: CollectiveFingerPrint\(SequenceNumber=(\d+), "
+                    r"OpType=(\w+), TensorShape=\[([^\]]*)\], TensorDtypes=(\w+)")
+_ASPECTS = re.compile(r"Collectives differ in the following aspects:\s*(.*)")
+_BARRIER = re.compile(r"Ranks? ([\d, ]+) failed to pass monitoredBarrier in (\d+) ms")
+_TB_FRAME = re.compile(r'^\s*File "(.+)", line (\d+), in (\S+)')
+_ERROR = re.compile(r"\b((?:\w+\.)*\w*(?:Error|Exception)): (.+)")
+_LOG_RANK = re.compile(r"^\[rank(\d+)\]:", re.MULTILINE)
+_PYSPY_FRAME = re.compile(r"^\s+(.+?) \((.+):(\d+)\)$")
+_FR_SETTINGS = re.compile(r"TORCH_(?:FR|NCCL_TRACE)_BUFFER_SIZE|TORCH_FR_DUMP_TEMP_FILE|TORCH_NCCL_DEBUG_INFO_TEMP_FILE"
+                          r"|dump the debug info|dump debug info")
+
+
+def is_distributed_log(path: Path, head: bytes) -> bool:
+    """A text file holding a distributed failure message (or a py-spy dump); OOM-only logs are not ours."""
+    if b"\x00" in head:
+        return False
+    if FAILURE.search(head):
+        return True
+    if not _LOG_NAME.search(path.name) or path.stat().st_size <= len(head):
+        return False
+    return _scan(path)
+
+
+def _scan(path: Path) -> bool:
+    """Whether a failure message appears anywhere in the first `MAX_LOG_BYTES` of a log."""
+    with open_input(path) as handle:
+        tail, read = b"", 0
+        while read < MAX_LOG_BYTES and (chunk := handle.stream.read(_CHUNK)):
+            read += len(chunk)
+            if FAILURE.search(tail + chunk):
+                return True
+            tail = chunk[-512:]
+    return False
+
+
+def load_log(path: str | Path) -> RankLog:
+    """Parse one rank's log or py-spy dump."""
+    path = Path(path)
+    with open_input(path) as handle:
+        text = handle.stream.read(MAX_LOG_BYTES).decode("utf-8", errors="replace")
+    rank = rank_from_name(path.name)
+    if rank is None and (match := _LOG_RANK.search(text)):
+        rank = int(match.group(1))
+    log = RankLog(path=str(path), rank=rank, fr_enabled=bool(_FR_SETTINGS.search(text)))
+    lines = text.splitlines()
+    _parse_messages(log, text)
+    _parse_traceback(log, lines)
+    log.failed_stack = _failed_stack(lines)
+    log.pyspy_stack = _pyspy_main_thread(lines)
+    return log
+
+
+def _parse_messages(log: RankLog, text: str) -> None:
+    seen = set()
+    for match in _WATCHDOG.finditer(text):
+        fields = dict(_FIELD.findall(match.group(2)))
+        item = {"work": match.group(1), "seq": _int(fields.get("SeqNum")), "op": fields.get("OpType", ""),
+                "numel_in": _int(fields.get("NumelIn")), "numel_out": _int(fields.get("NumelOut")),
+                "timeout_ms": _int(fields.get("Timeout(ms)")), "ran_for_ms": int(match.group(3))}
+        if (item["seq"], item["op"]) not in seen:
+            seen.add((item["seq"], item["op"]))
+            log.watchdog.append(item)
+    log.pg_status = [{"pg_id": _int(m.group(1)), "pg": m.group(2), "seq": int(m.group(3)),
+                      "last_enqueued": int(m.group(4)), "last_completed": int(m.group(5))}
+                     for m in _PG_STATUS.finditer(text)]
+    log.transport_timeouts = [{"op": m.group(2), "timeout_ms": int(m.group(1))} for m in _TRANSPORT.finditer(text)]
+    log.connection_closed = "Connection closed by peer" in text
+    log.nccl_warnings = list(dict.fromkeys(m.group(1).strip() for m in _WARN.finditer(text)))[:20]
+    prints = {int(m.group(1)): {"seq": int(m.group(2)) + 1, "op": m.group(3), "shape": m.group(4),
+                                "dtype": m.group(5)} for m in _PRINT.finditer(text)}
+    if len(prints) >= 2:
+        aspects = _ASPECTS.search(text)
+        log.mismatch = {"ranks": prints, "differ": aspects.group(1).strip() if aspects else ""}
+    if barrier := _BARRIER.search(text):
+        log.barrier_missing = [int(r) for r in re.findall(r"\d+", barrier.group(1))]
+    if error := _ERROR.search(text):
+        log.error = f"{error.group(1)}: {error.group(2).strip()}"[:300]
+
+
+def _parse_traceback(log: RankLog, lines: list[str]) -> None:
+    """The first Python traceback: its frames (outermost first) and each frame's source line."""
+    start = next((i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")), None)
+    if start is None:
+        return
+    for i in range(start + 1, len(lines)):
+        match = _TB_FRAME.match(lines[i])
+        if match:
+            log.traceback.append(Frame(match.group(3), match.group(1), int(match.group(2))))
+            source = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            log.source_lines.append("" if source.startswith(("File ", "^", "~")) else source)
+        elif not lines[i].startswith(" "):
+            break
+
+
+def _failed_stack(lines: list[str]) -> list[Frame]:
+    """NCCL's "Stack trace of the failed collective" (innermost first)."""
+    start = next((i for i, line in enumerate(lines) if "Stack trace of the failed collective" in line), None)
+    frames = []
+    for line in lines[start + 1:] if start is not None else []:
+        match = _STACK_LINE.match(line.strip())
+        if not match:
+            break
+        frames.append(Frame(match.group(2), match.group(3), int(match.group(4))))
+    return frames
+
+
+def _pyspy_main_thread(lines: list[str]) -> list[Frame]:
+    start = next((i for i, line in enumerate(lines) if re.match(r'^Thread \d+ \(\w+\): "MainThread"', line)), None)
+    frames = []
+    for line in lines[start + 1:] if start is not None else []:
+        match = _PYSPY_FRAME.match(line)
+        if not match:
+            break
+        frames.append(Frame(match.group(1), match.group(2), int(match.group(3))))
+    return frames
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value is not None and value.lstrip("-").isdigit() else None
