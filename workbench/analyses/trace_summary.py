@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from workbench.analyses import categories as cat
+from workbench.analyses.collectives import collective_metrics, collective_table, find_collectives
 from workbench.analyses.gpu_time import gpu_time_metrics
 from workbench.analyses.kernels import kernel_table
 from workbench.analyses.launch import launch_metrics
@@ -40,10 +41,14 @@ def summarize_trace(trace: Trace, top: int = 50) -> TraceSummary:
     metrics.update(steps)
     metrics.update(launch_metrics(events, kinds, steps["step_count"]))
     metrics.update(_copy_metrics(trace, kinds))
+    collectives = find_collectives(trace, kinds)
+    metrics.update(collective_metrics(collectives, metrics))
     tables = {
         "kernels": kernel_table(events, kinds, top),
         "operators": operator_table(events, kinds, top),
     }
+    if len(collectives):
+        tables["collectives"] = collective_table(collectives)
     return TraceSummary(metrics=metrics, tables=tables, meta=trace_meta(trace))
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any, Callable
 
+from workbench.analyses.stragglers import job_summary
 from workbench.analyses.trace_summary import summarize_trace
 from workbench.inputs.analyzed import AnalyzedInput, RankResult
 from workbench.inputs.registry import AnalyzeOptions, InputKind, register_kind
@@ -50,8 +51,10 @@ def _job_input(path: Path, ranks: list[RankResult]) -> AnalyzedInput:
         warnings.append(f"the traces disagree on the world size: {sorted(map(str, world_sizes))}")
     meta = {"ranks": [r.rank for r in ranks], "world_size": ranks[0].meta.get("world_size"),
             "backend": ranks[0].meta.get("backend"), "devices": ranks[0].meta.get("devices", [])}
-    return AnalyzedInput(path=str(path), kind=KIND_RANKS, metrics=_mean_metrics(ranks), meta=meta,
-                         ranks=ranks, warnings=warnings)
+    metrics, tables = job_summary([r.rank for r in ranks], [r.trace for r in ranks], [r.metrics for r in ranks],
+                                  [r.tables["kernels"] for r in ranks])
+    return AnalyzedInput(path=str(path), kind=KIND_RANKS, metrics={**_mean_metrics(ranks), **metrics}, meta=meta,
+                         tables=tables, ranks=ranks, warnings=warnings)
 
 
 def _analyze_rank(path: Path, top: int, progress: Progress) -> RankResult:

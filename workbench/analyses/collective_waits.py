@@ -1,0 +1,108 @@
+"""How long each rank waited in collectives for the others, and whom it waited for.
+
+A collective ends at about the same moment on every rank of its group, so the rank that
+arrives last has the shortest kernel (or gloo call) and every other rank's extra time is
+time spent waiting for it. Durations are compared rather than start times, so clocks need
+not agree across hosts. The same collective is found on each rank by its kind, process
+group, ProfilerStep number, message size (for collectives whose size is the same on every
+rank) and its order among the calls sharing those; only collectives found on every rank
+count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from workbench.analyses.collectives import SYMMETRIC, Collectives
+from workbench.analyses.intervals import merge
+
+ANY_SIZE = -2
+
+
+@dataclass
+class Waits:
+    """Per rank (in the order given): time waited for others, and others' wait blamed on it.
+
+    Waits are wall-clock time: a rank waiting in two collectives at once (two gloo threads,
+    two streams) waits once. A wait is taken to open the collective: [start, start + wait].
+    """
+
+    waited_us: np.ndarray  # float64, this rank's own waiting in matched collectives
+    caused_us: np.ndarray  # float64, the mean over the other ranks of their waiting blamed on this rank
+    late_count: np.ndarray  # int64, matched collectives this rank was the last to join
+    matched: int  # collectives found on every rank
+
+
+def collective_waits(per_rank: list[Collectives]) -> Waits:
+    n = len(per_rank)
+    empty = Waits(np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64), 0)
+    if n < 2:
+        return empty
+    rank = np.concatenate([np.full(len(c), r, dtype=np.int64) for r, c in enumerate(per_rank)])
+    label = np.concatenate([np.array([f"{g}|{k}" for g, k in zip(c.process_group, c.kind)], dtype=object)
+                            for c in per_rank]).astype(str)
+    kinds = np.concatenate([c.kind for c in per_rank]).astype(str)
+    size = np.concatenate([c.nelems for c in per_rank])
+    size = np.where(np.isin(kinds, list(SYMMETRIC)), size, ANY_SIZE)
+    step = np.concatenate([c.step for c in per_rank])
+    order_in_rank = np.concatenate([np.arange(len(c)) for c in per_rank])
+    time = np.concatenate([c.time_us for c in per_rank])
+    start = np.concatenate([c.start_us for c in per_rank])
+    keep = ~np.isnan(time)
+    if not keep.any():
+        return empty
+    rank, label, size, step, order_in_rank, time, start = (
+        a[keep] for a in (rank, label, size, step, order_in_rank, time, start))
+    _, label_code = np.unique(label, return_inverse=True)
+    label_code = label_code.ravel()
+    # the k-th call of each (rank, group and kind, step, size), in the rank's call order
+    order = np.lexsort((order_in_rank, size, step, label_code, rank))
+    series = np.stack([rank, label_code, step, size])[:, order]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = (series[:, 1:] != series[:, :-1]).any(axis=0)
+    first = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
+    occurrence = np.empty(len(order), dtype=np.int64)
+    occurrence[order] = np.arange(len(order)) - first
+    _, instance = np.unique(np.stack([label_code, step, size, occurrence]), axis=1, return_inverse=True)
+    instance = instance.ravel()
+    on_all = np.bincount(instance) == n
+    full = on_all[instance]
+    rank, instance, time, start = rank[full], instance[full], time[full], start[full]
+    if not len(instance):
+        return empty
+    fastest = np.full(instance.max() + 1, np.inf)
+    np.minimum.at(fastest, instance, time)
+    wait = time - fastest[instance]
+    # the last to arrive: the rank with the shortest time (the lowest rank on a tie)
+    by_time = np.lexsort((rank, time, instance))
+    is_first = np.ones(len(by_time), dtype=bool)
+    is_first[1:] = instance[by_time][1:] != instance[by_time][:-1]
+    late = np.empty(instance.max() + 1, dtype=np.int64)
+    late[instance[by_time][is_first]] = rank[by_time][is_first]
+    used = np.flatnonzero(on_all)
+    blamed = late[instance]
+    pair_wait = union_per_group(blamed * n + rank, start, start + wait, n * n)
+    return Waits(
+        waited_us=union_per_group(rank, start, start + wait, n),
+        caused_us=pair_wait.reshape(n, n).sum(axis=1) / (n - 1),
+        late_count=np.bincount(late[used], minlength=n),
+        matched=len(used),
+    )
+
+
+def union_per_group(group: np.ndarray, starts: np.ndarray, ends: np.ndarray, groups: int) -> np.ndarray:
+    """Length of the union of each group's intervals (groups numbered 0..groups-1).
+
+    Groups are laid end to end on one axis (group x span + time), so one sorted pass merges
+    the intervals of every group without letting two groups' intervals touch.
+    """
+    out = np.zeros(groups)
+    if not len(starts):
+        return out
+    origin = float(starts.min())
+    span = float(ends.max()) - origin + 1.0
+    merged_starts, merged_ends = merge(group * span + (starts - origin), group * span + (ends - origin))
+    np.add.at(out, (merged_starts // span).astype(np.int64), merged_ends - merged_starts)
+    return out

@@ -1,0 +1,143 @@
+"""The ranks of one job side by side: per-rank step, compute and communication, and stragglers.
+
+A straggler is a rank whose compute time or step time is an outlier among the ranks, or
+whom the other ranks spent a noticeable share of their step waiting for in collectives
+(see `collective_waits`). Outliers are judged against the median: at least `MIN_EXCESS`
+above it and, with three ranks or more, a robust z-score (median absolute deviation) of
+at least `ROBUST_Z`. The likely cause is read from the straggler's own trace: which of its
+data loading, host-bound GPU idle time or kernels exceeds the other ranks' median most.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from workbench.analyses import categories as cat
+from workbench.analyses.collective_waits import collective_waits
+from workbench.analyses.collectives import find_collectives
+from workbench.analyses.intervals import union_length
+from workbench.models.trace import Trace
+
+MIN_EXCESS = 0.05  # 5 % above the median
+MIN_WAIT_SHARE = 0.02  # the others' wait for a rank: at least 2 % of the median step
+ROBUST_Z = 3.5
+MAD_TO_SIGMA = 1.4826
+US_PER_MS = 1000.0
+
+
+def robust_outliers(values: np.ndarray, min_excess: float) -> np.ndarray:
+    """Values at least `min_excess` above the median and, with 3+ values, with robust z >= ROBUST_Z.
+
+    NaN values are never outliers and do not count.
+    """
+    known = ~np.isnan(values)
+    out = np.zeros(len(values), dtype=bool)
+    if known.sum() < 2:
+        return out
+    median = float(np.median(values[known]))
+    excess = np.where(known, values - median, -np.inf)
+    out = excess >= max(min_excess, 1e-9)
+    mad = float(np.median(np.abs(values[known] - median))) * MAD_TO_SIGMA
+    if known.sum() >= 3 and mad > 0:
+        out &= excess / mad >= ROBUST_Z
+    return out
+
+
+def job_summary(ranks: list[int], traces: list[Trace], metrics: list[dict[str, Any]],
+                kernels: list[list[dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """Input-level metrics and the `ranks` and `stragglers` tables of a multi-rank job.
+
+    `metrics` and `kernels` are each rank's summary metrics and kernel table.
+    """
+    steps = np.array([max(int(m.get("step_count") or 0), 1) for m in metrics], dtype=np.float64)
+    waits = collective_waits([find_collectives(t, cat.gpu_kinds(t.events)) for t in traces])
+
+    def per_step(key: str) -> np.ndarray:
+        return np.array([_number(m.get(key)) for m in metrics]) / steps
+
+    step_ms = np.array([_number(m.get("step_time_ms_mean")) for m in metrics])
+    compute = per_step("computation_ms")
+    loading = np.array([_input_us(t) for t in traces]) / US_PER_MS / steps
+    waited = waits.waited_us / US_PER_MS / steps
+    caused = waits.caused_us / US_PER_MS / steps
+    typical_step = float(np.nanmedian(step_ms)) if not np.isnan(step_ms).all() else float("nan")
+    flags = {
+        "compute": robust_outliers(compute, MIN_EXCESS * _nan_median(compute)),
+        "step time": robust_outliers(step_ms, MIN_EXCESS * typical_step),
+        "others waited": robust_outliers(caused, MIN_WAIT_SHARE * (typical_step if typical_step > 0 else 0.0))
+        if waits.matched else np.zeros(len(ranks), dtype=bool),
+    }
+    rows = [{
+        "rank": rank,
+        "step_time_ms": step_ms[i],
+        "compute_ms_per_step": compute[i],
+        "comm_ms_per_step": per_step("collective_ms")[i],
+        "exposed_comm_ms_per_step": metrics[i].get("exposed_comm_ms_per_step"),
+        "comm_overlap_pct": metrics[i].get("communication_overlapped_pct"),
+        "input_ms_per_step": loading[i],
+        "wait_ms_per_step": waited[i],
+        "caused_wait_ms_per_step": caused[i],
+        "late_in_collectives": int(waits.late_count[i]),
+    } for i, rank in enumerate(ranks)]
+    stragglers = []
+    for i in np.flatnonzero(np.any(list(flags.values()), axis=0)).tolist():
+        others = np.arange(len(ranks)) != i
+        excess, kernel = _cause_excess(i, others, loading, per_step("idle_host_busy_ms"), kernels, steps)
+        cause = max(excess, key=excess.get) if excess and max(excess.values()) > 0 else None
+        stragglers.append({
+            "rank": ranks[i],
+            "outlier_in": [name for name, mask in flags.items() if mask[i]],
+            "step_time_ms": step_ms[i],
+            "compute_ms_per_step": compute[i],
+            "median_compute_ms_per_step": _nan_median(compute[others]),
+            "excess_compute_ms_per_step": compute[i] - _nan_median(compute[others]),
+            "others_wait_ms_per_step": caused[i],
+            "late_in_collectives": int(waits.late_count[i]),
+            "likely_cause": cause,
+            "cause_excess_ms_per_step": {k: v for k, v in excess.items() if v > 0},
+            "slow_kernel": kernel if cause == "slow kernel" else None,
+        })
+    job_metrics = {
+        "collectives_matched": waits.matched,
+        "collective_wait_ms_per_step": float(np.mean(waited)),
+        "straggler_count": len(stragglers),
+        "straggler_ranks": [s["rank"] for s in stragglers],
+    }
+    return job_metrics, {"ranks": rows, "stragglers": stragglers}
+
+
+def _cause_excess(i: int, others: np.ndarray, loading: np.ndarray, host: np.ndarray,
+                  kernels: list[list[dict[str, Any]]], steps: np.ndarray) -> tuple[dict[str, float], str | None]:
+    """ms per step by which rank `i` exceeds the other ranks' median, per candidate cause.
+
+    Returns the excesses of "data loading", "host-bound" (GPU idle while the host works) and
+    "slow kernel" (the computation kernel that exceeds its median most), and that kernel's name.
+    """
+    excess = {"data loading": loading[i] - _nan_median(loading[others]),
+              "host-bound": host[i] - _nan_median(host[others])}
+    per_rank = [{k["name"]: k["total_ms"] / steps[r] for k in table if k["kind"] == "computation"}
+                for r, table in enumerate(kernels)]
+    other_ranks = np.flatnonzero(others)
+    kernel_excess = {name: ms - float(np.median([per_rank[r].get(name, 0.0) for r in other_ranks]))
+                     for name, ms in per_rank[i].items()}
+    kernel = max(kernel_excess, key=kernel_excess.get) if kernel_excess else None
+    if kernel is not None:
+        excess["slow kernel"] = kernel_excess[kernel]
+    return {k: float(v) for k, v in excess.items() if not np.isnan(v)}, kernel
+
+
+def _input_us(trace: Trace) -> float:
+    """Host time in data loading (DataLoader iteration, data/input/batch annotations), as a union."""
+    e = trace.events
+    loading = e.name_mask(cat.DATA_LOADING.search) & e.category_mask(cat.ANNOTATION_CATEGORIES | cat.HOST_OP_CATEGORIES)
+    return union_length(e.ts[loading], e.end[loading])
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else float("nan")
+
+
+def _nan_median(values: np.ndarray) -> float:
+    return float(np.nanmedian(values)) if len(values) and not np.isnan(values).all() else float("nan")
