@@ -27,6 +27,18 @@ KEY_METRICS: list[tuple[str, str, str]] = [
     ("launch_cpu_ms", "CPU time in launch calls", "{:.1f} ms"),
     ("kernel_time_ms", "GPU time in kernels", "{:.1f} ms"),
     ("rank_count", "Ranks", "{}"),
+    ("oom_requested_bytes", "OOM: requested", "bytes"),
+    ("allocated_bytes_at_oom", "OOM: allocated (live tensors)", "bytes"),
+    ("reserved_bytes_at_oom", "OOM: reserved by PyTorch", "bytes"),
+    ("reserved_unallocated_bytes_at_oom", "OOM: reserved but unallocated", "bytes"),
+    ("largest_free_block_bytes_at_oom", "OOM: largest free block", "bytes"),
+    ("device_free_bytes_at_oom", "OOM: free on the device", "bytes"),
+    ("message_total_bytes", "Device capacity (OOM message)", "bytes"),
+    ("peak_allocated_bytes", "Peak allocated", "bytes"),
+    ("peak_reserved_bytes", "Peak reserved", "bytes"),
+    ("reserved_bytes", "Reserved at dump", "bytes"),
+    ("fragmentation_pct", "Fragmentation at dump (1 - largest free / free)", "{:.1f} %"),
+    ("peak_bytes", "Peak memory (profiler timeline)", "bytes"),
 ]
 
 TABLE_ROWS = 10
@@ -41,8 +53,41 @@ def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     for key, label, fmt in KEY_METRICS:
         value = metrics.get(key)
         if value is not None:
-            rows.append((label, fmt.format(value)))
+            rows.append((label, _format(value, fmt)))
     return rows
+
+
+def format_bytes(value: float, signed: bool = False) -> str:
+    """Bytes in binary units, as torch prints them: '15.73 GiB'."""
+    sign = "+" if signed and value >= 0 else "-" if value < 0 else ""
+    value = abs(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{sign}{value:.2f} {unit}" if unit != "B" else f"{sign}{int(value)} B"
+        value /= 1024
+    return ""  # unreachable: GiB is the last unit
+
+
+def input_sections(input_: dict[str, Any]) -> list[Section]:
+    """(title, header, rows) of each table an input has that the readable reports show."""
+    tables = input_.get("tables", {})
+    sections = [("Top kernels", *kernel_rows(input_)), ("Top operators", *operator_rows(input_))]
+    for name, title in (("sites_at_oom", "Live memory at the OOM by allocation site"),
+                        ("sites", "Live memory at the dump by allocation site"),
+                        ("sites_at_peak", "Live memory at the peak by allocation site")):
+        rows = tables.get(name, [])[:TABLE_ROWS]
+        sections.append((title, ["Site", "Bytes", "Blocks", "Category"],
+                         [[shorten(r["site"]), format_bytes(r["bytes"]), str(r["blocks"]), r["category"]] for r in rows]))
+    for name, title in (("pools_at_oom", "Allocator pools at the OOM"), ("pools", "Allocator pools at the dump")):
+        sections.append((title, ["Pool", "Reserved", "Allocated", "Free", "Largest free", "Free blocks", "Frag. %"],
+                         [[r["pool"], format_bytes(r["reserved_bytes"]), format_bytes(r["allocated_bytes"]),
+                           format_bytes(r["free_bytes"]), format_bytes(r["largest_free_block_bytes"]),
+                           str(r["free_blocks"]), f"{r['fragmentation_pct']:.1f}"] for r in tables.get(name, [])]))
+    categories = tables.get("categories_at_peak", [])
+    if categories and "bytes_at_peak" in categories[0]:
+        sections.append(("Memory at the peak by category (profiler)", ["Category", "Bytes"],
+                         [[r["category"], format_bytes(r["bytes_at_peak"])] for r in categories]))
+    return [s for s in sections if s[2]]
 
 
 def kernel_rows(input_: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -89,7 +134,8 @@ def diff_sections(diff: dict[str, Any]) -> list[Section]:
 
 def _metric_change_row(change: dict[str, Any]) -> list[str]:
     label, fmt = _METRIC_FORMATS.get(change["name"], (change["name"], "{}"))
-    signed = fmt.replace("{:", "{:+").replace("{}", "{:+}").replace(" %", " pp")  # a change of a % is in points
+    signed = "signed bytes" if fmt == "bytes" else (
+        fmt.replace("{:", "{:+").replace("{}", "{:+}").replace(" %", " pp"))  # a change of a % is in points
     return [label, _format(change["base"], fmt), _format(change["new"], fmt), _format(change["delta"], signed),
             _format(change["delta_pct"], "{:+.1f} %")]
 
@@ -101,7 +147,11 @@ def _changed_rows(rows: list[dict[str, Any]], column: str, unit: str) -> tuple[l
 
 
 def _format(value: Any, fmt: str) -> str:
-    return "-" if value is None else fmt.format(value)
+    if value is None:
+        return "-"
+    if fmt in ("bytes", "signed bytes"):
+        return format_bytes(value, signed=fmt == "signed bytes")
+    return fmt.format(value)
 
 
 def shorten(text: str, width: int = 70) -> str:
@@ -111,7 +161,7 @@ def shorten(text: str, width: int = 70) -> str:
 def describe_input(input_: dict[str, Any]) -> str:
     meta = input_.get("meta", {})
     parts = [input_["kind"]]
-    devices = meta.get("devices") or []
+    devices = [d for d in meta.get("devices") or [] if isinstance(d, dict)]
     if devices:
         parts.append(devices[0].get("name") or "unknown device")
     if meta.get("rank") is not None:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from workbench.reporters.common import (
-    describe_input, diff_sections, finding_rows, gain_text, kernel_rows, metric_rows, operator_rows, rank_rows,
+    describe_input, diff_sections, finding_rows, gain_text, input_sections, metric_rows, rank_rows,
 )
 
 
@@ -29,9 +29,8 @@ def render(report: dict[str, Any]) -> str:
         lines += _table(["Metric", "Value"], [list(r) for r in metric_rows(input_["metrics"])])
         if input_.get("ranks"):
             lines += ["### Ranks", "", *_table(*rank_rows(input_))]
-        for title, (header, rows) in (("Top kernels", kernel_rows(input_)), ("Top operators", operator_rows(input_))):
-            if rows:
-                lines += [f"### {title}", "", *_table(header, rows)]
+        for title, header, rows in input_sections(input_):
+            lines += [f"### {title}", "", *_table(header, rows)]
         lines += [f"> warning: {w}" for w in input_.get("warnings", [])]
     findings = report.get("findings", [])
     lines += ["## Findings", ""]

@@ -9,10 +9,10 @@ from rich.console import Console
 from rich.table import Table
 
 from workbench.reporters.common import (
-    describe_input, diff_sections, finding_rows, kernel_rows, metric_rows, operator_rows, rank_rows,
+    describe_input, diff_sections, finding_rows, input_sections, metric_rows, rank_rows,
 )
 
-TEXT_COLUMNS = {"Input shapes", "Finding ids", "Finding", "Title"}  # left-aligned, like the first column
+TEXT_COLUMNS = {"Input shapes", "Finding ids", "Finding", "Title", "Category"}  # left-aligned, like the first column
 
 
 def _table(title: str, header: list[str], rows: list[list[str]]) -> Table:
@@ -38,9 +38,8 @@ def render(report: dict[str, Any], width: int = 120) -> str:
         console.print(_table("Summary", ["Metric", "Value"], [list(r) for r in metric_rows(input_["metrics"])]))
         if input_.get("ranks"):
             console.print(_table("Ranks", *rank_rows(input_)))
-        for title, rows in (("Top kernels", kernel_rows(input_)), ("Top operators", operator_rows(input_))):
-            if rows[1]:
-                console.print(_table(title, *rows))
+        for section in input_sections(input_):
+            console.print(_table(*section))
         for warning in input_.get("warnings", []):
             console.print(f"warning: {warning}")
         console.print()
