@@ -71,6 +71,7 @@ class _Builder:
         self.chain_of: list[np.ndarray] = []  # per part: (source, callchain id) key or MISSING
         self.counts: dict[str, int] = {}
         self.step_names: list[str] = []  # a few NVTX texts read as steps
+        self.frames: dict[str, dict[int, list[str]]] = {}  # call chain table -> id -> frames
 
     def name_codes(self, ids: np.ndarray, text: Callable[[int], str]) -> np.ndarray:
         """Name codes for keys `ids`, each key named once by `text(key)`."""
@@ -177,6 +178,7 @@ class _Builder:
             chain = np.array([lookup.get(k, v) for k, v in zip(c["correlationId"].tolist(), chain.tolist())],
                              dtype=np.int64)
         names = self.name_codes(c["nameId"], lambda k: VERSION_SUFFIX.sub("", self.string(k)))
+        chain = np.where(chain == MISSING, MISSING, chain + self.cuda_chain_offset(chain, names))
         for event_class, category in ((RUNTIME_CLASS, "cuda_runtime"), (DRIVER_CLASS, "cuda_driver")):
             rows = c["eventClass"] == event_class
             self.add(category, c["start"][rows], c["end"][rows], names[rows], pid=_pid(c["globalTid"][rows]),
@@ -218,22 +220,41 @@ class _Builder:
         offset = self.CHAIN_TABLES.index(table) << 40
         return np.where(ids == MISSING, MISSING, ids + offset)
 
+    def chain_frames(self, table: str) -> dict[int, list[str]]:
+        """Call chain id -> frames, innermost first, as "symbol (module file)"; address-only frames left out."""
+        if table not in self.frames:
+            frames: dict[int, list[str]] = {}
+            if self.schema.has(table, "stackDepth"):
+                for chain, symbol, module in self.schema.rows(
+                        f'SELECT id, symbol, {self.schema.column(table, "module")} FROM {table} '
+                        f"WHERE stackDepth < {MAX_FRAMES} ORDER BY id, stackDepth"):
+                    name = self.string(symbol)
+                    if not HEX_FRAME.match(name):
+                        where = Path(self.string(module)).name if module != MISSING else ""
+                        frames.setdefault(chain, []).append(f"{name} ({where})" if where else name)
+            self.frames[table] = frames
+        return self.frames[table]
+
+    def cuda_chain_offset(self, ids: np.ndarray, names: np.ndarray) -> int:
+        """0, or 1 where the export numbers CUDA_CALLCHAINS from 1 but the calls' ids from 0 (pre-2022).
+
+        The right numbering is the one under which a call's chain holds a frame named like the call.
+        """
+        frames = self.chain_frames("CUDA_CALLCHAINS")
+        name_of = list(self.names)
+        pairs = [(i, name_of[n]) for i, n in zip(ids.tolist(), names.tolist()) if i != MISSING]
+
+        def hits(offset: int) -> int:
+            return sum(any(f.startswith(name + " ") for f in frames.get(i + offset, ())) for i, name in pairs)
+
+        return 1 if pairs and hits(1) > hits(0) else 0
+
     def callstacks(self) -> dict[int, list[str]]:
-        """Event index -> frames, innermost first, as "symbol (module file)"; address-only frames left out."""
+        """Event index -> frames of its call chain, innermost first."""
         keys = np.concatenate(self.chain_of) if self.chain_of else np.empty(0, dtype=np.int64)
         wanted = np.flatnonzero(keys != MISSING)
-        frames: dict[int, list[str]] = {}
-        for table in self.CHAIN_TABLES:
-            if not self.schema.has(table, "stackDepth"):
-                continue
-            offset = self.CHAIN_TABLES.index(table) << 40
-            for chain, symbol, module in self.schema.rows(
-                    f'SELECT id, symbol, {self.schema.column(table, "module")} FROM {table} '
-                    f"WHERE stackDepth < {MAX_FRAMES} ORDER BY id, stackDepth"):
-                name = self.string(symbol)
-                if not HEX_FRAME.match(name):
-                    where = Path(self.string(module)).name if module != MISSING else ""
-                    frames.setdefault(chain + offset, []).append(f"{name} ({where})" if where else name)
+        frames = {k + (self.CHAIN_TABLES.index(t) << 40): v for t in self.CHAIN_TABLES
+                  for k, v in self.chain_frames(t).items()}
         return {int(i): frames[k] for i, k in zip(wanted.tolist(), keys[wanted].tolist()) if k in frames}
 
     def devices(self) -> list[dict[str, Any]]:

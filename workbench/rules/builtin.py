@@ -1,7 +1,9 @@
 """Imports every module that registers rules, so that `RULES` is complete."""
 
 import workbench.rules.attention  # noqa: F401
+import workbench.rules.blocking_copies  # noqa: F401
 import workbench.rules.convolution  # noqa: F401
+import workbench.rules.distributed_perf  # noqa: F401
 import workbench.rules.gpu_idle  # noqa: F401
 import workbench.rules.inference  # noqa: F401
 import workbench.rules.input  # noqa: F401
