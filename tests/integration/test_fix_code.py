@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from tests.conftest import GRAPH, NAIVE, OPTIMIZED, RANKS, SHARED
+from tests.conftest import GRAPH, NAIVE, OPTIMIZED, RANKS, SAMPLES, SHARED
 from workbench.inputs import AnalyzeOptions, analyze_path
 from workbench.rules import RULES, run_rules
 
@@ -20,7 +20,8 @@ SHARED_TRACES = [
 
 def collect_findings() -> dict[str, dict]:
     """The first finding of each rule over the sample traces and, when present, the shared ones."""
-    paths = [NAIVE, OPTIMIZED, GRAPH, RANKS] + [SHARED / p for p in SHARED_TRACES if (SHARED / p).exists()]
+    paths = [NAIVE, OPTIMIZED, GRAPH, RANKS, SAMPLES / "cpu" / "ddp_gloo_straggler"]
+    paths += [SHARED / p for p in SHARED_TRACES if (SHARED / p).exists()]
     found: dict[str, dict] = {}
     for path in paths:
         for finding in run_rules(analyze_path(path, AnalyzeOptions())):

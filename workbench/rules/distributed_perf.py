@@ -1,0 +1,171 @@
+"""Distributed performance: ranks that hold the others back, and communication left exposed."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from workbench.inputs.analyzed import AnalyzedInput
+from workbench.inputs.kineto import KIND_RANKS, KIND_TRACE
+from workbench.rules.finding import Finding, Fix, severity_for
+from workbench.rules.input import CODE_LOADER
+from workbench.rules.registry import rule
+
+MIN_EXPOSED_PCT = 5.0  # exposed communication worth reporting, as a share of the step
+MAX_OVERLAP_PCT = 50.0  # communication hidden behind compute at least this much is well overlapped
+DDP_DOCS = "https://pytorch.org/docs/stable/generated/torch.nn.parallel.DistributedDataParallel.html"
+
+CODE_BALANCE = '''import torch
+import torch.distributed as dist
+
+dist.init_process_group("gloo", rank=0, world_size=1, store=dist.HashStore())  # torchrun sets these up
+world, rank = dist.get_world_size(), dist.get_rank()
+lengths = torch.randint(16, 512, (1024,))  # stands for your samples' sizes (tokens, rows, ids)
+# Deal the samples out by size so that every rank gets about the same amount of work.
+order = torch.argsort(lengths, descending=True)
+mine = order[rank::world]
+# Check the balance: the work of every rank, gathered.
+work = torch.tensor([float(lengths[mine].sum())])
+everyone = [torch.zeros(1) for _ in range(world)]
+dist.all_gather(everyone, work)
+print("work per rank:", [t.item() for t in everyone])
+dist.destroy_process_group()
+'''
+CODE_HOST = '''import os
+import torch
+
+# A rank whose host is slower (oversubscribed cores, another process, throttling) launches late.
+local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+torch.set_num_threads(max(1, cores // local_ranks))  # do not let the ranks of a node fight for cores
+print("intra-op threads per rank:", torch.get_num_threads())
+'''
+CODE_OVERLAP = '''import contextlib
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+dist.init_process_group("gloo", rank=0, world_size=1, store=dist.HashStore())  # torchrun sets these up
+device = "cuda" if torch.cuda.is_available() else "cpu"
+model = DDP(
+    torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64)),
+    bucket_cap_mb=25,              # smaller buckets: all-reduces start earlier in the backward pass
+    gradient_as_bucket_view=True,  # gradients live in the buckets: no copy before each all-reduce
+)
+# With FSDP: FSDP(model, backward_prefetch=BackwardPrefetch.BACKWARD_PRE, forward_prefetch=True),
+# or fully_shard(...) with module.set_modules_to_forward_prefetch(...) to gather the next layer early.
+optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+accumulation = 4
+for i in range(8):
+    last = (i + 1) % accumulation == 0
+    with contextlib.nullcontext() if last else model.no_sync():  # all-reduce once per accumulated step
+        model(torch.randn(8, 64)).sum().backward()
+    if last:
+        optimizer.step()
+        optimizer.zero_grad()
+dist.destroy_process_group()
+'''
+
+
+@rule("straggler-rank", "distributed", (KIND_RANKS,),
+      "a rank whose compute or step time is an outlier, or for whom the other ranks wait in collectives")
+def straggler_rank(input_: AnalyzedInput) -> Iterator[Finding]:
+    step_ms = _median_step_ms(input_)
+    for row in input_.tables.get("stragglers", []):
+        blamed = "others waited" in row["outlier_in"]
+        waited = float(row["others_wait_ms_per_step"] or 0.0)
+        excess = float(np.nan_to_num(row["excess_compute_ms_per_step"]))
+        if not blamed and excess <= 0:
+            excess = float(row["step_time_ms"]) - step_ms if step_ms else 0.0
+        gain = _gain(waited if blamed else excess, step_ms,
+                     "the other ranks' wait for this rank in collectives, per step (what they would save if it "
+                     "kept pace)" if blamed else "this rank's time above the other ranks' median, per step")
+        cause = row["likely_cause"]
+        yield Finding(
+            id="straggler-rank",
+            title=f"Rank {row['rank']} is a straggler" + (f" ({cause})" if cause else "")
+                  + (f": the other ranks wait {waited:.1f} ms/step for it in collectives" if blamed
+                     else f": {excess:.1f} ms/step more {', '.join(row['outlier_in'])} than the median"),
+            severity=severity_for(gain["pct"]),
+            category="distributed",
+            evidence={**{k: v for k, v in row.items() if v is not None}, "median_step_time_ms": step_ms},
+            estimated_gain=gain,
+            fix=_straggler_fix(cause),
+        )
+
+
+@rule("exposed-communication", "distributed", (KIND_TRACE, KIND_RANKS),
+      "collectives that run with no computation beside them (poorly overlapped communication)")
+def exposed_communication(input_: AnalyzedInput) -> Iterator[Finding]:
+    per_rank = [r.metrics for r in input_.ranks] or [input_.metrics]
+    exposed = _mean(m.get("exposed_comm_ms_per_step") for m in per_rank)
+    overlap = _mean(m.get("communication_overlapped_pct") for m in per_rank)
+    step_ms = _median_step_ms(input_)
+    if exposed is None or not step_ms or 100 * exposed / step_ms < MIN_EXPOSED_PCT:
+        return
+    if overlap is not None and overlap >= MAX_OVERLAP_PCT:
+        return
+    steps = max(int(input_.metrics.get("step_count") or 0), 1)
+    compute = float(input_.metrics.get("computation_ms") or 0.0) / steps
+    gain = _gain(min(exposed, compute), step_ms,
+                 "exposed communication per step, at most the step's compute time that it could hide behind")
+    kinds = input_.tables.get("collectives") or (input_.ranks[0].tables.get("collectives", []) if input_.ranks else [])
+    top = kinds[0]["kind"] if kinds else None
+    yield Finding(
+        id="exposed-communication",
+        title=f"{exposed:.1f} ms/step of communication runs with nothing to hide behind "
+              f"({overlap or 0:.0f}% overlapped with compute)",
+        severity=severity_for(gain["pct"]),
+        category="distributed",
+        evidence={
+            "exposed_comm_ms_per_step": round(exposed, 3),
+            "comm_overlap_pct": overlap,
+            "step_time_ms": step_ms,
+            "compute_ms_per_step": round(compute, 3),
+            "per_rank_exposed_comm_ms_per_step": {r.rank: r.metrics.get("exposed_comm_ms_per_step")
+                                                  for r in input_.ranks if len(input_.ranks) > 1},
+            "collectives_by_time": [{k: c[k] for k in ("kind", "count", "total_ms", "algbw_gbps")} for c in kinds[:5]],
+        },
+        estimated_gain=gain,
+        fix=Fix(
+            summary=("Start gradient all-reduces during the backward pass and do fewer of them: DDP "
+                     "bucket_cap_mb and gradient_as_bucket_view, no_sync() over accumulation steps, FSDP "
+                     "forward/backward prefetch" + ("; for all_to_all-bound embedding models, pipeline the "
+                                                     "input distribution with the previous batch's compute"
+                                                     if top == "all_to_all" else "") + "."),
+            code=CODE_OVERLAP,
+            docs=[DDP_DOCS, "https://pytorch.org/docs/stable/notes/ddp.html"],
+        ),
+    )
+
+
+def _straggler_fix(cause: str | None) -> Fix:
+    if cause == "data loading":
+        return Fix("This rank waits on its input: load batches in worker processes with pinned memory, and check "
+                   "its storage (a slow disk or network mount on one node).",
+                   CODE_LOADER.format(workers_note=""),
+                   ["https://pytorch.org/docs/stable/data.html#multi-process-data-loading"])
+    if cause == "host-bound":
+        return Fix("This rank's host is slower to launch work: give each rank its own cores and look for other "
+                   "processes or throttling on its node.", CODE_HOST,
+                   ["https://pytorch.org/docs/stable/generated/torch.set_num_threads.html"])
+    return Fix("This rank computes more than the others: balance the work (batch sizes, sequence lengths, "
+               "embedding table sharding) and check its GPU for throttling (nvidia-smi -q -d CLOCK).",
+               CODE_BALANCE, ["https://pytorch.org/docs/stable/distributed.html#torch.distributed.all_gather"])
+
+
+def _gain(ms_per_step: float, step_ms: float | None, method: str) -> dict[str, Any]:
+    pct = 100.0 * ms_per_step / step_ms if step_ms else 0.0
+    return {"time_ms_per_step": round(ms_per_step, 3), "pct": round(pct, 2), "method": method}
+
+
+def _median_step_ms(input_: AnalyzedInput) -> float | None:
+    values = [r.metrics.get("step_time_ms_mean") for r in input_.ranks] or [input_.metrics.get("step_time_ms_mean")]
+    known = [float(v) for v in values if isinstance(v, (int, float))]
+    return float(np.median(known)) if known else None
+
+
+def _mean(values: Iterator[Any]) -> float | None:
+    known = [float(v) for v in values if isinstance(v, (int, float))]
+    return float(np.mean(known)) if known else None
