@@ -3,6 +3,7 @@
 import workbench.rules.attention  # noqa: F401
 import workbench.rules.blocking_copies  # noqa: F401
 import workbench.rules.convolution  # noqa: F401
+import workbench.rules.distributed  # noqa: F401
 import workbench.rules.distributed_perf  # noqa: F401
 import workbench.rules.gpu_idle  # noqa: F401
 import workbench.rules.inference  # noqa: F401
