@@ -27,6 +27,10 @@ KEY_METRICS: list[tuple[str, str, str]] = [
     ("launch_cpu_ms", "CPU time in launch calls", "{:.1f} ms"),
     ("kernel_time_ms", "GPU time in kernels", "{:.1f} ms"),
     ("rank_count", "Ranks", "{}"),
+    ("collective_count", "Collectives", "{}"),
+    ("exposed_comm_ms_per_step", "Exposed communication per step", "{:.2f} ms"),
+    ("collective_wait_ms_per_step", "Waiting for other ranks in collectives, per step", "{:.2f} ms"),
+    ("straggler_ranks", "Straggler ranks", "{}"),
     ("oom_requested_bytes", "OOM: requested", "bytes"),
     ("allocated_bytes_at_oom", "OOM: allocated (live tensors)", "bytes"),
     ("reserved_bytes_at_oom", "OOM: reserved by PyTorch", "bytes"),
@@ -83,11 +87,34 @@ def input_sections(input_: dict[str, Any]) -> list[Section]:
                          [[r["pool"], format_bytes(r["reserved_bytes"]), format_bytes(r["allocated_bytes"]),
                            format_bytes(r["free_bytes"]), format_bytes(r["largest_free_block_bytes"]),
                            str(r["free_blocks"]), f"{r['fragmentation_pct']:.1f}"] for r in tables.get(name, [])]))
+    sections += distributed_sections(tables)
     categories = tables.get("categories_at_peak", [])
     if categories and "bytes_at_peak" in categories[0]:
         sections.append(("Memory at the peak by category (profiler)", ["Category", "Bytes"],
                          [[r["category"], format_bytes(r["bytes_at_peak"])] for r in categories]))
     return [s for s in sections if s[2]]
+
+
+def distributed_sections(tables: dict[str, Any]) -> list[Section]:
+    """Collectives by kind, the ranks side by side (ms per step) and the stragglers."""
+    def ms(value: Any) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    return [
+        ("Collectives", ["Kind", "Count", "Total ms", "Mean µs", "Mean message", "Alg. bandwidth GB/s"],
+         [[r["kind"], str(r["count"]), ms(r["total_ms"]), ms(r["mean_us"]),
+           "-" if r["bytes_mean"] is None else format_bytes(r["bytes_mean"]), ms(r["algbw_gbps"])]
+          for r in tables.get("collectives", [])[:TABLE_ROWS]]),
+        ("Ranks, per step (ms)", ["Rank", "Step", "Compute", "Collectives", "Exposed comm.", "Input", "Waited",
+                                  "Others waited for it"],
+         [[str(r["rank"]), *(ms(r[k]) for k in ("step_time_ms", "compute_ms_per_step", "comm_ms_per_step",
+                                                "exposed_comm_ms_per_step", "input_ms_per_step", "wait_ms_per_step",
+                                                "caused_wait_ms_per_step"))] for r in tables.get("ranks", [])]),
+        ("Stragglers", ["Rank", "Outlier in", "Others waited ms/step", "Likely cause"],
+         [[str(r["rank"]), ", ".join(r["outlier_in"]), ms(r["others_wait_ms_per_step"]),
+           shorten(r["likely_cause"] + (f": {r['slow_kernel']}" if r.get("slow_kernel") else ""), 60)
+           if r["likely_cause"] else "-"] for r in tables.get("stragglers", [])]),
+    ]
 
 
 def kernel_rows(input_: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
