@@ -27,10 +27,10 @@ LOCK_TIMEOUT_S = 2.0
 
 
 def looks_like_export(path: Path, head: bytes) -> bool:
-    """A file named .sqlite/.sqlite3, or an SQLite database whose first pages name nsys tables."""
+    """A file named .sqlite/.sqlite3, or an SQLite database whose first pages name nsys's first tables."""
     if path.name.lower().endswith(SUFFIXES):
         return True
-    return head.startswith(SQLITE_MAGIC) and b"StringIds" in head and b"CUPTI_ACTIVITY_KIND" in head
+    return head.startswith(SQLITE_MAGIC) and b"StringIds" in head and b"ProcessStreams" in head
 
 
 def check_header(path: Path) -> None:
