@@ -1,0 +1,173 @@
+"""Multi-rank Kineto traces: collectives, waits and stragglers, checked against plain JSON passes.
+
+`sampled_2of128_ranks` is ranks 0 and 1 of a 128-rank NCCL job (HTA's test data, with
+events sampled away); `cpu/ddp_gloo_straggler` is a real 4-rank gloo DDP run on CPU whose
+rank 2 sleeps in its dataset's `__getitem__` (tools/capture/gloo_straggler.py).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RANKS, SAMPLES
+from tests.reference import load_json
+from workbench.inputs import AnalyzeOptions, analyze_path
+from workbench.rules import run_rules
+
+GLOO = SAMPLES / "cpu" / "ddp_gloo_straggler"
+CALL = re.compile(r"^(nccl|gloo):_?(\w+?)(_base)?$")
+SIZES = {"float": 4, "long": 8, "int": 4, "unsigned char": 1, "signed char": 1}
+
+
+def reference_calls(path: Path) -> list[dict]:
+    """Collective calls of one rank with plain loops: kind, step, size, time (kernels or gloo call)."""
+    events = [e for e in load_json(path)["traceEvents"] if e.get("ph") == "X"]
+    steps = [e for e in events if e["name"].startswith("ProfilerStep#") and e.get("cat") != "gpu_user_annotation"]
+    calls = sorted((e for e in events if CALL.match(e["name"]) and e.get("cat") in ("user_annotation", "cpu_op")),
+                   key=lambda e: e["ts"])
+    launches = {e["args"]["correlation"]: e for e in events if e.get("cat") == "cuda_runtime"
+                and "correlation" in e.get("args", {})}
+    out = []
+    for call in calls:
+        match = CALL.match(call["name"])
+        kernels = [k for k in events if k.get("cat") == "kernel" and "nccl" in k["name"]
+                   and (launch := launches.get(k["args"].get("correlation"))) is not None
+                   and launch["tid"] == call["tid"] and call["ts"] <= launch["ts"] <= call["ts"] + call["dur"]]
+        dims = call["args"]["Input Dims"][0]
+        out.append({
+            "kind": match.group(2),
+            "step": next((s["name"] for s in steps if s["ts"] <= call["ts"] < s["ts"] + s["dur"]), None),
+            "nelems": math.prod(dims),
+            "bytes": math.prod(dims) * SIZES[call["args"]["Input type"][0]],
+            "time": call["dur"] if match.group(1) == "gloo" else sum(k["dur"] for k in kernels),
+        })
+    return out
+
+
+def reference_waits(per_rank: list[list[dict]]) -> list[float]:
+    """Each rank's summed wait (its time minus the fastest rank's) over collectives found on every rank."""
+    def key(c: dict, seen: dict) -> tuple:
+        size = c["nelems"] if c["kind"] != "all_to_all" else None
+        base = (c["kind"], c["step"], size)
+        seen[base] = seen.get(base, -1) + 1
+        return base + (seen[base],)
+
+    keyed = []
+    for calls in per_rank:
+        seen: dict = {}
+        keyed.append({key(c, seen): c["time"] for c in calls})
+    common = set.intersection(*(set(k) for k in keyed))
+    return [sum(k[c] - min(r[c] for r in keyed) for c in common) for k in keyed]
+
+
+@pytest.fixture(scope="module")
+def sampled():
+    (result,) = analyze_path(RANKS, AnalyzeOptions())
+    return result
+
+
+@pytest.fixture(scope="module")
+def gloo():
+    (result,) = analyze_path(GLOO, AnalyzeOptions())
+    return result
+
+
+def test_collective_table_matches_a_plain_json_pass(sampled):
+    for rank in sampled.ranks:
+        calls = reference_calls(Path(rank.path))
+        table = {row["kind"]: row for row in rank.tables["collectives"]}
+        assert sum(row["count"] for row in table.values()) == len(calls) == 10
+        for kind, row in table.items():
+            mine = [c for c in calls if c["kind"] == kind]
+            assert row["count"] == len(mine)
+            assert row["total_ms"] == pytest.approx(sum(c["time"] for c in mine) / 1000)
+            assert row["bytes_total"] == sum(c["bytes"] for c in mine)
+
+
+def test_sampled_ranks_all_reduce_facts(sampled):
+    rank0 = {row["kind"]: row for row in sampled.ranks[0].tables["collectives"]}
+    # nccl:all_reduce of [[19618307]], [[26955536]], [[26258430]], [[5716654]] floats; 4 kernels
+    assert rank0["all_reduce"]["bytes_total"] == 4 * (19618307 + 26955536 + 26258430 + 5716654)
+    assert rank0["all_reduce"]["total_ms"] == pytest.approx((11727 + 47652 + 12119 + 36158) / 1000)
+    assert set(rank0) == {"all_to_all", "all_reduce", "all_gather"}
+
+
+def test_waits_match_a_plain_matching_of_the_same_collectives(sampled):
+    expected = reference_waits([reference_calls(Path(r.path)) for r in sampled.ranks])
+    rows = sampled.tables["ranks"]
+    assert [r["wait_ms_per_step"] * 2 for r in rows] == pytest.approx([w / 1000 for w in expected])
+    # by hand: rank 0 waited 21408 + 3357 + 28197 + 22320 + 1481 µs, rank 1 27255 + 248 + 69647 µs
+    assert expected == pytest.approx([76763, 97150])
+    assert sampled.metrics["collectives_matched"] == 8
+
+
+def test_sampled_rank_1_computes_more_in_its_embedding_backward(sampled):
+    (row,) = sampled.tables["stragglers"]
+    assert row["rank"] == 1 and row["outlier_in"] == ["compute"]
+    assert row["likely_cause"] == "slow kernel"
+    assert "split_embedding_backward" in row["slow_kernel"]
+    assert row["compute_ms_per_step"] > row["median_compute_ms_per_step"] * 1.25
+
+
+def test_gloo_collectives_and_bytes(gloo):
+    for rank in gloo.ranks:
+        calls = reference_calls(Path(rank.path))
+        (row,) = rank.tables["collectives"]
+        assert row["kind"] == "all_reduce" and row["count"] == len(calls) == 6
+        assert row["bytes_total"] == 3 * 4 * (1066000 + 263168) == sum(c["bytes"] for c in calls)
+        assert row["total_ms"] == pytest.approx(sum(c["time"] for c in calls) / 1000)
+
+
+def test_gloo_rank_2_is_the_straggler_and_its_loader_the_cause(gloo):
+    events = [e for e in load_json(GLOO / "rank-2.pt.trace.json.gz")["traceEvents"] if e.get("ph") == "X"]
+    loader_ms = sum(e["dur"] for e in events if "DataLoader" in e["name"]) / 1000 / 3
+    assert loader_ms > 40  # 40 ms of sleep per batch on rank 2, 0.4 ms on the others
+    assert gloo.metrics["straggler_ranks"] == [2]
+    (row,) = gloo.tables["stragglers"]
+    assert row["outlier_in"] == ["others waited"] and row["likely_cause"] == "data loading"
+    assert row["late_in_collectives"] == 6
+    ranks = {r["rank"]: r for r in gloo.tables["ranks"]}
+    assert ranks[2]["input_ms_per_step"] == pytest.approx(loader_ms, rel=0.02)
+    assert ranks[2]["wait_ms_per_step"] == 0
+    assert all(35 < ranks[r]["wait_ms_per_step"] < 50 for r in (0, 1, 3))
+
+
+def test_straggler_finding_names_the_rank_and_cause(gloo):
+    (finding,) = [f for f in run_rules([gloo]) if f.id == "straggler-rank"]
+    assert finding.evidence["rank"] == 2 and finding.evidence["likely_cause"] == "data loading"
+    assert finding.severity == "critical"
+    assert finding.estimated_gain["time_ms_per_step"] == pytest.approx(gloo.tables["stragglers"][0]
+                                                                       ["others_wait_ms_per_step"], abs=1e-3)
+
+
+def test_exposed_communication_on_the_nccl_ranks(sampled):
+    (finding,) = [f for f in run_rules([sampled]) if f.id == "exposed-communication"]
+    per_rank = [r.metrics["communication_ms"] / r.metrics["step_count"] for r in sampled.ranks]
+    assert finding.evidence["exposed_comm_ms_per_step"] == pytest.approx(sum(per_rank) / 2, abs=1e-3)
+    assert finding.evidence["comm_overlap_pct"] < 50
+
+
+def test_newer_nccl_args_give_message_sizes(shared):
+    (result,) = analyze_path(shared("public/hta/nccl_parser_config/nccl_data.json.gz"), AnalyzeOptions())
+    events = [e for e in load_json(shared("public/hta/nccl_parser_config/nccl_data.json.gz"))["traceEvents"]
+              if e.get("ph") == "X"]
+    kernels = [e for e in events if e.get("cat") == "kernel" and e["name"].startswith("ncclKernel_AllReduce")]
+    table = {row["kind"]: row for row in result.tables["collectives"]}
+    assert table["all_reduce"]["count"] == len(kernels) == 15
+    assert table["all_reduce"]["total_ms"] == pytest.approx(sum(k["dur"] for k in kernels) / 1000)
+    # the kernels carry the same In msg nelems and dtype as the record_param_comms around each call
+    assert table["all_reduce"]["bytes_total"] == sum(4 * k["args"]["In msg nelems"] for k in kernels)
+
+
+def test_df_index_resolver_has_2020_all_reduces_without_sizes(shared):
+    path = shared("public/hta/df_index_resolver/df_index_resolver.json.gz")
+    (result,) = analyze_path(path, AnalyzeOptions())
+    kernels = [e for e in load_json(path)["traceEvents"] if e.get("cat") == "kernel" and "nccl" in e["name"]]
+    (row,) = result.tables["collectives"]
+    assert row["count"] == len(kernels) == 2020
+    assert row["total_ms"] == pytest.approx(sum(k["dur"] for k in kernels) / 1000)
+    assert row["bytes_total"] is None  # neither the annotations nor record_param_comms record sizes there
