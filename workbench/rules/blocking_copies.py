@@ -15,7 +15,6 @@ from typing import Iterator
 import numpy as np
 
 from workbench.analyses import categories as cat
-from workbench.analyses.operators import kernel_launchers
 from workbench.models.trace import MISSING
 from workbench.rules.context import TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
@@ -55,7 +54,7 @@ def sync_memcpy(ctx: TraceContext) -> Iterator[Finding]:
     calls = ctx.named(SYNC_TRANSFER, cat.RUNTIME_CATEGORIES)
     if not len(calls):
         return
-    gpu, _ = kernel_launchers(e, ctx.kinds, np.zeros(len(e), dtype=bool))
+    gpu = np.flatnonzero(ctx.kinds != cat.NOT_GPU)
     transfers = gpu[np.isin(e.correlation[gpu], e.correlation[calls]) & (e.correlation[gpu] != MISSING)]
     staged = transfers[e.name_mask(STAGED_PAGEABLE.match)[transfers]
                        & (e.bytes[transfers] >= 0) & (e.bytes[transfers] <= STAGED_BYTES)]
