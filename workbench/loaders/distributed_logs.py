@@ -98,7 +98,8 @@ def _parse_messages(log: RankLog, text: str) -> None:
     log.pg_status = [{"pg_id": _int(m.group(1)), "pg": m.group(2), "seq": int(m.group(3)),
                       "last_enqueued": int(m.group(4)), "last_completed": int(m.group(5))}
                      for m in _PG_STATUS.finditer(text)]
-    log.transport_timeouts = [{"op": m.group(2), "timeout_ms": int(m.group(1))} for m in _TRANSPORT.finditer(text)]
+    timeouts = dict.fromkeys((m.group(2), int(m.group(1))) for m in _TRANSPORT.finditer(text))
+    log.transport_timeouts = [{"op": op, "timeout_ms": ms} for op, ms in timeouts]
     log.connection_closed = "Connection closed by peer" in text
     log.nccl_warnings = list(dict.fromkeys(m.group(1).strip() for m in _WARN.finditer(text)))[:20]
     prints = {int(m.group(1)): {"seq": int(m.group(2)) + 1, "op": m.group(3), "shape": m.group(4),
