@@ -23,6 +23,8 @@ SHARED_TRACES = [
 def collect_findings() -> dict[str, dict]:
     """The first finding of each rule over the sample traces and, when present, the shared ones."""
     paths = [NAIVE, OPTIMIZED, GRAPH, RANKS, SAMPLES / "cpu" / "ddp_gloo_straggler"]
+    paths += [SAMPLES / "h100" / "nccl_timeout", SAMPLES / "h100" / "nccl_timeout" / "stdout_stderr.log"]
+    paths += [SAMPLES / "nccl_cpu" / s for s in ("missing", "order", "p2p")]  # the hang rules
     paths += [SHARED / p for p in SHARED_TRACES if (SHARED / p).exists()]
     found: dict[str, dict] = {}
     for path in paths:
