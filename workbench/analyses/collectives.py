@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -43,7 +43,7 @@ US_PER_MS = 1000.0
 
 @dataclass
 class Collectives:
-    """One row per collective call, in start order."""
+    """One row per collective call in start order, then one per communication kernel that no call encloses."""
 
     event: np.ndarray  # index of the call's host event (or of the kernel, for a kernel without call)
     kind: np.ndarray  # object array: all_reduce, all_to_all, all_gather, ...
@@ -59,6 +59,7 @@ class Collectives:
 
 
 def find_collectives(trace: Trace, kinds: np.ndarray) -> Collectives:
+    """The collectives of a trace; `kinds` are its events' `categories.gpu_kinds`."""
     events = trace.events
     comm = trace.comm_args or CommArgs()
     host = events.category_mask(cat.ANNOTATION_CATEGORIES | cat.HOST_OP_CATEGORIES)
@@ -80,8 +81,7 @@ def find_collectives(trace: Trace, kinds: np.ndarray) -> Collectives:
     start_us[on_host] = events.ts[calls][on_host]
     nelems, dtype_bytes, group = _message(events, comm, calls)
     rows = np.concatenate([calls, orphans])
-    kind = np.array([_call_kind(events.names[c]) for c in events.name[calls].tolist()]
-                    + [_kernel_kind(events.names[c]) for c in events.name[orphans].tolist()], dtype=object)
+    kind = np.concatenate([_named(events, calls, _call_kind), _named(events, orphans, _kernel_kind)])
     pad = len(orphans)
     nelems = np.concatenate([nelems, np.full(pad, MISSING, dtype=np.int64)])
     return Collectives(
@@ -233,6 +233,12 @@ def _elements(dims_json: str) -> int:
         return MISSING
     tensors = [d for d in dims if isinstance(d, list) and d and all(isinstance(x, int) for x in d)]
     return int(sum(np.prod(t) for t in tensors)) if tensors else MISSING
+
+
+def _named(events: EventTable, index: np.ndarray, namer: Callable[[str], str]) -> np.ndarray:
+    """`namer` of each event's name, called once per distinct name."""
+    codes, inverse = np.unique(events.name[index], return_inverse=True)
+    return np.array([namer(events.names[c]) for c in codes.tolist()], dtype=object)[inverse.ravel()]
 
 
 def _call_kind(name: str) -> str:

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from workbench.models.trace import MISSING
-
 
 @dataclass
 class CommArgs:
@@ -31,10 +29,3 @@ class CommArgs:
 
     def __len__(self) -> int:
         return len(self.index)
-
-    def row_of(self, events: np.ndarray) -> np.ndarray:
-        """The row of each event index, MISSING where the event has no row."""
-        pos = np.clip(np.searchsorted(self.index, events), 0, max(len(self.index) - 1, 0))
-        if not len(self.index):
-            return np.full(len(events), MISSING, dtype=np.int64)
-        return np.where(self.index[pos] == events, pos, MISSING)
