@@ -62,13 +62,19 @@ def test_skipped_collective(capsys):
     assert evidence["last_seq"] == {"0": 7, "1": 7, "2": 6}
 
 
-def test_order_mismatch(capsys):
-    findings = hang_findings(GLOO / "order", capsys)
+def assert_order_mismatch(path: Path, capsys, lines: tuple[int, int]) -> dict:
+    """One nccl-mismatch at collective 4: all_reduce on rank 0 vs broadcast on rank 1, at `lines`."""
+    findings = hang_findings(path, capsys)
     assert len(findings) == 1 and findings[0]["id"] == "nccl-mismatch"
     evidence = findings[0]["evidence"]
     assert evidence["seq"] == 4 and evidence["mismatch"] == "op"
     assert {r: (e["op"], e["user_frame"].rsplit(":", 1)[1]) for r, e in evidence["ranks"].items()} == {
-        "0": ("all_reduce", "47)"), "1": ("broadcast", "50)")}
+        "0": ("all_reduce", f"{lines[0]})"), "1": ("broadcast", f"{lines[1]})")}
+    return evidence
+
+
+def test_order_mismatch(capsys):
+    assert assert_order_mismatch(GLOO / "order", capsys, (47, 50))["source"] == "flight_recorder"
 
 
 def test_send_without_recv(capsys):
@@ -95,12 +101,7 @@ def test_healthy_run_has_no_hang(capsys):
 
 
 def test_detail_order_mismatch_from_the_fingerprint_log(capsys):
-    findings = hang_findings(shared_path("nccl_cpu/detail_order"), capsys)
-    assert len(findings) == 1 and findings[0]["id"] == "nccl-mismatch"
-    evidence = findings[0]["evidence"]
-    assert evidence["seq"] == 4 and evidence["source"] == "log"
-    assert {r: (e["op"], e["user_frame"].rsplit(":", 1)[1]) for r, e in evidence["ranks"].items()} == {
-        "0": ("all_reduce", "33)"), "1": ("broadcast", "36)")}
+    assert assert_order_mismatch(shared_path("nccl_cpu/detail_order"), capsys, (33, 36))["source"] == "log"
 
 
 def test_detail_missing_names_the_skipped_line(capsys):
