@@ -17,6 +17,9 @@ GRAPH = SAMPLES / "h100" / "infer_graph.pt.trace.json.gz"
 RANKS = SAMPLES / "public" / "sampled_2of128_ranks"
 AMD = SAMPLES / "public" / "mi250_minitoy_train_ROCm6_2_kineto.json.gz"
 GLOO = SAMPLES / "public" / "rank-34.Jul_15_10_52_41.1074.pt.trace.json.gz"
+OOM_CAPACITY = SAMPLES / "h100" / "oom_capacity"
+OOM_EXPANDABLE = SAMPLES / "h100" / "oom_frag2_expandable"
+SYNTHETIC = SAMPLES / "synthetic"
 
 
 def shared_path(relative: str) -> Path:

@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from tests.conftest import GRAPH, NAIVE, OPTIMIZED, RANKS, SAMPLES, SHARED
+from tests.conftest import GRAPH, NAIVE, OOM_CAPACITY, OOM_EXPANDABLE, OPTIMIZED, RANKS, SAMPLES, SHARED, SYNTHETIC
 from workbench.inputs import AnalyzeOptions, analyze_path
 from workbench.rules import RULES, run_rules
 
@@ -25,6 +25,8 @@ def collect_findings() -> dict[str, dict]:
     paths = [NAIVE, OPTIMIZED, GRAPH, RANKS, SAMPLES / "cpu" / "ddp_gloo_straggler"]
     paths += [SAMPLES / "h100" / "nccl_timeout", SAMPLES / "h100" / "nccl_timeout" / "stdout_stderr.log"]
     paths += [SAMPLES / "nccl_cpu" / s for s in ("missing", "order", "p2p")]  # the hang rules
+    paths += [OOM_CAPACITY, OOM_EXPANDABLE, OOM_CAPACITY / "oom_capacity.oom.txt"]  # the OOM rules
+    paths += sorted(SYNTHETIC.glob("oom_*.synthetic.*"))  # OOM causes no real file shows
     paths += [SHARED / p for p in SHARED_TRACES if (SHARED / p).exists()]
     found: dict[str, dict] = {}
     for path in paths:

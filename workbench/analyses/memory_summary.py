@@ -8,12 +8,13 @@ from typing import Any
 import numpy as np
 
 from workbench.analyses.allocator_replay import AllocatorState, allocated_curve, reserved_curve, state_after
-from workbench.analyses.memory_layout import Layout, layout_of, pinning_blocks, pool_rows
+from workbench.analyses.memory_layout import Layout, largest_free_if_contiguous, layout_of, pinning_blocks, pool_rows
 from workbench.analyses.memory_sites import category_rows, site_name, site_rows, user_stack
 from workbench.analyses.trace_summary import TraceSummary as Summary  # metrics, tables, meta
 from workbench.models.memory import ALLOC, FREE_REQUESTED, OOM, AllocatorSnapshot, DeviceMemory, MemoryTimeline, OomMessage
 
 LARGE_REQUEST_BYTES = 1 << 20  # requests above this are served from the large pool
+TRAINING_CATEGORIES = ("optimizer state", "gradients and backward temporaries")
 
 
 def summarize_snapshot(snapshot: AllocatorSnapshot, message: OomMessage | None, top: int) -> Summary:
@@ -42,6 +43,8 @@ def summarize_snapshot(snapshot: AllocatorSnapshot, message: OomMessage | None, 
         tables["categories_at_peak"] = category_rows(_live(peak_state))
     if len(ooms):
         _oom_part(device, int(ooms[0]), metrics, tables, meta, top)
+    live = tables.get("categories_at_oom") or tables.get("categories_at_peak") or []
+    meta["is_training"] = any(r["category"] in TRAINING_CATEGORIES for r in live)
     if message is not None:
         meta["oom_message"] = asdict(message)
         _message_metrics(message, metrics)
@@ -100,6 +103,10 @@ def _oom_part(device: DeviceMemory, index: int, metrics: dict[str, Any], tables:
     metrics["oom_requested_bytes"] = requested
     metrics.update(_state_metrics(state, layout, "_at_oom", requested))
     metrics["device_free_bytes_at_oom"] = h.device_free.get(index, 0)
+    metrics["largest_free_if_segments_joined_bytes_at_oom"] = largest_free_if_contiguous(layout)
+    partly = pinning_blocks(layout)
+    sizes = (layout.range_end - layout.range_start)[layout.block_range[partly]]
+    metrics["largest_partly_used_segment_bytes_at_oom"] = int(sizes.max(initial=0))
     metrics["inconsistent_history_events"] = state.inconsistencies
     tables["pools_at_oom"] = pool_rows(layout)
     tables["sites_at_oom"] = site_rows(_live(state), top)

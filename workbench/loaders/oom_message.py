@@ -31,7 +31,7 @@ _FIELDS = {
     "allowed_bytes": re.compile(_SIZE + r" allowed;"),
 }
 _OTHER_PROCESS = re.compile(r"Process (\d+) has " + _SIZE + r" memory in use")
-_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)[ \t]*\n(?:[ \t]+(\S[^\n]*)\n)?')
 
 
 def is_oom_text(path: Path, head: bytes) -> bool:
@@ -99,12 +99,16 @@ def _parse(line: str, text: str, at: int) -> OomMessage | None:
     message.other_processes = {int(pid): _bytes(n, u) for pid, n, u in _OTHER_PROCESS.findall(rest)}
     if message.reserved_bytes is None and None not in (message.allocated_bytes, message.reserved_unallocated_bytes):
         message.reserved_bytes = message.allocated_bytes + message.reserved_unallocated_bytes
+    elif message.reserved_unallocated_bytes is None and None not in (message.allocated_bytes, message.reserved_bytes):
+        message.reserved_unallocated_bytes = max(0, message.reserved_bytes - message.allocated_bytes)
     return message
 
 
 def _traceback_before(text: str, at: int) -> list[str]:
-    """The frames of the Python traceback that ends at the message, innermost first."""
+    """The frames of the Python traceback that ends at the message, innermost first, with their code."""
     start = text.rfind("Traceback (most recent call last):", 0, at)
     if start < 0:
         return []
-    return [f"{f}:{line} in {name}" for f, line, name in reversed(_FRAME.findall(text, start, at))]
+    frames = _FRAME.findall(text, start, at)
+    return [f"{f}:{line} in {name}" + (f": {code.strip()}" if code and not set(code.strip()) <= set("^~ ") else "")
+            for f, line, name, code in reversed(frames)]

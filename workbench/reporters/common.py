@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from workbench.units import format_bytes
+
 # (metric, label, format); a metric absent from the input is not shown.
 KEY_METRICS: list[tuple[str, str, str]] = [
     ("gpu_busy_pct", "GPU busy", "{:.1f} %"),
@@ -62,17 +64,6 @@ def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
         if value is not None:
             rows.append((label, _format(value, fmt)))
     return rows
-
-
-def format_bytes(value: float, signed: bool = False) -> str:
-    """Bytes in binary units, as torch prints them: '15.73 GiB'."""
-    sign = "+" if signed and value >= 0 else "-" if value < 0 else ""
-    value = abs(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{sign}{value:.2f} {unit}" if unit != "B" else f"{sign}{int(value)} B"
-        value /= 1024
-    return ""  # unreachable: GiB is the last unit
 
 
 def input_sections(input_: dict[str, Any]) -> list[Section]:

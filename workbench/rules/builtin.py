@@ -12,3 +12,4 @@ import workbench.rules.launch  # noqa: F401
 import workbench.rules.optimizer  # noqa: F401
 import workbench.rules.precision  # noqa: F401
 import workbench.rules.sync  # noqa: F401
+import workbench.rules.memory  # noqa: F401

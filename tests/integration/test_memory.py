@@ -1,0 +1,140 @@
+"""`workbench analyze` on real OOM snapshots, OOM messages and memory timelines."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import OOM_CAPACITY, OOM_EXPANDABLE, SYNTHETIC, shared_path
+from workbench.inputs import AnalyzeOptions, analyze_path
+from workbench.rules import run_rules
+
+GIB = 1 << 30
+HALF_CENT_GIB = 0.005 * GIB  # torch prints GiB with two decimals
+
+
+def analyze(path):
+    inputs = analyze_path(path, AnalyzeOptions())
+    return inputs, run_rules(inputs)
+
+
+def snapshot_input(inputs):
+    return next(i for i in inputs if i.kind == "memory_snapshot")
+
+
+def folder(name: str):
+    sample = {"oom_capacity": OOM_CAPACITY, "oom_frag2_expandable": OOM_EXPANDABLE}.get(name)
+    return sample if sample else shared_path(f"h100/{name}")
+
+
+@pytest.mark.parametrize("name", ["oom_capacity", "oom_frag2", "oom_frag2_expandable"])
+def test_state_at_oom_matches_the_oom_message(name):
+    inputs, _ = analyze(folder(name))
+    assert len(inputs) == 1, "the message joins the snapshot of the same run"
+    m = snapshot_input(inputs).metrics
+    assert m["oom_requested_bytes"] == pytest.approx(m["message_requested_bytes"], abs=HALF_CENT_GIB)
+    assert m["allocated_bytes_at_oom"] == pytest.approx(m["message_allocated_bytes"], abs=HALF_CENT_GIB)
+    assert m["reserved_unallocated_bytes_at_oom"] == pytest.approx(m["message_reserved_unallocated_bytes"],
+                                                                   abs=2 * HALF_CENT_GIB)
+    assert m["device_free_bytes_at_oom"] == pytest.approx(m["message_free_bytes"], abs=HALF_CENT_GIB)
+
+
+@pytest.mark.parametrize("name, unallocated_gib", [("oom_frag2", 48.96), ("oom_frag2_expandable", 41.97)])
+def test_fragmentation_ooms(name, unallocated_gib):
+    inputs, findings = analyze(folder(name))
+    m = snapshot_input(inputs).metrics
+    assert m["oom_requested_bytes"] / GIB == pytest.approx(15.73, abs=0.005)
+    assert m["reserved_unallocated_bytes_at_oom"] / GIB == pytest.approx(unallocated_gib, abs=0.005)
+    assert m["largest_free_block_bytes_at_oom"] == 14 << 20
+    ids = [f.id for f in findings]
+    assert "oom-fragmentation" in ids and "oom-capacity" not in ids
+    finding = next(f for f in findings if f.id == "oom-fragmentation")
+    pattern = finding.evidence["allocation_pattern"]
+    assert pattern["site"].endswith("capture_runs.py:346 in body")
+    assert (pattern["blocks"], pattern["allocations_before"], pattern["frees_before"]) == (3581, 10741, 7160)
+
+
+def test_expandable_fix_does_not_recommend_what_is_on():
+    _, findings = analyze(OOM_EXPANDABLE)
+    finding = next(f for f in findings if f.id == "oom-fragmentation")
+    assert finding.evidence["allocator_settings"]["expandable_segments"] is True
+    assert "PYTORCH_CUDA_ALLOC_CONF" not in finding.fix.code
+    assert "expandable_segments" not in finding.fix.summary
+    assert any("already on" in note and "did not help" in note for note in finding.evidence["alloc_conf"])
+
+
+def test_fragmentation_without_expandable_explains_it_would_not_help():
+    _, findings = analyze(folder("oom_frag2"))
+    finding = next(f for f in findings if f.id == "oom-fragmentation")
+    assert "expandable_segments" not in finding.fix.code
+    assert any("would not help" in note for note in finding.evidence["alloc_conf"])
+
+
+def test_capacity_oom():
+    inputs, findings = analyze(OOM_CAPACITY)
+    m = snapshot_input(inputs).metrics
+    assert m["allocated_bytes_at_oom"] / GIB == pytest.approx(73.14, abs=0.005)
+    ids = [f.id for f in findings]
+    assert "oom-capacity" in ids and "oom-fragmentation" not in ids
+    finding = next(f for f in findings if f.id == "oom-capacity")
+    top = finding.evidence["top_sites"]
+    assert top[0]["site"].endswith("capture_runs.py:52 in forward")  # the attention block's scores
+    assert finding.evidence["live_by_category"][0]["category"] == "activations and forward temporaries"
+    assert "scaled_dot_product_attention" in finding.fix.code
+
+
+@pytest.mark.parametrize("file, rule", [
+    ("oom_other_processes.synthetic.log", "oom-other-processes"),
+    ("oom_memory_fraction.synthetic.txt", "oom-memory-cap"),
+    ("oom_mps.synthetic.log", "oom-capacity"),
+])
+def test_message_only_causes(file, rule):
+    inputs, findings = analyze(SYNTHETIC / file)
+    assert [i.kind for i in inputs] == ["oom_message"]
+    assert findings[0].id == rule
+
+
+def test_memory_timeline_peak_by_category():
+    path = shared_path("h100/train_naive/train_naive.memory_timeline.json.gz")
+    times, sizes = json.loads(gzip.open(path).read())
+    totals = [sum(row) for row in sizes]
+    peak = totals.index(max(totals))
+    inputs, _ = analyze(path)
+    m = inputs[0].metrics
+    assert inputs[0].kind == "memory_timeline"
+    assert m["peak_bytes"] == max(totals)
+    assert m["parameter_bytes_at_peak"] == sizes[peak][1]
+    assert m["optimizer_state_bytes_at_peak"] == sizes[peak][2] == 2 * sizes[peak][6]  # AdamW: 2x the gradients
+
+
+class _Boom:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_hostile_snapshot_is_refused_and_runs_nothing(tmp_path):
+    path = tmp_path / "evil.snapshot.pickle"
+    path.write_bytes(pickle.dumps({"segments": [{"total_size": 1, "blocks": [], "x": _Boom()}]}))
+    run = subprocess.run([sys.executable, "-m", "workbench", "analyze", str(path)], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert run.returncode == 2
+    assert "unsafe pickle" in run.stderr and "posix.system" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_cli_json_report_of_an_oom_folder(tmp_path):
+    out = tmp_path / "report.json"
+    run = subprocess.run([sys.executable, "-m", "workbench", "analyze", str(OOM_EXPANDABLE), "--format", "json",
+                          "-o", str(out)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(out.read_text())
+    assert [i["kind"] for i in report["inputs"]] == ["memory_snapshot"]
+    assert report["inputs"][0]["meta"]["oom_message_path"].endswith("oom_frag2_expandable.oom.txt")
+    assert report["findings"][0]["id"] == "oom-fragmentation"

@@ -1,0 +1,172 @@
+"""Out-of-memory root causes: fragmentation, capacity, other processes and memory caps."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from workbench.inputs.analyzed import AnalyzedInput
+from workbench.rules.finding import Finding, Fix
+from workbench.rules.memory_facts import ALLOC_CONF_DOCS, RECORD_HISTORY_CODE, SNAPSHOT_DOCS, OomFacts, failure_gain, oom_facts
+from workbench.rules.memory_fixes import alloc_conf_advice, capacity_fix, fragmentation_code
+from workbench.rules.registry import rule
+from workbench.units import format_bytes
+
+MEMORY_KINDS = ("memory_snapshot", "oom_message")
+OTHER_PROCESS_MIN_BYTES = 1 << 30
+
+
+@rule("oom-fragmentation", "memory", MEMORY_KINDS,
+      "OOM while the cache held enough free memory, split into blocks too small for the request")
+def oom_fragmentation(input_: AnalyzedInput) -> Iterator[Finding]:
+    facts = oom_facts(input_)
+    if facts is None or not facts.fragmented():
+        return
+    pattern = _pinning_pattern(input_)
+    advice = alloc_conf_advice(facts, input_.metrics)
+    largest = (f"the largest free block is {format_bytes(facts.largest_free_block)}"
+               if facts.largest_free_block is not None else "no free block was large enough")
+    evidence: dict[str, Any] = {**facts.numbers(), "oom_stack": facts.stack[:6], "allocation_pattern": pattern,
+                                "allocator_settings": advice["settings"], "alloc_conf": advice["notes"]}
+    pools = input_.tables.get("pools_at_oom")
+    if pools:
+        evidence["pools_at_oom"] = pools
+    yield Finding(
+        id="oom-fragmentation", severity="critical", category="memory", evidence=evidence,
+        title=(f"Out of memory from fragmentation: {format_bytes(facts.cached_free())} reserved but unallocated "
+               f"could hold the {format_bytes(facts.requested)} request, but {largest}"),
+        estimated_gain=failure_gain("fragmentation OOM"),
+        fix=Fix(summary=" ".join([pattern.get("explanation", ""), advice["summary"]]).strip(),
+                code=fragmentation_code(advice), docs=[ALLOC_CONF_DOCS, SNAPSHOT_DOCS]),
+    )
+
+
+@rule("oom-capacity", "memory", MEMORY_KINDS, "OOM because live tensors fill the device")
+def oom_capacity(input_: AnalyzedInput) -> Iterator[Finding]:
+    facts = oom_facts(input_)
+    if facts is None or facts.fragmented() or _memory_cap(facts) or _others_decide(facts):
+        return
+    categories = input_.tables.get("categories_at_oom") or []
+    sites = input_.tables.get("sites_at_oom") or []
+    fix = capacity_fix(facts, categories, input_.meta.get("is_training", True))
+    evidence: dict[str, Any] = {**facts.numbers(), "oom_stack": facts.stack[:6],
+                                "live_by_category": categories[:5], "top_sites": sites[:5]}
+    if facts.device_free is not None and facts.reserved_unallocated is not None:
+        evidence["shortfall_bytes"] = max(0, facts.requested - facts.device_free - facts.reserved_unallocated)
+        evidence["shortfall"] = format_bytes(evidence["shortfall_bytes"])
+    where = f"; most of it from {sites[0]['site']} ({format_bytes(sites[0]['bytes'])})" if sites else ""
+    live = f"{format_bytes(facts.allocated)} live" if facts.allocated is not None else "live tensors"
+    total = f" of {format_bytes(facts.total)}" if facts.total else ""
+    yield Finding(
+        id="oom-capacity", severity="critical", category="memory", evidence=evidence,
+        title=f"Out of memory: {live}{total} left no room for {format_bytes(facts.requested)}{where}",
+        estimated_gain=failure_gain("OOM"),
+        fix=Fix(summary=fix.summary, code=fix.code, docs=fix.docs),
+    )
+
+
+@rule("oom-other-processes", "memory", MEMORY_KINDS, "OOM while other processes held memory on the same GPU")
+def oom_other_processes(input_: AnalyzedInput) -> Iterator[Finding]:
+    facts = oom_facts(input_)
+    others = (facts.message.get("other_processes") or {}) if facts else {}
+    held = sum(others.values())
+    if not facts or held < min(OTHER_PROCESS_MIN_BYTES, facts.requested):
+        return
+    decisive = _others_decide(facts)
+    yield Finding(
+        id="oom-other-processes", severity="critical" if decisive else "warning", category="memory",
+        evidence={**facts.numbers(), "other_processes": {str(pid): format_bytes(n) for pid, n in others.items()},
+                  "other_processes_bytes": held, "would_fit_without_them": decisive},
+        title=(f"{len(others)} other process(es) hold {format_bytes(held)} on this GPU"
+               + ("; without them the request would have fit" if decisive else "")),
+        estimated_gain=failure_gain("OOM") if decisive else {"pct": 100.0 * held / (facts.total or held),
+                                                                "method": "share of the device the other processes hold"},
+        fix=Fix(summary=("Free the GPU before the run: stop stale notebook kernels or jobs holding it (the PIDs "
+                         "are in the evidence), or pin each job to its own GPU with CUDA_VISIBLE_DEVICES."),
+                code=_OTHER_PROCESSES_CODE, docs=["https://docs.pytorch.org/docs/stable/generated/torch.cuda.list_gpu_processes.html"]),
+    )
+
+
+@rule("oom-memory-cap", "memory", MEMORY_KINDS,
+      "CUDA OOM at a per-process memory cap (set_per_process_memory_fraction), not at the device's size")
+def oom_memory_cap(input_: AnalyzedInput) -> Iterator[Finding]:
+    facts = oom_facts(input_)
+    if facts is None or not _memory_cap(facts):
+        return
+    allowed = facts.message["allowed_bytes"]
+    yield Finding(
+        id="oom-memory-cap", severity="critical", category="memory",
+        evidence={**facts.numbers(), "allowed_bytes": allowed, "allowed": format_bytes(allowed),
+                  "message": facts.message.get("text", "")[:400]},
+        title=(f"Out of memory at a cap of {format_bytes(allowed)} set by torch.cuda.set_per_process_memory_fraction"
+               f" while the device has {format_bytes(facts.total)}"),
+        estimated_gain=failure_gain("OOM"),
+        fix=Fix(summary=("Raise or remove torch.cuda.set_per_process_memory_fraction for this process, "
+                         "or reduce what it keeps alive."),
+                code=_CUDA_CAP_CODE,
+                docs=["https://docs.pytorch.org/docs/stable/generated/torch.cuda.memory.set_per_process_memory_fraction.html"]),
+    )
+
+
+@rule("oom-without-snapshot", "memory", ("oom_message",),
+      "an OOM message with no allocator snapshot: record one to see what was live")
+def oom_without_snapshot(input_: AnalyzedInput) -> Iterator[Finding]:
+    if input_.meta.get("oom_message", {}).get("backend") != "cuda":
+        return
+    yield Finding(
+        id="oom-without-snapshot", severity="info", category="memory",
+        evidence={"message": input_.meta["oom_message"]["text"][:400]},
+        title="Only the OOM message was given: record an allocator snapshot to see what was live and where it came from",
+        estimated_gain={"pct": 0.1, "method": "no time is saved; the next OOM can be diagnosed to its source line"},
+        fix=Fix(summary="Record the allocator history and dump a snapshot when the OOM happens; analyze it with workbench.",
+                code=RECORD_HISTORY_CODE, docs=[SNAPSHOT_DOCS]),
+    )
+
+
+def _memory_cap(facts: OomFacts) -> bool:
+    """A CUDA cap below the device's size was what ran out."""
+    allowed = facts.message.get("allowed_bytes")
+    return bool(allowed) and facts.backend == "cuda" and facts.total is not None and allowed < 0.95 * facts.total
+
+
+def _others_decide(facts: OomFacts) -> bool:
+    """Without the other processes' memory, the device's free memory would have held the request."""
+    held = sum((facts.message.get("other_processes") or {}).values())
+    return bool(held) and facts.device_free is not None and facts.device_free + held >= facts.requested
+
+
+def _pinning_pattern(input_: AnalyzedInput) -> dict[str, Any]:
+    """Which live blocks split the free memory, and how they came to be there."""
+    rows = input_.tables.get("pinning_sites_at_oom") or []
+    if not rows:
+        return {}
+    top = rows[0]
+    pattern = {k: top[k] for k in ("site", "bytes", "blocks", "segments", "free_bytes_beside",
+                                   "allocations_before", "frees_before", "stack") if k in top}
+    churn = (f"{top['site']} allocated {top['allocations_before']} blocks and freed {top['frees_before']} of "
+             "them before the OOM; " if top.get("allocations_before") else "")
+    pattern["explanation"] = (
+        f"{churn}its {top['blocks']} surviving blocks ({format_bytes(top['bytes'])}) sit in {top['segments']} "
+        f"segment(s) beside {format_bytes(top['free_bytes_beside'])} of free memory, which they split into "
+        "pieces too small for the request.")
+    return pattern
+
+
+_OTHER_PROCESSES_CODE = '''
+import os
+import torch
+
+if torch.cuda.is_available():
+    print(torch.cuda.list_gpu_processes())  # the PIDs and memory of every process on this GPU
+    free, total = torch.cuda.mem_get_info()
+    print(f"free {free / 2**30:.2f} GiB of {total / 2**30:.2f} GiB before this job allocates anything")
+# Give each job its own GPU (set before CUDA initializes, e.g. in the launcher):
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "0")
+'''
+
+_CUDA_CAP_CODE = '''
+import torch
+
+if torch.cuda.is_available():
+    # A fraction set earlier (here or by a framework) caps this process below the device's size.
+    torch.cuda.set_per_process_memory_fraction(0.95)  # raise it, or leave it unset to use the whole GPU
+'''

@@ -1,0 +1,90 @@
+"""The facts of an out-of-memory error that the memory rules reason about, from a snapshot or a message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.inputs.analyzed import AnalyzedInput
+from workbench.units import format_bytes
+
+ALLOC_CONF_DOCS = "https://docs.pytorch.org/docs/stable/notes/cuda.html#optimizing-memory-usage-with-pytorch-cuda-alloc-conf"
+SNAPSHOT_DOCS = "https://docs.pytorch.org/docs/stable/torch_cuda_memory.html"
+
+
+@dataclass
+class OomFacts:
+    backend: str
+    requested: int
+    allocated: int | None
+    reserved_unallocated: int | None
+    largest_free_block: int | None  # only a snapshot knows it
+    device_free: int | None
+    total: int | None
+    settings: dict[str, Any]
+    from_snapshot: bool
+    stack: list[str] = field(default_factory=list)  # innermost first; the message's frames carry their code
+    message: dict[str, Any] = field(default_factory=dict)
+
+    def cached_free(self) -> int:
+        return self.reserved_unallocated or 0
+
+    def fragmented(self) -> bool:
+        """The cached free memory alone would hold the request, but no free block is that large."""
+        if self.reserved_unallocated is None or self.reserved_unallocated < self.requested:
+            return False
+        return self.largest_free_block is None or self.largest_free_block < self.requested
+
+    def numbers(self) -> dict[str, Any]:
+        """The headline numbers as evidence, in bytes and in torch's units."""
+        out: dict[str, Any] = {}
+        for name, value in (("requested", self.requested), ("allocated", self.allocated),
+                            ("reserved_unallocated", self.reserved_unallocated),
+                            ("largest_free_block", self.largest_free_block), ("device_free", self.device_free),
+                            ("device_total", self.total)):
+            if value is not None:
+                out[f"{name}_bytes"] = value
+                out[name] = format_bytes(value)
+        return out
+
+
+def oom_facts(input_: AnalyzedInput) -> OomFacts | None:
+    """The OOM of a snapshot (with its message when paired) or of a message alone; None if no OOM."""
+    m = input_.metrics
+    message = input_.meta.get("oom_message") or {}
+    if "oom_requested_bytes" in m:
+        return OomFacts(
+            backend="cuda", requested=m["oom_requested_bytes"], allocated=m["allocated_bytes_at_oom"],
+            reserved_unallocated=m["reserved_unallocated_bytes_at_oom"],
+            largest_free_block=m["largest_free_block_bytes_at_oom"], device_free=m.get("device_free_bytes_at_oom"),
+            total=message.get("total_bytes"), settings=input_.meta.get("allocator_settings") or {},
+            from_snapshot=True, stack=message.get("python_frames") or input_.meta.get("oom_stack") or [],
+            message=message)
+    if not message:
+        return None
+    return OomFacts(
+        backend=message["backend"], requested=message["requested_bytes"], allocated=message.get("allocated_bytes"),
+        reserved_unallocated=message.get("reserved_unallocated_bytes"), largest_free_block=None,
+        device_free=message.get("free_bytes"), total=message.get("total_bytes"), settings={},
+        from_snapshot=False, stack=message.get("python_frames") or [], message=message)
+
+
+def failure_gain(what: str) -> dict[str, Any]:
+    """The gain of fixing an error that stopped the run: all of it."""
+    return {"pct": 100.0, "method": f"the run stopped at this {what}; fixing it lets the run complete"}
+
+
+RECORD_HISTORY_CODE = '''
+import torch
+
+# Record allocator history, so that the next OOM comes with a snapshot that says what was live.
+if torch.cuda.is_available():
+    torch.cuda.memory._record_memory_history(max_entries=200_000)
+    try:
+        pass  # ... the training or inference code that ran out of memory ...
+    except torch.OutOfMemoryError:
+        torch.cuda.memory._dump_snapshot("oom.snapshot.pickle")  # then: workbench analyze oom.snapshot.pickle
+        raise
+    finally:
+        torch.cuda.memory._record_memory_history(enabled=None)
+'''
