@@ -125,7 +125,7 @@ def _gap_evidence(ctx: TraceContext, gap: Span) -> dict[str, Any]:
     }
 
 
-@rule("gpu-gaps", "idle", TRACE_KINDS,
+@rule("gpu-gaps", "launch", TRACE_KINDS,
       "the GPU starves: gaps of 500 ms or more with no kernel, memcpy or memset (nsys gpu-starv)")
 @on_traces
 def gpu_gaps_rule(ctx: TraceContext) -> Iterator[Finding]:
@@ -140,7 +140,7 @@ def gpu_gaps_rule(ctx: TraceContext) -> Iterator[Finding]:
         title=f"{len(gaps)} GPU gap(s) of {GAP_MIN_US / 1e6:g} s or more: {total_ms / 1000:.2f} s "
               f"({pct:.0f}% of the GPU window) with no GPU work",
         severity=severity_for(pct),
-        category="idle",
+        category="launch",
         evidence={"gap_count": len(gaps), "gap_total_ms": round(total_ms, 3), "gpu_window_ms": round(window_ms, 3),
                   "gaps": [_gap_evidence(ctx, g) for g in gaps[:MAX_GAPS]]},
         estimated_gain={"time_ms": round(total_ms, 3), "pct": pct,
@@ -154,7 +154,7 @@ def gpu_gaps_rule(ctx: TraceContext) -> Iterator[Finding]:
     )
 
 
-@rule("low-gpu-utilization", "idle", TRACE_KINDS,
+@rule("low-gpu-utilization", "launch", TRACE_KINDS,
       "the GPU is busy less than half of its window (nsys gpu-low-util)")
 @on_traces
 def low_gpu_utilization(ctx: TraceContext) -> Iterator[Finding]:
@@ -171,7 +171,7 @@ def low_gpu_utilization(ctx: TraceContext) -> Iterator[Finding]:
         id="low-gpu-utilization",
         title=f"The GPU is busy {busy:.1f}% of its {window_ms:.1f} ms window",
         severity=severity_for(pct),
-        category="idle",
+        category="launch",
         evidence={
             "gpu_busy_pct": busy,
             "gpu_window_ms": round(window_ms, 3),
