@@ -145,10 +145,14 @@ def test_straggler_finding_names_the_rank_and_cause(gloo):
 
 
 def test_exposed_communication_on_the_nccl_ranks(sampled):
-    (finding,) = [f for f in run_rules([sampled]) if f.id == "exposed-communication"]
-    per_rank = [r.metrics["communication_ms"] / r.metrics["step_count"] for r in sampled.ranks]
-    assert finding.evidence["exposed_comm_ms_per_step"] == pytest.approx(sum(per_rank) / 2, abs=1e-3)
-    assert finding.evidence["comm_overlap_pct"] < 50
+    findings = {f.evidence["rank"]: f for f in run_rules([sampled]) if f.id == "exposed-communication"}
+    assert sorted(findings) == [0, 1]
+    for rank in sampled.ranks:
+        evidence = findings[rank.rank].evidence
+        assert evidence["exposed_comm_ms_per_step"] == pytest.approx(
+            rank.metrics["communication_ms"] / rank.metrics["step_count"], abs=1e-3)
+        assert evidence["comm_overlap_pct"] < 50
+        assert evidence["collectives_by_time"][0]["kind"] == "all_to_all"
 
 
 def test_newer_nccl_args_give_message_sizes(shared):

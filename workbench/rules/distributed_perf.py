@@ -6,8 +6,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from workbench.analyses.collectives import collective_table, find_collectives
 from workbench.inputs.analyzed import AnalyzedInput
 from workbench.inputs.kineto import KIND_RANKS, KIND_TRACE
+from workbench.rules.context import TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix, severity_for
 from workbench.rules.input import CODE_LOADER
 from workbench.rules.registry import rule
@@ -68,7 +70,7 @@ dist.destroy_process_group()
 '''
 
 
-@rule("straggler-rank", "distributed", (KIND_RANKS,),
+@rule("straggler-rank", "communication", (KIND_RANKS,),
       "a rank whose compute or step time is an outlier, or for whom the other ranks wait in collectives")
 def straggler_rank(input_: AnalyzedInput) -> Iterator[Finding]:
     step_ms = _median_step_ms(input_)
@@ -88,52 +90,48 @@ def straggler_rank(input_: AnalyzedInput) -> Iterator[Finding]:
                   + (f": the other ranks wait {waited:.1f} ms/step for it in collectives" if blamed
                      else f": {excess:.1f} ms/step more {', '.join(row['outlier_in'])} than the median"),
             severity=severity_for(gain["pct"]),
-            category="distributed",
+            category="communication",
+            input=f"{input_.path} (rank {row['rank']})",
             evidence={**{k: v for k, v in row.items() if v is not None}, "median_step_time_ms": step_ms},
             estimated_gain=gain,
             fix=_straggler_fix(cause),
         )
 
 
-@rule("exposed-communication", "distributed", (KIND_TRACE, KIND_RANKS),
+@rule("exposed-communication", "communication", (KIND_TRACE, KIND_RANKS),
       "collectives that run with no computation beside them (poorly overlapped communication)")
-def exposed_communication(input_: AnalyzedInput) -> Iterator[Finding]:
-    per_rank = [r.metrics for r in input_.ranks] or [input_.metrics]
-    exposed = _mean(m.get("exposed_comm_ms_per_step") for m in per_rank)
-    overlap = _mean(m.get("communication_overlapped_pct") for m in per_rank)
-    step_ms = _median_step_ms(input_)
-    if exposed is None or not step_ms or 100 * exposed / step_ms < MIN_EXPOSED_PCT:
+@on_traces
+def exposed_communication(ctx: TraceContext) -> Iterator[Finding]:
+    exposed = ctx.metrics.get("exposed_comm_ms_per_step")
+    overlap = ctx.metrics.get("communication_overlapped_pct")
+    if exposed is None or not ctx.base_ms or 100 * exposed / ctx.base_ms < MIN_EXPOSED_PCT:
         return
     if overlap is not None and overlap >= MAX_OVERLAP_PCT:
         return
-    steps = max(int(input_.metrics.get("step_count") or 0), 1)
-    compute = float(input_.metrics.get("computation_ms") or 0.0) / steps
-    gain = _gain(min(exposed, compute), step_ms,
-                 "exposed communication per step, at most the step's compute time that it could hide behind")
-    kinds = input_.tables.get("collectives") or (input_.ranks[0].tables.get("collectives", []) if input_.ranks else [])
-    top = kinds[0]["kind"] if kinds else None
+    compute = ctx.per_step_ms(float(ctx.metrics.get("computation_ms") or 0.0) * 1000)
+    gain = ctx.gain(min(exposed, compute) * 1000 * max(ctx.steps, 1),
+                    "exposed communication per step, at most the step's compute time that it could hide behind")
+    kinds = collective_table(find_collectives(ctx.trace, ctx.kinds))
+    all_to_all = bool(kinds) and kinds[0]["kind"] == "all_to_all"
     yield Finding(
         id="exposed-communication",
         title=f"{exposed:.1f} ms/step of communication runs with nothing to hide behind "
               f"({overlap or 0:.0f}% overlapped with compute)",
-        severity=severity_for(gain["pct"]),
-        category="distributed",
+        severity=ctx.severity(gain),
+        category="communication",
         evidence={
             "exposed_comm_ms_per_step": round(exposed, 3),
             "comm_overlap_pct": overlap,
-            "step_time_ms": step_ms,
             "compute_ms_per_step": round(compute, 3),
-            "per_rank_exposed_comm_ms_per_step": {r.rank: r.metrics.get("exposed_comm_ms_per_step")
-                                                  for r in input_.ranks if len(input_.ranks) > 1},
             "collectives_by_time": [{k: c[k] for k in ("kind", "count", "total_ms", "algbw_gbps")} for c in kinds[:5]],
         },
         estimated_gain=gain,
         fix=Fix(
             summary=("Start gradient all-reduces during the backward pass and do fewer of them: DDP "
                      "bucket_cap_mb and gradient_as_bucket_view, no_sync() over accumulation steps, FSDP "
-                     "forward/backward prefetch" + ("; for all_to_all-bound embedding models, pipeline the "
-                                                     "input distribution with the previous batch's compute"
-                                                     if top == "all_to_all" else "") + "."),
+                     "forward/backward prefetch" + ("; all_to_all dominates: pipeline the embedding input "
+                                                     "distribution with the previous batch's compute"
+                                                     if all_to_all else "") + "."),
             code=CODE_OVERLAP,
             docs=[DDP_DOCS, "https://pytorch.org/docs/stable/notes/ddp.html"],
         ),
@@ -165,7 +163,3 @@ def _median_step_ms(input_: AnalyzedInput) -> float | None:
     known = [float(v) for v in values if isinstance(v, (int, float))]
     return float(np.median(known)) if known else None
 
-
-def _mean(values: Iterator[Any]) -> float | None:
-    known = [float(v) for v in values if isinstance(v, (int, float))]
-    return float(np.mean(known)) if known else None
