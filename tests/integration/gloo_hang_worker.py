@@ -20,16 +20,22 @@ import torch.distributed as dist
 
 
 def dump(outdir: str, rank: int) -> None:
-    with open(os.path.join(outdir, f"fr_rank_{rank}"), "wb") as out:
-        out.write(torch._C._distributed_c10d._dump_fr_trace())
+    """Write the record atomically: a half-written dump must not be mistaken for a rank's state."""
+    data = torch._C._distributed_c10d._dump_fr_trace()
+    path = os.path.join(outdir, f"fr_rank_{rank}")
+    with open(path + ".tmp", "wb") as out:
+        out.write(data)
+    os.replace(path + ".tmp", path)
 
 
 def stuck(rank: int, world: int, x: torch.Tensor, outdir: str, timeout: float) -> None:
     """The last rank stalls before the third all_reduce (a data loader that hangs); it dumps mid-stall."""
     for step in range(3):
         if step == 2 and rank == world - 1:
-            threading.Timer(timeout / 2, dump, (outdir, rank)).start()  # a periodic dump during the stall
+            dumped = threading.Event()
+            threading.Timer(timeout / 2, lambda: (dump(outdir, rank), dumped.set())).start()  # dump during the stall
             time.sleep(timeout * 2)  # load_batch() stalls
+            dumped.wait(60)
             os._exit(0)
         dist.all_reduce(x)
 
