@@ -93,8 +93,14 @@ def test_a_folder_of_ranks_is_one_job():
 
 def test_a_folder_of_unrelated_traces_is_analyzed_trace_by_trace():
     results = analyze_path(NAIVE.parent, AnalyzeOptions())
-    assert sorted(r.kind for r in results) == ["kineto_trace"] * 3
-    assert {r.path for r in results} == {str(GRAPH), str(NAIVE), str(OPTIMIZED)}
+    traces = [r for r in results if r.kind == "kineto_trace"]
+    assert {r.path for r in traces} == {str(GRAPH), str(NAIVE), str(OPTIMIZED)}
+    # The sub-folders' artifacts are inputs of their own kinds: a hang and two OOM snapshots.
+    others = sorted((r.kind, r.path) for r in results if r.kind != "kineto_trace")
+    assert others == [("flight_recorder", str(NAIVE.parent)),
+                      ("memory_snapshot", str(NAIVE.parent / "oom_capacity" / "oom_capacity.snapshot.pickle.gz")),
+                      ("memory_snapshot", str(NAIVE.parent / "oom_frag2_expandable" /
+                                              "oom_frag2_expandable.snapshot.pickle.gz"))]
 
 
 def test_rank_comes_from_distributed_info_whatever_the_spacing(tmp_path):
