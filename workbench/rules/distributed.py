@@ -16,7 +16,7 @@ from workbench.rules.finding import Finding, Fix
 from workbench.rules.registry import rule
 
 KINDS = ("flight_recorder",)
-CATEGORY = "distributed"
+CATEGORY = "communication"
 SHORT_TIMEOUT_MS = 5 * 60 * 1000
 _GAIN = {"pct": 100.0, "method": "a hang ends the run: fixing its root cause saves all of it"}
 _SYMPTOM_GAIN = {"pct": 100.0, "method": "the same hang as its root cause; shown for the ranks left waiting"}
