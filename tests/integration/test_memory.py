@@ -138,3 +138,17 @@ def test_cli_json_report_of_an_oom_folder(tmp_path):
     assert [i["kind"] for i in report["inputs"]] == ["memory_snapshot"]
     assert report["inputs"][0]["meta"]["oom_message_path"].endswith("oom_frag2_expandable.oom.txt")
     assert report["findings"][0]["id"] == "oom-fragmentation"
+
+
+def test_trace_memory_events_peak():
+    from tests.conftest import NAIVE
+
+    events = json.loads(gzip.open(NAIVE).read())["traceEvents"]
+    gpu = [e["args"] for e in events if e.get("name") == "[memory]" and e["args"].get("Device Id", -1) >= 0]
+    inputs, _ = analyze(NAIVE)
+    m = inputs[0].metrics
+    assert m["memory_peak_allocated_bytes"] == max(a["Total Allocated"] for a in gpu)
+    assert m["memory_peak_reserved_bytes"] == max(a["Total Reserved"] for a in gpu)
+    assert m["memory_allocations"] == sum(a["Bytes"] > 0 for a in gpu)
+    curve = inputs[0].tables["memory_curve"]
+    assert max(p["allocated_bytes"] for p in curve) == m["memory_peak_allocated_bytes"]

@@ -14,6 +14,7 @@ from workbench.analyses.kernels import kernel_table
 from workbench.analyses.launch import launch_metrics
 from workbench.analyses.operators import operator_table
 from workbench.analyses.steps import step_metrics
+from workbench.analyses.trace_memory import trace_memory_curve, trace_memory_metrics
 from workbench.models.trace import Trace
 
 PROFILER_SETTINGS = ("record_shapes", "profile_memory", "with_stack", "with_flops", "with_modules")
@@ -49,6 +50,10 @@ def summarize_trace(trace: Trace, top: int = 50) -> TraceSummary:
     }
     if len(collectives):
         tables["collectives"] = collective_table(collectives)
+    metrics.update(trace_memory_metrics(trace.memory))
+    curve = trace_memory_curve(trace.memory)
+    if curve:
+        tables["memory_curve"] = curve
     return TraceSummary(metrics=metrics, tables=tables, meta=trace_meta(trace))
 
 

@@ -48,6 +48,8 @@ KEY_METRICS: list[tuple[str, str, str]] = [
     ("reserved_bytes", "Reserved at dump", "bytes"),
     ("fragmentation_pct", "Fragmentation at dump (1 - largest free / free)", "{:.1f} %"),
     ("peak_bytes", "Peak memory (profiler timeline)", "bytes"),
+    ("memory_peak_allocated_bytes", "GPU memory peak allocated", "bytes"),
+    ("memory_peak_reserved_bytes", "GPU memory peak reserved", "bytes"),
 ]
 
 TABLE_ROWS = 10
