@@ -152,3 +152,17 @@ def test_trace_memory_events_peak():
     assert m["memory_allocations"] == sum(a["Bytes"] > 0 for a in gpu)
     curve = inputs[0].tables["memory_curve"]
     assert max(p["allocated_bytes"] for p in curve) == m["memory_peak_allocated_bytes"]
+
+
+def test_raw_memory_timeline_from_hta():
+    path = shared_path("public/hta/memory_timeline/memory_timeline.raw.gz")
+    rows = json.loads(gzip.open(path).read())
+    first = min(t for t, _, _, _ in rows if t >= 0)
+    totals: dict[int, int] = {}
+    running = 0
+    for t, _, size, _ in sorted(rows, key=lambda r: r[0] if r[0] >= 0 else first):
+        running += size
+        totals[t if t >= 0 else first] = running
+    inputs, _ = analyze(path)
+    assert inputs[0].kind == "memory_timeline"
+    assert inputs[0].metrics["peak_bytes"] == max(totals.values())

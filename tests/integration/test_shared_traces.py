@@ -91,3 +91,9 @@ def test_mtia_device_events_count_as_gpu_activity():
 def test_nccl_collectives_count_as_communication():
     m = analyze_one(shared_path("public/hta/nccl_parser_config/nccl_data.json.gz")).metrics
     assert m["communication_total_ms"] > 0
+
+
+def test_traces_of_different_jobs_are_not_one_job():
+    # rank 3 of 8 on an A100 and rank 1 of 2 on a V100: HTA's trace-diff pair, two separate runs
+    inputs = analyze_path(shared_path("public/hta/trace_diff"), AnalyzeOptions(top=5))
+    assert sorted(i.kind for i in inputs) == ["kineto_trace", "kineto_trace"]

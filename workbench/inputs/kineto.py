@@ -27,10 +27,11 @@ def is_kineto_trace(path: Path, head: bytes) -> bool:
 
 
 def analyze_trace_files(path: Path, files: list[Path], options: AnalyzeOptions) -> list[AnalyzedInput]:
-    """Analyze traces: several with distinct ranks form one job, anything else one input each."""
+    """Analyze traces: several with distinct ranks of one world size form a job, anything else one input each."""
     ranks = [_analyze_rank(f, options.top, options.progress(f.name)) for f in files]
     known = [r.rank for r in ranks if r.rank is not None]
-    if len(ranks) > 1 and len(known) == len(ranks) and len(set(known)) == len(known):
+    world_sizes = {r.meta.get("world_size") for r in ranks}
+    if len(ranks) > 1 and len(known) == len(ranks) and len(set(known)) == len(known) and len(world_sizes) == 1:
         return [_job_input(path, ranks)]
     return [_single_input(Path(r.path), r) for r in ranks]
 
@@ -46,9 +47,6 @@ def _job_input(path: Path, ranks: list[RankResult]) -> AnalyzedInput:
     """The ranks of one distributed job, in rank order."""
     ranks.sort(key=lambda r: r.rank)
     warnings = [w for r in ranks for w in _skip_warnings(r)]
-    world_sizes = {r.meta.get("world_size") for r in ranks}
-    if len(world_sizes) > 1:
-        warnings.append(f"the traces disagree on the world size: {sorted(map(str, world_sizes))}")
     meta = {"ranks": [r.rank for r in ranks], "world_size": ranks[0].meta.get("world_size"),
             "backend": ranks[0].meta.get("backend"), "devices": ranks[0].meta.get("devices", [])}
     metrics, tables = job_summary([r.rank for r in ranks], [r.trace for r in ranks], [r.metrics for r in ranks],
