@@ -14,6 +14,7 @@ from workbench.analyses.kernels import kernel_table
 from workbench.analyses.launch import launch_metrics
 from workbench.analyses.operators import operator_table
 from workbench.analyses.steps import step_metrics
+from workbench.analyses.timeline import timeline_tables
 from workbench.analyses.trace_memory import trace_memory_curve, trace_memory_metrics
 from workbench.models.trace import Trace
 
@@ -54,6 +55,7 @@ def summarize_trace(trace: Trace, top: int = 50) -> TraceSummary:
     curve = trace_memory_curve(trace.memory)
     if curve:
         tables["memory_curve"] = curve
+    tables.update(timeline_tables(trace))
     return TraceSummary(metrics=metrics, tables=tables, meta=trace_meta(trace))
 
 
