@@ -26,7 +26,7 @@ def collect_findings() -> dict[str, dict]:
     paths += [SAMPLES / "h100" / "nccl_timeout", SAMPLES / "h100" / "nccl_timeout" / "stdout_stderr.log"]
     paths += [SAMPLES / "nccl_cpu" / s for s in ("missing", "order", "p2p")]  # the hang rules
     paths += [OOM_CAPACITY, OOM_EXPANDABLE, OOM_CAPACITY / "oom_capacity.oom.txt"]  # the OOM rules
-    paths += sorted(SYNTHETIC.glob("oom_*.synthetic.*"))  # OOM causes no real file shows
+    paths += sorted(SYNTHETIC.glob("*.synthetic.*"))  # memory problems no real file shows
     paths += [SHARED / p for p in SHARED_TRACES if (SHARED / p).exists()]
     found: dict[str, dict] = {}
     for path in paths:

@@ -166,3 +166,17 @@ def test_raw_memory_timeline_from_hta():
     inputs, _ = analyze(path)
     assert inputs[0].kind == "memory_timeline"
     assert inputs[0].metrics["peak_bytes"] == max(totals.values())
+
+
+def test_growing_allocations_of_a_concatenated_cache():
+    # synthetic (tools/synthetic/kv_cache_growth_snapshot.py): no real snapshot shows torch.cat growth
+    inputs, findings = analyze(SYNTHETIC / "kv_cache_growth.synthetic.snapshot.pickle.gz")
+    (row,) = inputs[0].tables["growing_sites"]
+    assert (row["allocations"], row["distinct_sizes"], row["growth_per_new_size_bytes"]) == (384, 96, 65536)
+    assert [f.id for f in findings] == ["memory-growing-allocations"]
+
+
+def test_a_batch_doubling_search_is_not_concatenation_growth():
+    inputs, findings = analyze(OOM_CAPACITY)  # the batch doubled 1, 2, 4, ... until the OOM
+    assert "growing_sites" not in inputs[0].tables
+    assert "memory-growing-allocations" not in [f.id for f in findings]

@@ -41,6 +41,19 @@ def site_name(frames: Frames) -> str:
     return frame_text(frame) if frame else "(no frames recorded)"
 
 
+def site_names(frames: list[Frames], indexes: Iterable[int]) -> list[str]:
+    """`site_name` of many history events; events that share one frames list are named once."""
+    names: dict[int, str] = {}
+    out = []
+    for j in indexes:
+        key = id(frames[j])
+        name = names.get(key)
+        if name is None:
+            name = names[key] = site_name(frames[j])
+        out.append(name)
+    return out
+
+
 def category_of(frames: Frames) -> str:
     for frame in frames:
         filename, name = frame.get("filename", ""), frame.get("name", "")

@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 
 from workbench.analyses.allocator_replay import AllocatorState, allocated_curve, reserved_curve, state_after
+from workbench.analyses.memory_growth import growing_sites
 from workbench.analyses.memory_layout import Layout, largest_free_if_contiguous, layout_of, pinning_blocks, pool_rows
-from workbench.analyses.memory_sites import category_rows, site_name, site_rows, user_stack
+from workbench.analyses.memory_sites import category_rows, site_name, site_names, site_rows, user_stack
 from workbench.analyses.trace_summary import TraceSummary as Summary  # metrics, tables, meta
 from workbench.models.memory import ALLOC, FREE_REQUESTED, OOM, AllocatorSnapshot, DeviceMemory, MemoryTimeline, OomMessage
 
@@ -34,6 +35,7 @@ def summarize_snapshot(snapshot: AllocatorSnapshot, message: OomMessage | None, 
         allocated = allocated_curve(device)
         window_start = int(allocated[0] - (h.size[0] if h.action[0] == 0 else 0))
         metrics["history_starts_with_bytes_in_use"] = window_start
+        metrics["history_requested_bytes"] = int(h.size[h.action == ALLOC].sum())
         meta["history_truncated"] = window_start > 0
         peak = int(np.argmax(allocated))
         peak_state = state_after(device, peak)
@@ -43,6 +45,9 @@ def summarize_snapshot(snapshot: AllocatorSnapshot, message: OomMessage | None, 
         tables["categories_at_peak"] = category_rows(_live(peak_state))
     if len(ooms):
         _oom_part(device, int(ooms[0]), metrics, tables, meta, top)
+    growing = growing_sites(device, int(ooms[0]) if len(ooms) else len(h) - 1)
+    if growing:
+        tables["growing_sites"] = growing
     live = tables.get("categories_at_oom") or tables.get("categories_at_peak") or []
     meta["is_training"] = any(r["category"] in TRAINING_CATEGORIES for r in live)
     if message is not None:
@@ -140,18 +145,18 @@ def _pinning_sites(state: AllocatorState, layout: Layout, top: int) -> list[dict
 def _site_churn(device: DeviceMemory, index: int) -> dict[str, tuple[int, int]]:
     """Per allocation site: allocations, and frees of those allocations, in the history up to `index`."""
     h = device.history
-    site_at: dict[int, str] = {}
+    events = np.flatnonzero(np.isin(h.action[: index + 1], (ALLOC, FREE_REQUESTED)))
+    allocs = events[h.action[events] == ALLOC]
+    site_of_alloc = dict(zip(allocs.tolist(), site_names(h.frames, allocs.tolist())))
     counts: dict[str, list[int]] = {}
-    names: dict[int, str] = {}
-    for j in np.flatnonzero(np.isin(h.action[: index + 1], (ALLOC, FREE_REQUESTED))).tolist():
-        address = int(h.address[j])
-        if h.action[j] == ALLOC:
-            frames = h.frames[j]
-            site = names.get(id(frames)) or names.setdefault(id(frames), site_name(frames))
-            site_at[address] = site
+    live_site: dict[int, str] = {}
+    for j, address in zip(events.tolist(), h.address[events].tolist()):
+        site = site_of_alloc.get(j)
+        if site is not None:
+            live_site[address] = site
             counts.setdefault(site, [0, 0])[0] += 1
-        elif address in site_at:
-            counts[site_at.pop(address)][1] += 1
+        elif address in live_site:
+            counts[live_site.pop(address)][1] += 1
     return {site: (a, f) for site, (a, f) in counts.items()}
 
 

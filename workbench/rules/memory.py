@@ -122,6 +122,29 @@ def oom_without_snapshot(input_: AnalyzedInput) -> Iterator[Finding]:
     )
 
 
+@rule("memory-growing-allocations", "memory", ("memory_snapshot",),
+      "requests that grow a little every time (torch.cat onto a cache): freed blocks never fit the next one")
+def growing_allocations(input_: AnalyzedInput) -> Iterator[Finding]:
+    rows = input_.tables.get("growing_sites") or []
+    total = input_.metrics.get("history_requested_bytes") or 0
+    for row in rows[:1]:
+        share = 100.0 * row["requested_bytes_total"] / total if total else 0.0
+        yield Finding(
+            id="memory-growing-allocations", severity="critical" if "oom_requested_bytes" in input_.metrics else "warning",
+            category="memory", evidence={**row, "share_of_requested_bytes_pct": round(share, 1), "other_sites": rows[1:]},
+            title=(f"{row['site']} allocated {row['allocations']} blocks growing from {format_bytes(row['first_bytes'])} "
+                   f"to {format_bytes(row['last_bytes'])}, about {format_bytes(row['growth_per_new_size_bytes'])} more "
+                   "each time: a tensor grown by concatenation"),
+            estimated_gain={"pct": round(share, 1), "method": "share of all bytes requested in the history that these "
+                            "growing allocations account for; each one also copies the whole tensor"},
+            fix=Fix(summary=("Preallocate the tensor at its final size (a static KV cache) and write each step into a "
+                             "slice, instead of torch.cat onto it: one allocation, no copies, nothing left for the cache "
+                             "to fragment."),
+                    code=_STATIC_CACHE_CODE,
+                    docs=["https://huggingface.co/docs/transformers/main/en/kv_cache#static-cache"]),
+        )
+
+
 def _memory_cap(facts: OomFacts) -> bool:
     """A CUDA cap below the device's size was what ran out."""
     allowed = facts.message.get("allowed_bytes")
@@ -161,6 +184,21 @@ if torch.cuda.is_available():
     print(f"free {free / 2**30:.2f} GiB of {total / 2**30:.2f} GiB before this job allocates anything")
 # Give each job its own GPU (set before CUDA initializes, e.g. in the launcher):
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "0")
+'''
+
+_STATIC_CACHE_CODE = '''
+import torch
+
+device = "cuda" if torch.cuda.is_available() else "cpu"
+batch, heads, head_dim, max_len = 2, 4, 16, 64
+k_cache = torch.zeros(batch, heads, max_len, head_dim, device=device)  # allocated once, at its final size
+v_cache = torch.zeros_like(k_cache)
+for pos in range(max_len):
+    k_new, v_new = torch.randn(2, batch, heads, 1, head_dim, device=device)
+    # Before: k = torch.cat([k, k_new], dim=2) allocated a larger tensor (and copied the cache) every token
+    k_cache[:, :, pos : pos + 1] = k_new
+    v_cache[:, :, pos : pos + 1] = v_new
+    k, v = k_cache[:, :, : pos + 1], v_cache[:, :, : pos + 1]  # views: what attention reads
 '''
 
 _CUDA_CAP_CODE = '''
