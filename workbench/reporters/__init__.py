@@ -1,7 +1,7 @@
 """One module per output format; each turns a report dict into text."""
 
-from workbench.reporters import json, markdown, text
+from workbench.reporters import json, junit, markdown, text
 
-FORMATS = {"text": text.render, "json": json.render, "markdown": markdown.render}
+FORMATS = {"text": text.render, "json": json.render, "markdown": markdown.render, "junit": junit.render}
 
 __all__ = ["FORMATS"]
