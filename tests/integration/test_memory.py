@@ -180,3 +180,29 @@ def test_a_batch_doubling_search_is_not_concatenation_growth():
     inputs, findings = analyze(OOM_CAPACITY)  # the batch doubled 1, 2, 4, ... until the OOM
     assert "growing_sites" not in inputs[0].tables
     assert "memory-growing-allocations" not in [f.id for f in findings]
+
+
+def _cli(path):
+    return subprocess.run([sys.executable, "-m", "workbench", "analyze", str(path)], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("case, problem", [
+    ("truncated_gzip", "truncated gzip"),
+    ("half_written_pickle", "not a readable pickle"),
+    ("not_a_snapshot", "not a CUDA allocator snapshot"),
+    ("empty_snapshot", "holds no segments and no history"),
+])
+def test_bad_snapshots_get_one_line(tmp_path, case, problem):
+    real = (OOM_EXPANDABLE / "oom_frag2_expandable.snapshot.pickle.gz").read_bytes()
+    data = {
+        "truncated_gzip": real[: len(real) // 2],
+        "half_written_pickle": gzip.compress(gzip.decompress(real)[:100_000]),
+        "not_a_snapshot": pickle.dumps({"segments": "total_size"}),
+        "empty_snapshot": pickle.dumps({"segments": [], "device_traces": [[]], "total_size": 0}),
+    }[case]
+    path = tmp_path / f"{case}.snapshot.pickle.gz"
+    path.write_bytes(data)
+    run = _cli(path)
+    assert run.returncode == 2
+    assert problem in run.stderr and str(path) in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1

@@ -51,15 +51,26 @@ class AllocatorState:
         return sum(r[1] - r[0] for r in self.ranges)
 
 
+def _allocated_deltas(device: DeviceMemory) -> np.ndarray:
+    h = device.history
+    return np.where(h.action == ALLOC, h.size, np.where(h.action == FREE_REQUESTED, -h.size, 0))
+
+
+def requested_at_window_start(device: DeviceMemory) -> int:
+    """Bytes in use (requested, not freed) before the first recorded event: > 0 when the ring
+    buffer lost the start of the run, or recording started late."""
+    final = int(device.blocks.requested[~device.blocks.pending].sum())
+    return final - int(_allocated_deltas(device).sum())
+
+
 def allocated_curve(device: DeviceMemory) -> np.ndarray:
     """Bytes requested and not yet freed by the user, just after each history event.
 
     History events carry requested sizes; block sizes (rounding, unsplit remainders) are only
     known once a state is rebuilt, so this curve locates peaks and `state_after` measures them.
     """
-    h, blocks = device.history, device.blocks
-    delta = np.where(h.action == ALLOC, h.size, np.where(h.action == FREE_REQUESTED, -h.size, 0))
-    return _after_each(delta, int(blocks.requested[~blocks.pending].sum()))
+    blocks = device.blocks
+    return _after_each(_allocated_deltas(device), int(blocks.requested[~blocks.pending].sum()))
 
 
 def reserved_curve(device: DeviceMemory) -> np.ndarray:

@@ -7,12 +7,16 @@ from typing import Any
 
 import numpy as np
 
-from workbench.analyses.allocator_replay import AllocatorState, allocated_curve, reserved_curve, state_after
+from workbench.analyses.allocator_replay import (
+    AllocatorState, allocated_curve, requested_at_window_start, reserved_curve, state_after,
+)
 from workbench.analyses.memory_growth import growing_sites
 from workbench.analyses.memory_layout import Layout, largest_free_if_contiguous, layout_of, pinning_blocks, pool_rows
 from workbench.analyses.memory_sites import category_rows, site_name, site_names, site_rows, user_stack
 from workbench.analyses.trace_summary import TraceSummary as Summary  # metrics, tables, meta
-from workbench.models.memory import ALLOC, FREE_REQUESTED, OOM, AllocatorSnapshot, DeviceMemory, MemoryTimeline, OomMessage
+from workbench.models.memory import (
+    ALLOC, FREE_REQUESTED, OOM, AllocatorSnapshot, DeviceMemory, MemoryTimeline, OomMessage,
+)
 
 LARGE_REQUEST_BYTES = 1 << 20  # requests above this are served from the large pool
 TRAINING_CATEGORIES = ("optimizer state", "gradients and backward temporaries")
@@ -24,8 +28,8 @@ def summarize_snapshot(snapshot: AllocatorSnapshot, message: OomMessage | None, 
     ooms = np.flatnonzero(h.action == OOM)
     metrics: dict[str, Any] = {"device": device.device, "history_events": len(h), "oom_events": len(ooms)}
     tables: dict[str, list[dict[str, Any]]] = {}
-    meta: dict[str, Any] = {"allocator_settings": snapshot.allocator_settings, "device_ids": [d.device for d in snapshot.devices],
-                            "has_history": snapshot.has_history}
+    meta: dict[str, Any] = {"allocator_settings": snapshot.allocator_settings,
+                            "device_ids": [d.device for d in snapshot.devices], "has_history": snapshot.has_history}
     final = state_after(device, len(h) - 1)
     final_layout = layout_of(final)
     metrics.update(_state_metrics(final, final_layout, "", LARGE_REQUEST_BYTES + 1))
@@ -33,7 +37,7 @@ def summarize_snapshot(snapshot: AllocatorSnapshot, message: OomMessage | None, 
     tables["sites"] = site_rows(_live(final), top)
     if len(h):
         allocated = allocated_curve(device)
-        window_start = int(allocated[0] - (h.size[0] if h.action[0] == 0 else 0))
+        window_start = requested_at_window_start(device)
         metrics["history_starts_with_bytes_in_use"] = window_start
         metrics["history_requested_bytes"] = int(h.size[h.action == ALLOC].sum())
         meta["history_truncated"] = window_start > 0

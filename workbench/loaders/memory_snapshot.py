@@ -42,6 +42,8 @@ def load_snapshot(path: str | Path) -> AllocatorSnapshot:
         devices = _devices(data["segments"], traces)
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(path, f"malformed allocator snapshot ({type(exc).__name__}: {exc})") from None
+    if not devices:
+        raise InputError(path, "allocator snapshot holds no segments and no history (nothing was allocated?)")
     settings = data.get("allocator_settings")
     annotations = data.get("external_annotations")
     return AllocatorSnapshot(
