@@ -50,6 +50,13 @@ KEY_METRICS: list[tuple[str, str, str]] = [
     ("peak_bytes", "Peak memory (profiler timeline)", "bytes"),
     ("memory_peak_allocated_bytes", "GPU memory peak allocated", "bytes"),
     ("memory_peak_reserved_bytes", "GPU memory peak reserved", "bytes"),
+    ("captured_steps", "Steps run under capture", "{}"),
+    ("capture_duration_s", "Capture duration", "{:.2f} s"),
+    ("host_step_ms_median", "Host step time p50 (all steps)", "{:.2f} ms"),
+    ("trace_export_s", "Trace export", "{:.2f} s"),
+    ("mps_allocated_peak_bytes", "MPS allocated peak (per step)", "bytes"),
+    ("mps_driver_allocated_peak_bytes", "MPS driver allocated peak", "bytes"),
+    ("mps_recommended_max_bytes", "MPS recommended max working set", "bytes"),
 ]
 
 TABLE_ROWS = 10
