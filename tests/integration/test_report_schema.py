@@ -1,0 +1,58 @@
+"""Every report the command line writes over the sample inputs is valid against `workbench/report.schema.json`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import NAIVE, OPTIMIZED, RANKS, SAMPLES
+from tests.report_schema import assert_valid_report, schema_errors
+from workbench.cli import main
+
+SAMPLE_FOLDERS = sorted([SAMPLES, *(p for p in SAMPLES.rglob("*") if p.is_dir())])
+
+
+def json_report(tmp_path, *args: str) -> tuple[int, dict]:
+    target = tmp_path / "report.json"
+    code = main([*map(str, args), "--format", "json", "-o", str(target)])
+    return code, json.loads(target.read_text())
+
+
+@pytest.mark.parametrize("folder", SAMPLE_FOLDERS, ids=lambda p: str(p.relative_to(SAMPLES.parent)))
+def test_every_sample_input_gives_a_valid_report(tmp_path, folder):
+    code, report = json_report(tmp_path, "analyze", folder, "--fail-on", "critical")
+    assert code in (0, 1)  # 1: a critical finding
+    assert_valid_report(report)
+    assert report["gate"]["passed"] is (code == 0)
+
+
+def test_the_sample_folders_cover_every_input_kind(tmp_path):
+    _, report = json_report(tmp_path, "analyze", SAMPLES)
+    kinds = {i["kind"] for i in report["inputs"]}
+    assert {"kineto_trace", "nsys_sqlite", "flight_recorder", "memory_snapshot", "oom_message"} <= kinds
+
+
+@pytest.mark.parametrize("base, new", [(NAIVE, OPTIMIZED), (OPTIMIZED, NAIVE), (RANKS, RANKS)])
+def test_diff_reports_are_valid(tmp_path, base, new):
+    code, report = json_report(tmp_path, "diff", base, new, "--max-slowdown", "5")
+    assert_valid_report(report)
+    assert code == (1 if report["gate"]["slowdown_exceeded"] else 0)
+
+
+def test_the_schema_is_strict_on_the_envelope_and_findings(tmp_path):
+    _, report = json_report(tmp_path, "analyze", NAIVE)
+    finding = report["findings"][0]
+    broken = [
+        {**report, "extra": 1},
+        {**report, "schema": "workbench.report/2"},
+        {**report, "findings": [{k: v for k, v in finding.items() if k != "fix"}]},
+        {**report, "findings": [{**finding, "severity": "fatal"}]},
+        {**report, "findings": [{**finding, "estimated_gain": {"pct": 3.0}}]},
+        {**report, "findings": [{**finding, "id": "Not_Kebab"}]},
+        {**report, "inputs": [{**report["inputs"][0], "metrics": {"Bad Name": 1}}]},
+    ]
+    assert all(schema_errors(b) for b in broken)
+    # open where documented: a kind this version does not know, a metric or table it does not list
+    assert not schema_errors({**report, "inputs": [{**report["inputs"][0], "kind": "future_kind",
+                                                    "metrics": {"new_metric_ms": 1.5}}]})
