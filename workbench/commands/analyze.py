@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from workbench.commands.options import add_report_options, emit, settings
+from workbench.config import Config
 from workbench.gate import exit_code, gate_section, rules_evaluated, tune
 from workbench.inputs import AnalyzeOptions, analyze_path
 from workbench.progress import ProgressBars
@@ -26,12 +28,18 @@ def run(args: argparse.Namespace) -> int:
     config, ignore, fail_on = settings(args)
     bars = ProgressBars()
     try:
-        options = AnalyzeOptions(top=args.top, progress=bars.task)
-        inputs = [i for path in args.paths for i in analyze_path(path, options)]
+        report = analyze_report(args.paths, AnalyzeOptions(top=args.top, progress=bars.task), config, ignore, fail_on)
     finally:
         bars.close()
+    emit(report, args)
+    return exit_code(report)
+
+
+def analyze_report(paths: list[str], options: AnalyzeOptions, config: Config, ignore: list[str],
+                   fail_on: str | None) -> dict[str, Any]:
+    """The report `analyze` writes (the JupyterLab panel's server extension serves the same)."""
+    inputs = [i for path in paths for i in analyze_path(path, options)]
     findings = [f.to_json() for f in tune(run_rules(inputs, ignore=ignore), config)]
     report = build_report(inputs, findings)
     report["gate"] = gate_section(findings, rules_evaluated(inputs, ignore), config, fail_on, None)
-    emit(report, args)
-    return exit_code(report)
+    return report
