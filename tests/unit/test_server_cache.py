@@ -1,0 +1,51 @@
+"""The report cache's worker side (run in-process here) and its progress messages."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+
+import pytest
+
+from tests.conftest import SAMPLES
+from workbench.server import cache
+from workbench.server.cache import Job, ReportCache, analyze_artifact
+
+
+@pytest.fixture
+def progress(monkeypatch):
+    messages: queue.Queue = queue.Queue()
+    monkeypatch.setattr(cache, "_progress_queue", messages)
+    monkeypatch.chdir(SAMPLES)
+    return messages
+
+
+def test_worker_reports_progress_per_file_and_the_report(progress):
+    outcome = analyze_artifact("public/sampled_2of128_ranks")
+    sent = [progress.get_nowait() for _ in range(progress.qsize())]
+    assert {label for _, label, _ in sent} == {"sampled_rank-0.json.gz", "sampled_rank-1.json.gz"}
+    assert all(path == "public/sampled_2of128_ranks" and fraction == 1.0 for path, _, fraction in sent)
+    assert outcome["report"]["inputs"][0]["kind"] == "kineto_trace_ranks"
+
+
+def test_worker_turns_bad_input_into_its_one_line_error(progress):
+    assert analyze_artifact("README.md") == {
+        "error": "README.md: unrecognized file: not a trace, snapshot, dump or log that workbench reads"}
+
+
+def test_status_shows_the_progress_sent_by_workers():
+    reports = ReportCache(SAMPLES)
+    stamp = (("", 1, 1),)
+    reports._jobs["a.json"] = Job(stamp)
+    reports._queue.put(("a.json", "a.json", 0.25))
+    for _ in range(50):  # a multiprocessing queue hands the message over from a feeder thread
+        if reports.status("a.json", stamp).get("fraction"):
+            break
+        asyncio.run(asyncio.sleep(0.01))
+    assert reports.status("a.json", stamp) == {"state": "running", "label": "a.json", "fraction": 0.25}
+    assert reports.status("a.json", (("", 2, 1),)) == {"state": "not_analyzed"}
+
+
+def test_done_job_counts_findings_by_severity():
+    job = Job((), report={"findings": [{"severity": "critical"}, {"severity": "info"}, {"severity": "info"}]})
+    assert job.status() == {"state": "done", "findings": {"critical": 1, "warning": 0, "info": 2}, "seconds": 0.0}
