@@ -5,3 +5,4 @@ import workbench.inputs.nsys  # noqa: F401
 import workbench.inputs.distributed  # noqa: F401
 import workbench.inputs.memory  # noqa: F401
 import workbench.inputs.capture_run  # noqa: F401
+import workbench.inputs.xctrace  # noqa: F401
