@@ -11,6 +11,10 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f"workbench.{name}")
+    if name == "show":  # the notebook dashboard: ipywidgets and plotly load only when it is asked for
+        from workbench.notebook import show
+
+        return show
     raise AttributeError(f"module 'workbench' has no attribute {name!r}")
 
 

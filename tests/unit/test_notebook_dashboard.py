@@ -1,0 +1,84 @@
+"""The notebook dashboard on the shipped artifacts: which tabs appear, and that it draws the report's numbers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("ipywidgets")
+pytest.importorskip("plotly")
+pytest.importorskip("anywidget")
+
+from tests.conftest import NAIVE, OOM_CAPACITY, OPTIMIZED, SAMPLES  # noqa: E402
+from workbench.notebook import dashboard, diff  # noqa: E402
+from workbench.notebook.parts import Chart, FixCode, Html, Table  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def naive():
+    return dashboard(NAIVE)
+
+
+@pytest.mark.parametrize("path, titles", [
+    (NAIVE, ["Overview", "Timeline", "Kernels & operators", "Memory", "Findings"]),
+    (OOM_CAPACITY, ["Overview", "Memory", "Findings"]),
+    (SAMPLES / "h100" / "nccl_timeout", ["Overview", "Distributed", "Findings"]),
+    (SAMPLES / "cpu" / "ddp_gloo_straggler", ["Overview", "Timeline", "Distributed", "Findings"]),
+])
+def test_tabs_appear_only_with_data(path, titles):
+    assert dashboard(path).titles == titles
+
+
+def test_overview_draws_the_reported_breakdown(naive):
+    overview = "".join(p.html for p in dict(naive.tabs)["Overview"] if isinstance(p, Html))
+    metrics = naive.report["inputs"][0]["metrics"]
+    assert metrics["computation_pct"] == pytest.approx(85.285)
+    assert "computation 85.3 %" in overview and "idle 12.7 %" in overview
+    assert "88.25 ms" in overview  # Step time mean, as the text report prints it
+    assert "fp32-matmul" in overview  # the top finding
+
+
+def test_tables_and_findings_are_the_reports(naive):
+    kernels = next(p for p in dict(naive.tabs)["Kernels & operators"] if isinstance(p, Table))
+    assert kernels.rows == naive.report["inputs"][0]["tables"]["kernels"]
+    assert kernels.texts()[0][2] == "57"  # the SIMT sgemm launched 57 times
+    fixes = [p for p in dict(naive.tabs)["Findings"] if isinstance(p, FixCode)]
+    assert [(f.finding_id, f.code) for f in fixes] == [(f["id"], f["fix"]["code"]) for f in naive.report["findings"]]
+
+
+def test_timeline_zoom_asks_the_analysis_for_the_window(naive):
+    chart = next(p for p in dict(naive.tabs)["Timeline"] if isinstance(p, Chart))
+    assert sum(len(trace.y or ()) for trace in chart.figure.data) == len(naive.report["inputs"][0]["tables"]["timeline"])
+    detail = chart.zoom(100.0, 101.0)
+    starts = [b for trace in detail for b in (trace.base or ())]
+    assert starts and all(100.0 <= b <= 101.0 for b in starts)
+
+
+def test_the_bundle_has_widgets_static_html_and_text(naive):
+    bundle = naive._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert "Timeline" in bundle["text/html"] and "cdn.plot.ly" in bundle["text/html"]
+    assert "fp32-matmul" in bundle["text/plain"]
+    assert sum(naive.payload_bytes().values()) < 1_000_000
+
+
+def test_a_diff_shows_the_change():
+    board = dashboard(diff(NAIVE, OPTIMIZED))
+    assert board.titles == ["Overview", "Kernels & operators", "Findings"]
+    overview = "".join(p.html for p in dict(board.tabs)["Overview"] if isinstance(p, Html))
+    assert "Kernels that changed most" in overview
+
+
+def test_show_reports_a_bad_path_in_one_line(capsys, tmp_path):
+    from workbench.notebook import show
+
+    show(tmp_path / "missing.json")
+    assert capsys.readouterr().err.strip() == f"workbench: error: {tmp_path / 'missing.json'}: no such file or directory"
+
+
+def test_importing_workbench_loads_no_widgets():
+    code = "import sys, workbench; print('ipywidgets' in sys.modules, 'plotly' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

@@ -1,0 +1,85 @@
+"""The dashboard: the tabs that have data, drawn as widgets in a live notebook and as static HTML elsewhere."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from workbench.notebook import distributed, findings, memory, overview, tables, timeline
+from workbench.notebook.parts import Part
+from workbench.notebook.sources import DashboardData
+from workbench.reporters import FORMATS
+
+TABS: list[tuple[str, Callable[[DashboardData], list[Part]]]] = [
+    ("Overview", overview.parts), ("Timeline", timeline.parts), ("Kernels & operators", tables.parts),
+    ("Memory", memory.parts), ("Distributed", distributed.parts), ("Findings", findings.parts)]
+# A diff report's tables are cut to its top rows: of its inputs, it shows the tabs that stay whole.
+DIFF_TABS = ("Overview", "Kernels & operators", "Findings")
+
+
+class Dashboard:
+    """A report's dashboard. In a notebook it displays as widgets, with static HTML and text beside them."""
+
+    def __init__(self, data: DashboardData) -> None:
+        self.data = data
+        shown = [(t, build) for t, build in TABS if "diff" not in data.report or t in DIFF_TABS]
+        self.tabs = [(title, parts) for title, build in shown if (parts := build(data))]
+        self._widget: Any = None
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return self.data.report
+
+    @property
+    def titles(self) -> list[str]:
+        return [title for title, _ in self.tabs]
+
+    @property
+    def widget(self) -> Any:
+        """The ipywidgets tree (built on first use)."""
+        if self._widget is None:
+            from workbench.notebook.widgets import tab_widget
+
+            self._widget = tab_widget(self.tabs)
+        return self._widget
+
+    def html(self, include_plotlyjs: bool | str = "cdn") -> str:
+        """The static rendering: every tab one below the other."""
+        from workbench.notebook.static_html import render
+
+        return render(self.tabs, include_plotlyjs)
+
+    def text(self) -> str:
+        return FORMATS["text"](self.report)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle = dict(self.widget._repr_mimebundle_())
+        bundle.update({"text/plain": self.text(), "text/html": self.html()})
+        return bundle
+
+    def payload_bytes(self) -> dict[str, int]:
+        """What displaying the dashboard sends to the browser: widget states, static HTML, text."""
+        from ipywidgets import Widget
+
+        states = Widget.get_manager_state(drop_defaults=True, widgets=_tree(self.widget))["state"]
+        return {"widget_state": len(json.dumps(states, default=str)), "html": len(self.html()),
+                "text": len(self.text())}
+
+
+def _tree(root: Any) -> list[Any]:
+    """The widget and every widget below it (the models a front end receives)."""
+    from ipywidgets import Widget
+
+    seen: dict[str, Any] = {}
+    stack = [root]
+    while stack:
+        widget = stack.pop()
+        if widget.model_id in seen:
+            continue
+        seen[widget.model_id] = widget
+        for name in widget.keys:
+            value = getattr(widget, name)
+            for item in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(item, Widget):
+                    stack.append(item)
+    return list(seen.values())

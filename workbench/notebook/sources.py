@@ -1,0 +1,65 @@
+"""What the dashboard is given: a report, a path, a capture, or a before/after pair, as report + models.
+
+The dashboard draws the report; the models behind it (when the dashboard analyzed a path itself)
+only serve zooming into the timeline, by asking the analysis for a window's detail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import WorkbenchError
+from workbench.inputs import AnalyzedInput, AnalyzeOptions, analyze_path
+from workbench.report import SCHEMA, build_report
+from workbench.rules import run_rules
+
+
+@dataclass
+class DashboardData:
+    report: dict[str, Any]
+    inputs: list[AnalyzedInput] = field(default_factory=list)  # the models of report["inputs"], when known
+
+    def model_of(self, index: int) -> AnalyzedInput | None:
+        return self.inputs[index] if index < len(self.inputs) else None
+
+
+def load(source: Any, top: int = 50) -> DashboardData:
+    """A report dict, a path (file or folder), or a capture (anything with a run folder `path` or a `report()`)."""
+    if isinstance(source, DashboardData):
+        return source
+    if isinstance(source, dict):
+        if source.get("schema") != SCHEMA:
+            raise WorkbenchError(f"not a {SCHEMA} document (schema: {source.get('schema')!r})")
+        return DashboardData(source)
+    if isinstance(source, (str, os.PathLike)):
+        return analyze(source, top=top)
+    folder = getattr(source, "path", None)
+    if isinstance(folder, (str, os.PathLike)) and Path(folder).exists():
+        return analyze(folder, top=top)
+    if callable(getattr(source, "report", None)):
+        return load(source.report())
+    raise WorkbenchError(f"cannot show a {type(source).__name__}: give a report, a path or a capture")
+
+
+def analyze(*paths: str | os.PathLike, top: int = 50) -> DashboardData:
+    """What `workbench analyze PATH...` reports, with the models kept for zooming."""
+    inputs = [i for path in paths for i in analyze_path(path, AnalyzeOptions(top=top))]
+    findings = [f.to_json() for f in run_rules(inputs)]
+    return DashboardData(build_report(inputs, findings), inputs)
+
+
+def diff(base: str | os.PathLike, new: str | os.PathLike, top: int = 15) -> DashboardData:
+    """What `workbench diff BASE NEW` reports (its JSON, made by the command itself)."""
+    from workbench.cli import EXIT_BAD_INPUT, main
+
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "diff.json"
+        code = main(["diff", str(base), str(new), "--top", str(top), "--format", "json", "-o", str(out)])
+        if code == EXIT_BAD_INPUT or not out.exists():
+            raise WorkbenchError(f"workbench diff {base} {new} failed (exit {code}); its error is printed above")
+        return DashboardData(json.loads(out.read_text(encoding="utf-8")))

@@ -1,0 +1,74 @@
+"""Timeline tab: GPU streams and CPU threads as lanes, busy intervals coloured by category, steps marked.
+
+The report's `timeline` table is already bounded (a few thousand rectangles at most). When the
+dashboard analyzed the trace itself, zooming asks `analyses.timeline` for the visible window's detail.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import plotly.graph_objects as go
+
+from workbench.analyses.timeline import CATEGORY_NAMES, timeline_tables
+from workbench.notebook.parts import Chart, Html, Part, heading, input_title
+from workbench.notebook.sources import DashboardData
+from workbench.notebook.style import COLORS
+
+LANE_HEIGHT = 34
+
+
+def parts(data: DashboardData) -> list[Part]:
+    inputs = data.report["inputs"]
+    out: list[Part] = []
+    for index, input_ in enumerate(inputs):
+        model = data.model_of(index)
+        sources = [(input_, model.ranks[0].trace if model and model.ranks else None)]
+        if "timeline" not in input_.get("tables", {}):
+            traces = [r.trace for r in model.ranks] if model else []
+            sources = [(rank, traces[i] if i < len(traces) else None) for i, rank in enumerate(input_.get("ranks", []))]
+        sources = [(s, trace) for s, trace in sources if "timeline" in s.get("tables", {})]
+        if sources:
+            out += input_title(input_, len(inputs) > 1)
+        for source, trace in sources:
+            if source is not input_:
+                out.append(heading(f"rank {source['rank']}", 4))
+            out.append(Chart(figure(source["tables"]), _zoom(trace)))
+    if out:
+        out.insert(0, Html("<div class='wb-sub'>Busy intervals per lane; nearby intervals are merged into one "
+                           "rectangle (hover for the time really busy and the event count). Zoom to see detail.</div>"))
+    return out
+
+
+def figure(tables: dict[str, list[dict[str, Any]]]) -> go.Figure:
+    rows = tables["timeline"]
+    lanes = list(dict.fromkeys(r["lane"] for r in rows))
+    fig = go.Figure(bars(rows))
+    for i, step in enumerate(tables.get("timeline_steps", [])):
+        fig.add_vrect(x0=step["start_ms"], x1=step["end_ms"], fillcolor="#888" if i % 2 else "#ccc", opacity=0.15,
+                      line_width=0, annotation_text=f"step {step['step']}", annotation_position="top left",
+                      annotation_font_size=10)
+    fig.update_layout(barmode="overlay", height=90 + LANE_HEIGHT * len(lanes), margin=dict(l=10, r=10, t=30, b=40),
+                      xaxis_title="ms from the trace's first event", legend_orientation="h", legend_y=-0.25,
+                      yaxis=dict(categoryorder="array", categoryarray=lanes[::-1], automargin=True))
+    return fig
+
+
+def bars(rows: list[dict[str, Any]]) -> list[go.Bar]:
+    """One horizontal bar trace per category (all of them, so a zoom can replace each trace's data)."""
+    out = []
+    for name in CATEGORY_NAMES:
+        mine = [r for r in rows if r["category"] == name]
+        out.append(go.Bar(
+            name=name, orientation="h", y=[r["lane"] for r in mine], base=[r["start_ms"] for r in mine],
+            x=[r["end_ms"] - r["start_ms"] for r in mine], marker_color=COLORS[name], marker_line_width=0,
+            customdata=[[r["busy_ms"], r["events"], r["end_ms"]] for r in mine], showlegend=bool(mine),
+            hovertemplate=(f"{name}<br>%{{base:.3f}} - %{{customdata[2]:.3f}} ms<br>busy %{{customdata[0]:.3f}} ms"
+                           "<br>%{customdata[1]} events<extra>%{y}</extra>")))
+    return out
+
+
+def _zoom(trace: Any) -> Callable[[float, float], list[go.Bar]] | None:
+    if trace is None:
+        return None
+    return lambda start, end: bars(timeline_tables(trace, start_ms=start, end_ms=end).get("timeline", []))
