@@ -50,7 +50,8 @@ class Dashboard:
         return render(self.tabs, include_plotlyjs)
 
     def text(self) -> str:
-        return FORMATS["text"](self.report)
+        """The report as Markdown text (rich's text report would draw itself into the notebook)."""
+        return FORMATS["markdown"](self.report)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         bundle = dict(self.widget._repr_mimebundle_())

@@ -30,7 +30,8 @@ def card(finding: dict[str, Any]) -> str:
             f"<div>{severity_badge(finding['severity'])}<b>{esc(finding['id'])}</b> "
             f"<span class='wb-sub'>{esc(finding['category'])} · {esc(finding.get('input', ''))}</span></div>"
             f"<div style='font-size:14px;margin:4px 0'>{esc(finding['title'])}</div>"
-            f"<div><b>Estimated gain:</b> {esc(gain_text(gain))} <span class='wb-sub'>{esc(gain['method'])}</span></div>"
+            f"<div><b>Estimated gain:</b> {esc(gain_text(gain))} "
+            f"<span class='wb-sub'>{esc(gain['method'])}</span></div>"
             f"<details><summary>Evidence</summary>{evidence_html(finding['evidence'])}</details>"
             f"<div><b>Fix:</b> {esc(fix['summary'])}</div><div class='wb-sub'>{docs}</div></div>")
 

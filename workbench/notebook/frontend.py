@@ -56,7 +56,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function press(target, key, code, keyCode) {
   for (const type of ["keydown", "keyup"]) {
-    target.dispatchEvent(new KeyboardEvent(type, { key, code, keyCode, which: keyCode, bubbles: true, cancelable: true }));
+    const init = { key, code, keyCode, which: keyCode, bubbles: true, cancelable: true };
+    target.dispatchEvent(new KeyboardEvent(type, init));
   }
 }
 

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from workbench.notebook.parts import Chart, Column, Html, Part, Table, esc, heading, input_title
 from workbench.notebook.sources import DashboardData
-from workbench.notebook.style import COLORS
+from workbench.notebook.style import COLORS, WIDTH
 
 SITES = [Column("site", "Allocation site"), Column("bytes", "Bytes"), Column("blocks", "Blocks"),
          Column("category", "Category")]
@@ -40,7 +40,8 @@ def parts(data: DashboardData) -> list[Part]:
         out += input_title(input_, len(inputs) > 1)
         out += _oom_line(input_)
         if tables.get("memory_curve"):
-            out += [heading("Allocated and reserved over time"), Chart(curve(tables["memory_curve"], input_["metrics"]))]
+            out += [heading("Allocated and reserved over time"),
+                    Chart(curve(tables["memory_curve"], input_["metrics"]))]
         categories = next((tables[t] for t in CATEGORY_TABLES if tables.get(t)), None)
         if categories:
             out += [heading("Live memory by category"), Chart(category_bars(categories))]
@@ -69,8 +70,8 @@ def curve(rows: list[dict[str, Any]], metrics: dict[str, Any]) -> go.Figure:
     if metrics.get("oom_time_ms") is not None:
         fig.add_vline(x=metrics["oom_time_ms"], line_color=COLORS["critical"], line_dash="dash",
                       annotation_text="OOM", annotation_font_color=COLORS["critical"])
-    fig.update_layout(height=300, margin=dict(l=10, r=10, t=20, b=40), xaxis_title="ms", yaxis_title="bytes",
-                      yaxis_tickformat=".3s", legend_orientation="h")
+    fig.update_layout(width=WIDTH, height=300, margin=dict(l=10, r=10, t=20, b=40), xaxis_title="ms",
+                      yaxis_title="bytes", yaxis_tickformat=".3s", legend_orientation="h")
     return fig
 
 
@@ -78,8 +79,8 @@ def category_bars(rows: list[dict[str, Any]]) -> go.Figure:
     key = "bytes" if "bytes" in rows[0] else "bytes_at_peak"
     fig = go.Figure(go.Bar(orientation="h", y=[r["category"] for r in rows], x=[r[key] for r in rows],
                            marker_color=COLORS["allocated"]))
-    fig.update_layout(height=60 + 28 * len(rows), margin=dict(l=10, r=10, t=10, b=30), xaxis_tickformat=".3s",
-                      yaxis=dict(autorange="reversed", automargin=True))
+    fig.update_layout(width=WIDTH, height=60 + 28 * len(rows), margin=dict(l=10, r=10, t=10, b=30),
+                      xaxis_tickformat=".3s", yaxis=dict(autorange="reversed", automargin=True))
     return fig
 
 
@@ -89,6 +90,7 @@ def segment_map(rows: list[dict[str, Any]]) -> go.Figure:
     fig = go.Figure([go.Bar(name=name, x=labels, y=[r[key] for r in rows], marker_color=COLORS[color])
                      for name, key, color in (("in use", "allocated_bytes", "allocated"),
                                               ("free", "free_bytes", "free"))])
-    fig.update_layout(barmode="stack", height=300, margin=dict(l=10, r=10, t=10, b=40), yaxis_tickformat=".3s",
-                      xaxis=dict(showticklabels=False, title="segments by address"), legend_orientation="h")
+    fig.update_layout(width=WIDTH, barmode="stack", height=300, margin=dict(l=10, r=10, t=10, b=40),
+                      yaxis_tickformat=".3s", xaxis=dict(showticklabels=False, title="segments by address"),
+                      legend_orientation="h")
     return fig

@@ -9,6 +9,8 @@ COLORS = {
     "critical": "#C62828", "warning": "#EF6C00", "info": "#1565C0",
 }
 
+WIDTH = 900  # px: a chart in a hidden tab cannot measure its width when it is drawn
+
 CSS = """
 <style>
 .wb { font-family: var(--jp-ui-font-family, system-ui, sans-serif); font-size: 13px;
@@ -20,13 +22,15 @@ CSS = """
 .wb-card .v { font-size: 16px; font-weight: 600; }
 .wb-card .l { font-size: 11px; color: var(--jp-ui-font-color2, #666); }
 .wb-bar { display: flex; height: 22px; border-radius: 3px; overflow: hidden; margin: 4px 0; }
-.wb-bar div { color: white; font-size: 11px; line-height: 22px; padding-left: 3px; white-space: nowrap; overflow: hidden; }
+.wb-bar div { color: white; font-size: 11px; line-height: 22px; padding-left: 3px; white-space: nowrap;
+              overflow: hidden; }
 .wb-legend span { margin-right: 10px; font-size: 11px; }
 .wb-table { border-collapse: collapse; margin: 4px 0 10px; font-size: 12px; }
 .wb-table th, .wb-table td { border-bottom: 1px solid var(--jp-border-color2, #e0e0e0); padding: 2px 8px;
                              text-align: left; max-width: 520px; overflow: hidden; text-overflow: ellipsis; }
 .wb-table th { cursor: pointer; user-select: none; }
-.wb-finding { border-left: 4px solid #888; padding: 4px 10px; margin: 8px 0; background: var(--jp-layout-color1, #fff); }
+.wb-finding { border-left: 4px solid #888; padding: 4px 10px; margin: 8px 0;
+               background: var(--jp-layout-color1, #fff); }
 .wb-sev { display: inline-block; color: white; border-radius: 3px; padding: 0 6px; font-size: 11px; margin-right: 6px; }
 .wb-evidence { font-size: 12px; }
 .wb-evidence td { vertical-align: top; }

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from workbench.analyses.timeline import CATEGORY_NAMES, timeline_tables
 from workbench.notebook.parts import Chart, Html, Part, heading, input_title
 from workbench.notebook.sources import DashboardData
-from workbench.notebook.style import COLORS
+from workbench.notebook.style import COLORS, WIDTH
 
 LANE_HEIGHT = 34
 
@@ -48,8 +48,8 @@ def figure(tables: dict[str, list[dict[str, Any]]]) -> go.Figure:
         fig.add_vrect(x0=step["start_ms"], x1=step["end_ms"], fillcolor="#888" if i % 2 else "#ccc", opacity=0.15,
                       line_width=0, annotation_text=f"step {step['step']}", annotation_position="top left",
                       annotation_font_size=10)
-    fig.update_layout(barmode="overlay", height=90 + LANE_HEIGHT * len(lanes), margin=dict(l=10, r=10, t=30, b=40),
-                      xaxis_title="ms from the trace's first event", legend_orientation="h", legend_y=-0.25,
+    fig.update_layout(barmode="overlay", height=100 + LANE_HEIGHT * len(lanes), width=WIDTH,
+                      margin=dict(l=10, r=10, t=30, b=40), xaxis_title="ms from the trace's first event",
                       yaxis=dict(categoryorder="array", categoryarray=lanes[::-1], automargin=True))
     return fig
 
