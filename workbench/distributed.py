@@ -68,3 +68,19 @@ def job_key() -> str | None:
     parts = [os.environ.get(name, "") for name in ("TORCHELASTIC_RUN_ID", "SLURM_JOB_ID", "SLURM_STEP_ID",
                                                    "MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE")]
     return "env:" + ":".join(parts)
+
+
+def dump_flight_recorder(path: Path) -> bool:
+    """Write this rank's Flight Recorder record (what a timeout would dump) to `path`, atomically;
+    False when this torch has no recorder."""
+    import torch
+
+    dump = getattr(torch._C._distributed_c10d, "_dump_fr_trace", None) or getattr(
+        torch._C._distributed_c10d, "_dump_nccl_trace", None)
+    if dump is None:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(dump())
+    os.replace(partial, path)
+    return True

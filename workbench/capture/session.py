@@ -8,7 +8,9 @@
 The run folder holds the Kineto trace(s) named as `torch.profiler.tensorboard_trace_handler`
 names them (`<worker>.<time_ns>.pt.trace.json.gz`, worker `rank<r>` in a distributed job, else
 `<hostname>_<pid>`), `memory/<worker>.snapshot.pickle` (CUDA) and `memory/<worker>.oom.txt` (on an
-out-of-memory error), and `manifest.json`. Nothing is written outside it.
+out-of-memory error), `fr/fr_rank_<r>` (each rank's Flight Recorder record when a distributed run
+fails) and `manifest.json` (`manifest.rank<r>.json` for the other ranks). Nothing is written
+outside it.
 """
 
 from __future__ import annotations
@@ -103,6 +105,8 @@ class Capture:
                 self.status = f"error: {type(exc).__name__}"
             if self._recording_history:  # at an OOM, the state and history that led to it
                 cuda_memory.dump_snapshot(self._memory_dir() / f"{self._stem}.snapshot.pickle")
+            if exc is not None and self.rank is not None:  # what each rank's collectives were doing
+                distributed.dump_flight_recorder(self.path / "fr" / f"{distributed.DUMP_PREFIX}{self.rank}")
         finally:
             self._stop()
         return False  # the error, if any, goes on to the caller
