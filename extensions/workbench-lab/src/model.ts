@@ -1,0 +1,155 @@
+/**
+ * What the server extension sends (`/workbench/api/`) and how the panel words it.
+ * Pure functions: no DOM, no JupyterLab, so that they are unit-tested directly.
+ */
+
+export type Severity = 'critical' | 'warning' | 'info';
+export const SEVERITIES: Severity[] = ['critical', 'warning', 'info'];
+
+export interface IStatus {
+  state: 'not_analyzed' | 'running' | 'done' | 'error';
+  label?: string;
+  fraction?: number;
+  findings?: Record<string, number>;
+  error?: string;
+  seconds?: number;
+}
+
+export interface IArtifact {
+  path: string;
+  kind: string;
+  folder: boolean;
+  files: number;
+  size: number;
+  mtime: number;
+  status: IStatus;
+}
+
+export interface IListing {
+  root: string;
+  truncated: boolean;
+  artifacts: IArtifact[];
+}
+
+export interface IFix {
+  summary: string;
+  code: string;
+  docs: string | string[];
+}
+
+export interface IFinding {
+  id: string;
+  title: string;
+  severity: Severity;
+  category: string;
+  input: string;
+  evidence: Record<string, unknown>;
+  estimated_gain: Record<string, unknown>;
+  fix: IFix;
+}
+
+export interface IReport {
+  schema: string;
+  inputs: { path: string; kind: string }[];
+  findings: IFinding[];
+}
+
+const KIND_LABELS: Record<string, string> = {
+  kineto_trace: 'trace',
+  kineto_trace_ranks: 'ranks of a job',
+  nsys_sqlite: 'Nsight Systems export',
+  flight_recorder: 'hang: dumps and logs',
+  memory: 'memory: snapshot, OOM',
+  capture_run: 'capture run'
+};
+
+/** A kind as the panel names it (the report's kind name when it has no label). */
+export function kindLabel(kind: string): string {
+  return KIND_LABELS[kind] ?? kind.replace(/_/g, ' ');
+}
+
+/** One line for an artifact's analysis state. */
+export function statusText(status: IStatus): string {
+  switch (status.state) {
+    case 'running': {
+      const percent = Math.round((status.fraction ?? 0) * 100);
+      return status.label ? `analyzing ${status.label} ${percent}%` : 'analyzing';
+    }
+    case 'done': {
+      const counts = SEVERITIES.filter(s => status.findings?.[s]).map(s => `${status.findings?.[s]} ${s}`);
+      return counts.length ? counts.join(' · ') : 'no findings';
+    }
+    case 'error':
+      return `error: ${status.error ?? 'unknown'}`;
+    default:
+      return 'not analyzed';
+  }
+}
+
+/** The estimated gain of a finding: `38.1 ms/step (43.2 %)`, or the share alone. */
+export function gainText(gain: Record<string, unknown>): string {
+  const parts: string[] = [];
+  if (typeof gain.time_ms_per_step === 'number') {
+    parts.push(`${gain.time_ms_per_step.toFixed(1)} ms/step`);
+  }
+  if (typeof gain.pct === 'number') {
+    parts.push(parts.length ? `(${gain.pct.toFixed(1)} %)` : `${gain.pct.toFixed(1)} %`);
+  }
+  return parts.join(' ');
+}
+
+/** Bytes as a short size: `1.4 MiB`. */
+export function sizeText(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit ? `${value.toFixed(1)} ${units[unit]}` : `${value} B`;
+}
+
+/** The Python of the dashboard notebook's first cell (a JSON string is a valid Python literal here). */
+export function dashboardSource(path: string): string {
+  return `import workbench\n\nworkbench.show(${JSON.stringify(path)})`;
+}
+
+/** The docs links of a fix, whether the report holds one or several. */
+export function docsLinks(fix: IFix): string[] {
+  return (Array.isArray(fix.docs) ? fix.docs : [fix.docs]).filter(d => !!d);
+}
+
+export type EvidenceItem =
+  | { key: string; kind: 'value'; text: string }
+  | { key: string; kind: 'table'; columns: string[]; rows: string[][] };
+
+/** A finding's evidence as labelled values and small tables (lists of records). */
+export function evidenceItems(evidence: Record<string, unknown>, maxRows = 10): EvidenceItem[] {
+  return Object.entries(evidence).map(([key, value]): EvidenceItem => {
+    if (Array.isArray(value) && value.length && value.every(isRecord)) {
+      const records = value as Record<string, unknown>[];
+      const columns = [...new Set(records.flatMap(r => Object.keys(r)))];
+      const rows = records.slice(0, maxRows).map(r => columns.map(c => valueText(r[c])));
+      return { key, kind: 'table', columns, rows };
+    }
+    return { key, kind: 'value', text: valueText(value) };
+  });
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function valueText(value: unknown): string {
+  if (value === null || value === undefined) {
+    return '';
+  }
+  if (typeof value === 'string') {
+    return value;
+  }
+  if (Array.isArray(value) && value.every(v => typeof v !== 'object' || v === null)) {
+    return value.join(', ');
+  }
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
