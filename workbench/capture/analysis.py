@@ -1,15 +1,16 @@
-"""A path analyzed into the `workbench.report/1` document, as `workbench analyze PATH` builds it."""
+"""A path analyzed into the `workbench.report/1` document exactly as `workbench analyze PATH` writes it
+(the project's `[tool.workbench]` settings included)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from workbench.inputs import AnalyzeOptions, analyze_path
-from workbench.report import build_report
-from workbench.rules import run_rules
+from workbench.commands.analyze import analyze_report as command_report
+from workbench.config import load_config
+from workbench.inputs import AnalyzeOptions
 
 
 def analyze_report(path: str | Path, top: int = 50) -> dict[str, Any]:
-    inputs = analyze_path(path, AnalyzeOptions(top=top))
-    return build_report(inputs, [f.to_json() for f in run_rules(inputs)])
+    config = load_config()
+    return command_report([str(path)], AnalyzeOptions(top=top), config, list(config.ignore), config.fail_on)
