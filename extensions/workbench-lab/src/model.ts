@@ -124,17 +124,27 @@ export type EvidenceItem =
   | { key: string; kind: 'value'; text: string }
   | { key: string; kind: 'table'; columns: string[]; rows: string[][] };
 
-/** A finding's evidence as labelled values and small tables (lists of records). */
+/**
+ * A finding's evidence as labelled values and small tables: a list of records, or records by
+ * key (per rank, say), whose keys then fill the first column.
+ */
 export function evidenceItems(evidence: Record<string, unknown>, maxRows = 10): EvidenceItem[] {
   return Object.entries(evidence).map(([key, value]): EvidenceItem => {
     if (Array.isArray(value) && value.length && value.every(isRecord)) {
-      const records = value as Record<string, unknown>[];
-      const columns = [...new Set(records.flatMap(r => Object.keys(r)))];
-      const rows = records.slice(0, maxRows).map(r => columns.map(c => valueText(r[c])));
-      return { key, kind: 'table', columns, rows };
+      return { key, kind: 'table', ...table(value as Record<string, unknown>[], maxRows) };
+    }
+    const keyed = isRecord(value) ? Object.entries(value) : [];
+    if (keyed.length && keyed.every(([, v]) => isRecord(v))) {
+      const records = keyed.map(([k, v]) => ({ [key]: k, ...(v as Record<string, unknown>) }));
+      return { key, kind: 'table', ...table(records, maxRows) };
     }
     return { key, kind: 'value', text: valueText(value) };
   });
+}
+
+function table(records: Record<string, unknown>[], maxRows: number): { columns: string[]; rows: string[][] } {
+  const columns = [...new Set(records.flatMap(r => Object.keys(r)))];
+  return { columns, rows: records.slice(0, maxRows).map(r => columns.map(c => valueText(r[c]))) };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -62,6 +62,20 @@ describe('evidenceItems', () => {
       }
     ]);
   });
+
+  it('turns records by key into a table keyed in its first column', () => {
+    expect(evidenceItems({ ranks: { '0': { seq: 5, state: 'scheduled' }, '1': { seq: 6 } } })).toEqual([
+      {
+        key: 'ranks',
+        kind: 'table',
+        columns: ['ranks', 'seq', 'state'],
+        rows: [
+          ['0', '5', 'scheduled'],
+          ['1', '6', '']
+        ]
+      }
+    ]);
+  });
 });
 
 describe('labels', () => {
