@@ -79,13 +79,15 @@ def slowdown_lines(diff: dict[str, Any], max_slowdown: float) -> list[str]:
     """The step-time change over the limit, then the kernels and operators that got slower."""
     unit = "ms/step" if diff["per_step"] else "ms"
     lines = [f"step time {diff['step_time_change_pct']:+.1f} % exceeds --max-slowdown {max_slowdown:g} %"]
-    for table, label in (("kernels", "kernel"), ("operators", "operator")):
-        lines += [f"  slower {label}: {r['name']} ({r['delta_ms']:+.2f} {unit}, {r['base_ms']:.2f} -> {r['new_ms']:.2f})"
+    labels = (("kernels", "kernel"), ("operators", "operator"), ("operators_cpu", "operator (self CPU)"))
+    for table, label in labels:
+        lines += [f"  slower {label}: {r['name']} ({r['delta_ms']:+.2f} {unit}, "
+                  f"{r['base_ms']:.2f} -> {r['new_ms']:.2f})"
                   for r in slower_rows(diff, table)]
     return lines
 
 
 def slower_rows(diff: dict[str, Any], table: str) -> list[dict[str, Any]]:
-    """The rows of a diff table (`kernels`, `operators`) that got slower, most first."""
+    """The rows of a diff table (`kernels`, `operators`, `operators_cpu`) that got slower, most first."""
     rows = [r for r in diff[table] if r["delta_ms"] > 0]
     return sorted(rows, key=lambda r: -r["delta_ms"])[:SLOWER_ROWS]

@@ -10,11 +10,13 @@ naive (15.832 ms per step) and not at all in optimized. The sample traces are by
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import NAIVE, OPTIMIZED, shared_path
+from tests.conftest import NAIVE, OPTIMIZED, ROOT, shared_path
 from tests.junit_schema import failures, parse_junit
 from tests.report_schema import assert_valid_report
 from workbench.cli import main
@@ -157,7 +159,8 @@ def test_bad_config_is_one_line_and_exit_2(capsys, tmp_path):
     (tmp_path / "workbench.toml").write_text('fail-on = "fatal"\n')
     code, out, err = run(capsys, "analyze", NAIVE)
     assert code == 2 and out == ""
-    assert err == f"workbench: error: {tmp_path / 'workbench.toml'}: fail-on must be one of info, warning, critical, not 'fatal'\n"
+    assert err == (f"workbench: error: {tmp_path / 'workbench.toml'}: "
+                   "fail-on must be one of info, warning, critical, not 'fatal'\n")
 
 
 def test_summary_appends_markdown_to_the_job_summary(capsys, tmp_path, monkeypatch):
@@ -173,3 +176,13 @@ def test_summary_appends_markdown_to_the_job_summary(capsys, tmp_path, monkeypat
     assert "| GPU busy | 87.3 % |" in text and "### Change" in text
     run(capsys, "analyze", NAIVE, "-o", str(tmp_path / "r.txt"))  # no --summary: left alone
     assert summary.read_text() == text
+
+
+def test_a_config_read_before_the_inputs_leaves_every_input_kind_known(tmp_path):
+    """The config loads the rules first (to check their ids); a fresh process must still read a hang folder."""
+    (tmp_path / "workbench.toml").write_text('ignore = ["host-sync"]\n')
+    folder = ROOT / "sample_traces" / "h100" / "nccl_timeout"
+    result = subprocess.run([sys.executable, "-m", "workbench", "analyze", str(folder), "--format", "json"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert [i["kind"] for i in json.loads(result.stdout)["inputs"]] == ["flight_recorder"]

@@ -14,8 +14,10 @@ DIFF_METRICS = (
     "memory_pct", "idle_pct", "idle_input_wait_ms", "idle_sync_ms", "idle_host_busy_ms", "kernel_count",
     "kernels_per_step", "short_kernel_pct", "launch_cpu_ms", "kernel_time_ms", "gpu_window_ms",
 )
-# table -> the time column compared (operators by the GPU time of the kernels they launched)
-TABLE_TIMES = {"kernels": "total_ms", "operators": "gpu_ms"}
+# diff key -> (table, time column compared): operators by the GPU time of the kernels they launched,
+# and by their own CPU time (what a CPU-only trace has)
+TABLE_TIMES = {"kernels": ("kernels", "total_ms"), "operators": ("operators", "gpu_ms"),
+               "operators_cpu": ("operators", "self_cpu_ms")}
 
 
 def diff_inputs(base: AnalyzedInput, new: AnalyzedInput, base_findings: list[dict[str, Any]],
@@ -29,7 +31,7 @@ def diff_inputs(base: AnalyzedInput, new: AnalyzedInput, base_findings: list[dic
         "step_time_change_pct": change_pct(base.metrics.get("step_time_ms_mean"),
                                            new.metrics.get("step_time_ms_mean")),
         "per_step": per_step,
-        **{table: changed_rows(base, new, table, per_step, top) for table in TABLE_TIMES},
+        **{key: changed_rows(base, new, key, per_step, top) for key in TABLE_TIMES},
         "findings": finding_changes(base_findings, new_findings),
     }
 
@@ -50,20 +52,21 @@ def _metric_change(name: str, base: float | None, new: float | None) -> dict[str
     return {"name": name, "base": base, "new": new, "delta": delta, "delta_pct": change_pct(base, new)}
 
 
-def table_times(input_: AnalyzedInput, table: str, per_step: bool) -> dict[str, float]:
+def table_times(input_: AnalyzedInput, key: str, per_step: bool) -> dict[str, float]:
     """Milliseconds by row name of a table: the mean over ranks, divided by the step count when `per_step`."""
     sources = [r.tables for r in input_.ranks] or [input_.tables]
+    table, column = TABLE_TIMES[key]
     totals: Counter[str] = Counter()
     for tables in sources:
-        totals.update({row["name"]: row[TABLE_TIMES[table]] for row in tables.get(table, [])})
+        totals.update({row["name"]: row[column] for row in tables.get(table, []) if column in row})
     scale = len(sources) * (input_.metrics["step_count"] if per_step else 1)
     return {name: ms / scale for name, ms in totals.items()}
 
 
-def changed_rows(base: AnalyzedInput, new: AnalyzedInput, table: str, per_step: bool,
+def changed_rows(base: AnalyzedInput, new: AnalyzedInput, key: str, per_step: bool,
                  top: int) -> list[dict[str, Any]]:
     """The `top` rows whose time changed most; a row on one side only counts 0 on the other."""
-    before, after = table_times(base, table, per_step), table_times(new, table, per_step)
+    before, after = table_times(base, key, per_step), table_times(new, key, per_step)
     names = list(dict.fromkeys([*before, *after]))
     base_ms = np.array([before.get(n, 0.0) for n in names])
     new_ms = np.array([after.get(n, 0.0) for n in names])

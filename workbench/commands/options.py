@@ -43,6 +43,7 @@ def emit(report: dict[str, Any], args: argparse.Namespace) -> None:
     """Write the report where asked, append it to the job summary, and say on stderr why a gate failed."""
     output = FORMATS[args.format](report)
     if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(output, encoding="utf-8")
     else:
         sys.stdout.write(output)

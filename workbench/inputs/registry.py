@@ -99,6 +99,6 @@ def _analyze(kind: InputKind, path: Path, files: list[Path], options: AnalyzeOpt
 
 
 def _load_builtin_kinds() -> None:
-    """Import the modules that register input kinds (once)."""
-    if not KINDS:
-        import workbench.inputs.builtin  # noqa: F401
+    """Import the modules that register input kinds (once: the import is cached). Not `if not KINDS`:
+    a rule module importing one kind's constants registers that kind alone."""
+    import workbench.inputs.builtin  # noqa: F401

@@ -156,6 +156,8 @@ def diff_sections(diff: dict[str, Any]) -> list[Section]:
         ("Change", ["Metric", "Base", "New", "Delta", "Delta %"], [_metric_change_row(m) for m in diff["metrics"]]),
         ("Kernels that changed most", *_changed_rows(diff["kernels"], "Kernel", unit)),
         ("Operators that changed most (GPU time)", *_changed_rows(diff["operators"], "Operator", unit)),
+        ("Operators that changed most (self CPU time)",
+         *_changed_rows(diff.get("operators_cpu", []), "Operator", unit)),
         ("Finding changes", ["Status", "Finding ids"],
          [[status, ", ".join(ids) or "-"] for status, ids in diff["findings"].items()]),
     ]
