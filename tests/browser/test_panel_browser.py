@@ -2,8 +2,9 @@
 
 The root holds a copy of the shipped `train_naive` trace and an empty notebook. The test opens
 the panel, sees the trace listed as not analyzed, clicks it, waits for its five findings, inserts
-the first one's fix into the notebook, and saves a screenshot under the test's tmp_path. Skips
-when chromium, Playwright or JupyterLab is missing (CI installs chromium with apt, see README).
+the first one's fix into the notebook, opens the trace's dashboard in a new notebook, and saves
+screenshots under the test's tmp_path. Skips when chromium, Playwright or JupyterLab is missing
+(CI installs chromium with apt, see README).
 """
 
 from __future__ import annotations
@@ -60,6 +61,14 @@ def test_panel_lists_analyzes_and_inserts_a_fix(tmp_path):
                 page.wait_for_function(f"document.querySelectorAll('{NOTEBOOK} .jp-Cell').length == 2")
                 cells = page.locator(f"{NOTEBOOK} .jp-Cell .cm-content").all_inner_texts()
                 assert "torch.backends.cuda.matmul.allow_tf32 = True" in cells[1]
+
+                page.get_by_role("button", name="Open dashboard").click()
+                page.wait_for_selector(f"{NOTEBOOK} .jp-Cell .cm-content:has-text('workbench.show')")
+                source = page.locator(f"{NOTEBOOK} .jp-Cell .cm-content").first.inner_text()
+                assert source.startswith("import workbench")
+                assert 'workbench.show("train_naive.pt.trace.json.gz")' in source
+                page.wait_for_selector(f"{NOTEBOOK} .jp-OutputArea-output")  # the command ran the cell
+                page.screenshot(path=str(tmp_path / "dashboard.png"))
             finally:
                 context.close()
     assert (tmp_path / "workbench_panel.png").stat().st_size > 10_000

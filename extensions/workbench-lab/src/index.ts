@@ -48,7 +48,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
           Notification.warning('Select an artifact in the Workbench panel first.');
           return;
         }
-        const notebook: NotebookPanel = await app.commands.execute('notebook:create-new', { cwd: '' });
+        const kernelName = app.serviceManager.kernelspecs.specs?.default ?? '';
+        const notebook: NotebookPanel = await app.commands.execute('notebook:create-new', { cwd: '', kernelName });
         await notebook.context.ready;
         notebook.content.model?.cells.get(0)?.sharedModel.setSource(dashboardSource(path));
         await notebook.sessionContext.ready;
