@@ -15,6 +15,7 @@ def test_sample_traces_list_one_artifact_per_analysis():
     assert artifacts["h100/oom_capacity"] == ("memory", True, 3)  # snapshot, OOM message, meta
     assert artifacts["nccl_cpu/stuck_rank"] == ("flight_recorder", True, 12)
     assert artifacts["public/nsys/con_kernel.sqlite"] == ("nsys_sqlite", False, 1)
+    assert artifacts["cpu/capture_mlp"] == ("capture_run", True, 2)  # manifest.json and the trace beside it
     assert "h100/train_naive.meta.json" not in artifacts  # sniffed as nothing workbench reads
     assert not any(path.startswith("cpu/ddp_gloo_straggler/") for path in artifacts)
 

@@ -60,7 +60,8 @@ const KIND_LABELS: Record<string, string> = {
   nsys_sqlite: 'Nsight Systems export',
   flight_recorder: 'hang: dumps and logs',
   memory: 'memory: snapshot, OOM',
-  capture_run: 'capture run'
+  capture_run: 'capture run',
+  xctrace_export: 'Metal System Trace export'
 };
 
 /** A kind as the panel names it (the report's kind name when it has no label). */
