@@ -51,8 +51,9 @@ def test_tables_and_findings_are_the_reports(naive):
 def test_timeline_zoom_asks_the_analysis_for_the_window(naive):
     chart = next(p for p in dict(naive.tabs)["Timeline"] if isinstance(p, Chart))
     assert sum(len(trace.y or ()) for trace in chart.figure.data) == len(naive.report["inputs"][0]["tables"]["timeline"])
+    assert chart.extent == (0.0, max(r["end_ms"] for r in naive.report["inputs"][0]["tables"]["timeline"]))
     detail = chart.zoom(100.0, 101.0)
-    starts = [b for trace in detail for b in (trace.base or ())]
+    starts = [b for trace in detail.data for b in (trace.base or ())]
     assert starts and all(100.0 <= b <= 101.0 for b in starts)
 
 

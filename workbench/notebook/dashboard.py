@@ -62,7 +62,7 @@ class Dashboard:
         """What displaying the dashboard sends to the browser: widget states, static HTML, text."""
         from ipywidgets import Widget
 
-        states = Widget.get_manager_state(drop_defaults=True, widgets=_tree(self.widget))["state"]
+        states = Widget.get_manager_state(drop_defaults=False, widgets=_tree(self.widget))["state"]
         return {"widget_state": len(json.dumps(states, default=str)), "html": len(self.html()),
                 "text": len(self.text())}
 

@@ -22,10 +22,11 @@ class Html:
 
 @dataclass
 class Chart:
-    """A plotly figure; `zoom(start_ms, end_ms)` gives the figure's data for a window, when it can zoom."""
+    """A plotly figure; `zoom(start_ms, end_ms)` gives the figure of a window within `extent`, when it can zoom."""
 
     figure: Any
-    zoom: Callable[[float, float], list[dict[str, Any]]] | None = None
+    zoom: Callable[[float, float], Any] | None = None
+    extent: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass

@@ -33,42 +33,48 @@ def parts(data: DashboardData) -> list[Part]:
         for source, trace in sources:
             if source is not input_:
                 out.append(heading(f"rank {source['rank']}", 4))
-            out.append(Chart(figure(source["tables"]), _zoom(trace)))
+            end = max(r["end_ms"] for r in source["tables"]["timeline"])
+            out.append(Chart(figure(source["tables"]), _zoom(trace), (0.0, end)))
     if out:
         out.insert(0, Html("<div class='wb-sub'>Busy intervals per lane; nearby intervals are merged into one "
-                           "rectangle (hover for the time really busy and the event count). Zoom to see detail.</div>"))
+                           "rectangle (hover for the time really busy and the event count). Drag to zoom; where the "
+                           "dashboard analyzed the trace itself, the window slider redraws a window in detail.</div>"))
     return out
 
 
 def figure(tables: dict[str, list[dict[str, Any]]]) -> go.Figure:
-    rows = tables["timeline"]
+    rows = tables.get("timeline", [])
     lanes = list(dict.fromkeys(r["lane"] for r in rows))
+    steps = tables.get("timeline_steps", [])
+    shading = [dict(type="rect", xref="x", yref="paper", x0=s["start_ms"], x1=s["end_ms"], y0=0, y1=1, line_width=0,
+                    fillcolor="#888" if i % 2 else "#ccc", opacity=0.15, layer="below") for i, s in enumerate(steps)]
+    labels = [dict(x=s["start_ms"], y=1, xref="x", yref="paper", text=f"step {s['step']}", showarrow=False,
+                   xanchor="left", yanchor="bottom", font_size=10) for s in steps]
     fig = go.Figure(bars(rows))
-    for i, step in enumerate(tables.get("timeline_steps", [])):
-        fig.add_vrect(x0=step["start_ms"], x1=step["end_ms"], fillcolor="#888" if i % 2 else "#ccc", opacity=0.15,
-                      line_width=0, annotation_text=f"step {step['step']}", annotation_position="top left",
-                      annotation_font_size=10)
-    fig.update_layout(barmode="overlay", height=100 + LANE_HEIGHT * len(lanes), width=WIDTH,
-                      margin=dict(l=10, r=10, t=30, b=40), xaxis_title="ms from the trace's first event",
+    fig.update_layout(shapes=shading, annotations=labels, barmode="overlay", height=100 + LANE_HEIGHT * len(lanes),
+                      width=WIDTH, margin=dict(l=10, r=10, t=30, b=40), xaxis_title="ms from the trace's first event",
                       yaxis=dict(categoryorder="array", categoryarray=lanes[::-1], automargin=True))
     return fig
 
 
 def bars(rows: list[dict[str, Any]]) -> list[go.Bar]:
-    """One horizontal bar trace per category (all of them, so a zoom can replace each trace's data)."""
+    """One horizontal bar trace per category that has rectangles."""
     out = []
     for name in CATEGORY_NAMES:
         mine = [r for r in rows if r["category"] == name]
+        if not mine:
+            continue
         out.append(go.Bar(
             name=name, orientation="h", y=[r["lane"] for r in mine], base=[r["start_ms"] for r in mine],
             x=[r["end_ms"] - r["start_ms"] for r in mine], marker_color=COLORS[name], marker_line_width=0,
-            customdata=[[r["busy_ms"], r["events"], r["end_ms"]] for r in mine], showlegend=bool(mine),
+            customdata=[[r["busy_ms"], r["events"], r["end_ms"]] for r in mine],
             hovertemplate=(f"{name}<br>%{{base:.3f}} - %{{customdata[2]:.3f}} ms<br>busy %{{customdata[0]:.3f}} ms"
                            "<br>%{customdata[1]} events<extra>%{y}</extra>")))
     return out
 
 
-def _zoom(trace: Any) -> Callable[[float, float], list[go.Bar]] | None:
+def _zoom(trace: Any) -> Callable[[float, float], go.Figure] | None:
+    """The figure of a window, from the analysis of the trace (when the dashboard has the model)."""
     if trace is None:
         return None
-    return lambda start, end: bars(timeline_tables(trace, start_ms=start, end_ms=end).get("timeline", []))
+    return lambda start, end: figure(timeline_tables(trace, start_ms=start, end_ms=end))

@@ -1,16 +1,25 @@
-"""Parts as ipywidgets: HTML, plotly `FigureWidget`s (the timeline re-asks the analysis on zoom),
-sortable tables and fix code, in one `Tab` per dashboard tab."""
+"""Parts as ipywidgets: HTML, plotly charts, sortable tables and fix code, in one `Tab` per dashboard tab.
+
+A chart is an `Output` widget holding the figure as plotly's mime bundle, drawn by the plotly
+extension of JupyterLab and Notebook 7 with the plotly.js it already has: the kernel sends the
+figure's data only (plotly's `FigureWidget` would send its 5 MB of JavaScript with each chart).
+A timeline that can zoom gets a window slider that asks the analysis for the window's detail.
+"""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import ipywidgets as w
-import plotly.graph_objects as go
 
 from workbench.notebook.frontend import FixCodeWidget, SortableTable
 from workbench.notebook.parts import Chart, FixCode, Html, Part, Table, esc
-from workbench.notebook.style import CSS
+from workbench.notebook.style import CSS, WIDTH
 
 Tabs = list[tuple[str, list[Part]]]
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+SLIDER_STEPS = 1000
 
 
 def tab_widget(tabs: Tabs) -> w.Widget:
@@ -28,22 +37,26 @@ def to_widget(part: Part) -> w.Widget:
     if isinstance(part, FixCode):
         return FixCodeWidget(code=part.code)
     if isinstance(part, Chart):
-        return _figure_widget(part)
+        return _chart(part)
     raise TypeError(f"unknown dashboard part {type(part).__name__}")
 
 
-def _figure_widget(chart: Chart) -> go.FigureWidget:
-    figure = go.FigureWidget(chart.figure)
-    if chart.zoom is not None:
-        zoom = chart.zoom
+def _chart(chart: Chart) -> w.Widget:
+    out = w.Output()
+    _draw(out, chart.figure)
+    if chart.zoom is None:
+        return out
+    zoom = chart.zoom
+    low, high = chart.extent
+    slider = w.FloatRangeSlider(value=(low, high), min=low, max=high, step=(high - low) / SLIDER_STEPS or 1.0,
+                                description="Window ms", continuous_update=False, readout_format=".1f",
+                                layout=w.Layout(width=f"{WIDTH}px"))
+    slider.observe(lambda change: _draw(out, zoom(*change["new"])), names="value")
+    return w.VBox([slider, out])
 
-        def follow(layout: object, x_range: tuple[float, float] | None) -> None:
-            if not x_range:
-                return
-            detail = zoom(float(x_range[0]), float(x_range[1]))
-            with figure.batch_update():
-                for trace, new in zip(figure.data, detail):
-                    trace.update(y=new.y, base=new.base, x=new.x, customdata=new.customdata, showlegend=True)
 
-        figure.layout.xaxis.on_change(follow, "range")
-    return figure
+def _draw(out: w.Output, figure: Any) -> None:
+    """Show `figure` in `out` as plotly's mime bundle (its data and layout as JSON)."""
+    data = {PLOTLY_MIME: {**json.loads(figure.to_json()), "config": {"displaylogo": False}},
+            "text/plain": "plotly chart"}
+    out.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
