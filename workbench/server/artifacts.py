@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import workbench.inputs.builtin  # noqa: F401  (every kind, in order, before kineto's names below register it alone)
 from workbench.errors import WorkbenchError
 from workbench.inputs.kineto import _RANK_IN_NAME, KIND_RANKS, KIND_TRACE
 from workbench.inputs.registry import InputKind, kind_of

@@ -51,10 +51,8 @@ class ArtifactsHandler(WorkbenchHandler):
     async def get(self) -> None:
         """The analyzable artifacts under the root, each with the status of its analysis."""
         artifacts = await asyncio.to_thread(self.index.list)
-        rows = []
-        for artifact in artifacts:
-            stamp = await asyncio.to_thread(signature, self.index.root / artifact.path)
-            rows.append({**artifact.to_json(), "status": self.cache.status(artifact.path, stamp)})
+        stamps = await asyncio.to_thread(lambda: [signature(self.index.root / a.path) for a in artifacts])
+        rows = [{**a.to_json(), "status": self.cache.status(a.path, stamp)} for a, stamp in zip(artifacts, stamps)]
         self.reply({"root": self.index.root.name, "truncated": self.index.truncated, "artifacts": rows})
 
 
