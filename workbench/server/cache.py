@@ -26,11 +26,11 @@ from workbench.commands.analyze import analyze_report
 from workbench.commands.options import settings
 from workbench.errors import WorkbenchError
 from workbench.inputs import AnalyzeOptions
+from workbench.rules.finding import SEVERITIES
 from workbench.server.artifacts import Signature
 
 KEEP_REPORTS = 32
 PROGRESS_EVERY_S = 0.2
-SEVERITIES = ("critical", "warning", "info")
 
 _progress_queue: Any = None  # the worker's end of the progress queue
 
@@ -53,9 +53,9 @@ class Job:
             return {"state": "error", "error": self.error}
         if self.report is None:
             return {"state": "running", "label": self.label, "fraction": round(self.fraction, 3)}
-        counts = dict.fromkeys(SEVERITIES, 0)
+        counts = dict.fromkeys(reversed(SEVERITIES), 0)
         for finding in self.report["findings"]:
-            counts[finding["severity"]] = counts.get(finding["severity"], 0) + 1
+            counts[finding["severity"]] += 1
         return {"state": "done", "findings": counts, "seconds": round(self.seconds, 2)}
 
 
