@@ -7,7 +7,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from workbench.notebook.overview import severity_badge
-from workbench.notebook.parts import Chart, Column, Html, Part, Table, esc, heading, input_title
+from workbench.notebook.parts import Chart, Column, Html, Part, Table, esc, heading, inputs_with
 from workbench.notebook.sources import DashboardData
 from workbench.notebook.style import COLORS, WIDTH
 
@@ -37,13 +37,9 @@ DISTRIBUTED_TABLES = {"ranks", "stragglers", "collectives", "hang_issues", "rank
 
 def parts(data: DashboardData) -> list[Part]:
     report = data.report
-    inputs = report["inputs"]
     out: list[Part] = []
-    for input_ in inputs:
-        tables = input_.get("tables", {})
-        if not DISTRIBUTED_TABLES & set(tables):
-            continue
-        out += input_title(input_, len(inputs) > 1)
+    for input_, tables, title in inputs_with(report, DISTRIBUTED_TABLES):
+        out += title
         if tables.get("hang_issues"):
             diagnosis = [f for f in report["findings"] if f.get("input") == input_["path"]
                          and f["category"] == "communication"]

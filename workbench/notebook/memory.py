@@ -7,7 +7,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from workbench.notebook.parts import Chart, Column, Html, Part, Table, esc, heading, input_title
+from workbench.notebook.parts import Chart, Column, Html, Part, Table, esc, heading, inputs_with
 from workbench.notebook.sources import DashboardData
 from workbench.notebook.style import COLORS, WIDTH
 
@@ -31,14 +31,9 @@ MEMORY_TABLES = {"memory_curve", "segments_at_oom", *CATEGORY_TABLES,
 
 
 def parts(data: DashboardData) -> list[Part]:
-    inputs = data.report["inputs"]
     out: list[Part] = []
-    for input_ in inputs:
-        tables = input_.get("tables", {})
-        if not MEMORY_TABLES & set(tables):
-            continue
-        out += input_title(input_, len(inputs) > 1)
-        out += _oom_line(input_)
+    for input_, tables, title in inputs_with(data.report, MEMORY_TABLES):
+        out += title + _oom_line(input_)
         if tables.get("memory_curve"):
             out += [heading("Allocated and reserved over time"),
                     Chart(curve(tables["memory_curve"], input_["metrics"]))]

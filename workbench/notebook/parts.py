@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from typing import Any, Callable, Union
+from typing import Any, Callable, Iterator, Union
 
 from workbench.units import format_bytes
 
@@ -98,3 +98,12 @@ def html_table(header: list[str], rows: list[list[str]]) -> str:
 def input_title(input_: dict[str, Any], several: bool) -> list[Part]:
     """A heading naming the input, when the report has several."""
     return [heading(f"{input_['path']} ({input_['kind']})", 3)] if several else []
+
+
+def inputs_with(report: dict[str, Any], names: set[str]) -> Iterator[tuple[dict[str, Any], dict[str, Any], list[Part]]]:
+    """(input, its tables, its heading when the report has several) for each input with one of the tables `names`."""
+    inputs = report["inputs"]
+    for input_ in inputs:
+        tables = input_.get("tables", {})
+        if names & {name for name, rows in tables.items() if rows}:
+            yield input_, tables, input_title(input_, len(inputs) > 1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.notebook.parts import Column, Part, Table, input_title
+from workbench.notebook.parts import Column, Part, Table, inputs_with
 from workbench.notebook.sources import DashboardData
 
 KERNELS = [Column("name", "Kernel"), Column("kind", "Kind"), Column("count", "Count"),
@@ -13,12 +13,8 @@ OPERATORS = [Column("name", "Operator"), Column("count", "Count"), Column("self_
 
 
 def parts(data: DashboardData) -> list[Part]:
-    inputs = data.report["inputs"]
     out: list[Part] = []
-    for input_ in inputs:
-        tables = input_.get("tables", {})
-        found = [Table(title, columns, tables[name]) for name, title, columns in
-                 (("kernels", "Kernels", KERNELS), ("operators", "Operators", OPERATORS)) if tables.get(name)]
-        if found:
-            out += input_title(input_, len(inputs) > 1) + found
+    for _, tables, title in inputs_with(data.report, {"kernels", "operators"}):
+        out += title + [Table(name.capitalize(), columns, tables[name])
+                        for name, columns in (("kernels", KERNELS), ("operators", OPERATORS)) if tables.get(name)]
     return out
