@@ -75,21 +75,21 @@ def categories_of(name: str | Path, event: str) -> set[str]:
     return {events.categories[c] for c in events.cat[mask]}
 
 
+LOW_UTILIZATION = [OPTIMIZED, RANKS / "sampled_rank-0.json.gz", RANKS / "sampled_rank-1.json.gz",
+                   "h100/infer_decode/infer_decode.pt.trace.json.gz",
+                   HTA + "nccl_parser_config/nccl_data.json.gz", HTA + "negative_queue_length/rank0.json.gz",
+                   HTA + "amd_mi250/mi250_minitoy_train_ROCm6_2_kineto.json.gz",
+                   HTA + "critical_path_alexnet/benchmark_result_2869224_1695835535_trace.json.gz",
+                   HTA + "edge_cases/inference_rank_1.json.gz"]
+BUSY = [NAIVE, GRAPH, *RESNET_0, *RESNET_4, HTA + "ns_resolution/rank-0.Apr_03_18_51_38.1102.pt.trace.json.gz",
+        HTA + "trace_diff/test/test.json.gz", HTA + "trace_diff/control/control.json.gz",
+        HTA + "df_index_resolver/df_index_resolver.json.gz"]
 AGREEING = [  # (trace, rule, both fire?)
     *[(p, "data_loader", True) for p in RESNET_0],
     *[(p, "data_loader", False) for p in RESNET_4],
     *[(p, "tensor_cores", True) for p in RESNET_0 + RESNET_4],
-    *[(p, "gpu_utilization", True) for p in (OPTIMIZED, RANKS / "sampled_rank-0.json.gz", RANKS / "sampled_rank-1.json.gz",
-                                             "h100/infer_decode/infer_decode.pt.trace.json.gz",
-                                             HTA + "nccl_parser_config/nccl_data.json.gz",
-                                             HTA + "negative_queue_length/rank0.json.gz",
-                                             HTA + "amd_mi250/mi250_minitoy_train_ROCm6_2_kineto.json.gz",
-                                             HTA + "critical_path_alexnet/benchmark_result_2869224_1695835535_trace.json.gz",
-                                             HTA + "edge_cases/inference_rank_1.json.gz")],
-    *[(p, "gpu_utilization", False) for p in (NAIVE, GRAPH, *RESNET_0, *RESNET_4,
-                                              HTA + "ns_resolution/rank-0.Apr_03_18_51_38.1102.pt.trace.json.gz",
-                                              HTA + "trace_diff/test/test.json.gz", HTA + "trace_diff/control/control.json.gz",
-                                              HTA + "df_index_resolver/df_index_resolver.json.gz")],
+    *[(p, "gpu_utilization", True) for p in LOW_UTILIZATION],
+    *[(p, "gpu_utilization", False) for p in BUSY],
     *[(p, "communication", True) for p in sorted(DDP_GLOO.iterdir())],
 ]
 
