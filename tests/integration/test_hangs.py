@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import SAMPLES, shared_path
 from workbench.cli import main
+from workbench.inputs import AnalyzeOptions, analyze_path
 
 NCCL_TIMEOUT = SAMPLES / "h100" / "nccl_timeout"
 GLOO = SAMPLES / "nccl_cpu"
@@ -111,3 +112,9 @@ def test_detail_missing_names_the_skipped_line(capsys):
     assert evidence["skipped"] and evidence["missing_ranks"] == [2] and evidence["seq"] == 5
     assert "train_dist_detail.py:42" in findings[0]["title"]
     assert evidence["logs"]["0"]["error"].endswith("Ranks 2 failed to pass monitoredBarrier in 5000 ms")
+
+
+def test_a_folder_of_scenarios_gives_one_diagnosis_per_folder():
+    inputs = analyze_path(shared_path("nccl_cpu"), AnalyzeOptions())
+    assert sorted(Path(i.path).name for i in inputs) == [
+        "detail_missing", "detail_order", "healthy", "missing", "order", "p2p", "stuck_rank"]

@@ -97,7 +97,7 @@ def test_a_folder_of_unrelated_traces_is_analyzed_trace_by_trace():
     assert {r.path for r in traces} == {str(GRAPH), str(NAIVE), str(OPTIMIZED)}
     # The sub-folders' artifacts are inputs of their own kinds: a hang and two OOM snapshots.
     others = sorted((r.kind, r.path) for r in results if r.kind != "kineto_trace")
-    assert others == [("flight_recorder", str(NAIVE.parent)),
+    assert others == [("flight_recorder", str(NAIVE.parent / "nccl_timeout")),
                       ("memory_snapshot", str(NAIVE.parent / "oom_capacity" / "oom_capacity.snapshot.pickle.gz")),
                       ("memory_snapshot", str(NAIVE.parent / "oom_frag2_expandable" /
                                               "oom_frag2_expandable.snapshot.pickle.gz"))]

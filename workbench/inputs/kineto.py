@@ -26,15 +26,7 @@ def is_kineto_trace(path: Path, head: bytes) -> bool:
     return path.name.endswith(TRACE_SUFFIXES) and b'"traceEvents"' in head
 
 
-def analyze_trace_files(path: Path, files: list[Path], options: AnalyzeOptions) -> list[AnalyzedInput]:
-    """Analyze traces folder by folder: a TensorBoard log folder holds one run per sub-folder."""
-    by_folder: dict[Path, list[Path]] = {}
-    for file in files:
-        by_folder.setdefault(file.parent, []).append(file)
-    return [i for folder, group in by_folder.items() for i in _analyze_run(folder, group, options)]
-
-
-def _analyze_run(folder: Path, files: list[Path], options: AnalyzeOptions) -> list[AnalyzedInput]:
+def analyze_trace_files(folder: Path, files: list[Path], options: AnalyzeOptions) -> list[AnalyzedInput]:
     """Traces of one folder: several with distinct ranks of one world size form a job, anything else one input each."""
     ranks = [_analyze_rank(f, options.top, options.progress(f.name)) for f in files]
     known = [r.rank for r in ranks if r.rank is not None]

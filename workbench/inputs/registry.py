@@ -2,9 +2,10 @@
 
 Each kind of input registers an `InputKind`: a `sniff` test on a file's name and first
 decompressed bytes, and an `analyze` function. A file is analyzed by the first kind that
-claims it. In a folder, files of a grouped kind (the ranks of a job, the dumps of a hang)
-form one input; every other recognized file is an input of its own; files no kind claims
-(logs of other tools, meta data) are left alone.
+claims it. In a folder tree, the files of a grouped kind that share a folder (the ranks of a
+job, the dumps and logs of a hang) are analyzed together, folder by folder; every other
+recognized file is an input of its own; files no kind claims (logs of other tools, meta data)
+are left alone.
 """
 
 from __future__ import annotations
@@ -68,19 +69,19 @@ def analyze_path(path: str | Path, options: AnalyzeOptions) -> list[AnalyzedInpu
         if kind is None:
             raise InputError(path, "unrecognized file: not a trace, snapshot, dump or log that workbench reads")
         return _analyze(kind, path, [path], options)
-    groups: dict[str, tuple[InputKind, list[Path]]] = {}
+    groups: dict[tuple[str, Path], tuple[InputKind, list[Path]]] = {}
     singles: list[tuple[InputKind, Path]] = []
     for file in sorted(p for p in path.rglob("*") if p.is_file() and p.stat().st_size > 0):
         kind = kind_of(file)
         if kind is None:
             continue
         if kind.grouped:
-            groups.setdefault(kind.name, (kind, []))[1].append(file)
+            groups.setdefault((kind.name, file.parent), (kind, []))[1].append(file)
         else:
             singles.append((kind, file))
     if not groups and not singles:
         raise InputError(path, "folder holds nothing workbench reads (traces, snapshots, dumps, logs)")
-    inputs = [i for kind, files in groups.values() for i in _analyze(kind, path, files, options)]
+    inputs = [i for (_, folder), (kind, files) in groups.items() for i in _analyze(kind, folder, files, options)]
     inputs += [i for kind, file in singles for i in _analyze(kind, file, [file], options)]
     return inputs
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from workbench.loaders.files import open_input
+from workbench.loaders.files import may_be_log, open_input
 from workbench.loaders.flight_recorder import rank_from_name
 from workbench.models.flight_recorder import Frame, RankLog
 
@@ -47,7 +47,7 @@ _FR_SETTINGS = re.compile(r"TORCH_(?:FR|NCCL_TRACE)_BUFFER_SIZE|TORCH_FR_DUMP_TE
 
 def is_distributed_log(path: Path, head: bytes) -> bool:
     """A text file holding a distributed failure message (or a py-spy dump); OOM-only logs are not ours."""
-    if b"\x00" in head:
+    if b"\x00" in head or not may_be_log(path):
         return False
     if FAILURE.search(head):
         return True

@@ -11,6 +11,12 @@ from typing import BinaryIO, Iterator
 from workbench.errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
+# Documents and code that may quote an error message but are never a run's log.
+NOT_LOG_SUFFIXES = (".md", ".rst", ".html", ".ipynb", ".py", ".json", ".json.gz", ".yaml", ".yml", ".toml")
+
+
+def may_be_log(path: Path) -> bool:
+    return not path.name.lower().endswith(NOT_LOG_SUFFIXES)
 
 
 class InputFile:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from workbench.errors import InputError
-from workbench.loaders.files import open_input
+from workbench.loaders.files import may_be_log, open_input
 from workbench.models.memory import OomMessage
 
 TEXT_SUFFIXES = (".txt", ".log", ".out", ".err", ".text")
@@ -36,7 +36,7 @@ _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)[ \t]*\n(?:[ \t]+(\S[^
 
 def is_oom_text(path: Path, head: bytes) -> bool:
     """A text file (not JSON) with an out-of-memory message in its first or last bytes."""
-    if path.name.endswith((".json", ".json.gz")) or b"\x00" in head[:4096]:
+    if not may_be_log(path) or b"\x00" in head[:4096]:
         return False
     if any(m in head for m in _MARKERS):
         return True
