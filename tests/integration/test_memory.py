@@ -206,3 +206,16 @@ def test_bad_snapshots_get_one_line(tmp_path, case, problem):
     assert run.returncode == 2
     assert problem in run.stderr and str(path) in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_snapshot_curve_and_segment_map_for_the_dashboard():
+    inputs, _ = analyze(OOM_EXPANDABLE)
+    m, tables = inputs[0].metrics, inputs[0].tables
+    segments = tables["segments_at_oom"]
+    assert sum(r["allocated_bytes"] + r["free_bytes"] for r in segments) == m["reserved_bytes_at_oom"]
+    assert sum(r["allocated_bytes"] for r in segments) == m["allocated_bytes_at_oom"]
+    curve = tables["memory_curve"]
+    assert len(curve) <= 400
+    # the curve counts requested bytes; here every request is a whole 6 MiB block
+    assert max(r["allocated_bytes"] for r in curve) == m["peak_allocated_bytes"]
+    assert 0 < m["oom_time_ms"] <= curve[-1]["time_ms"] + 1

@@ -92,6 +92,19 @@ def pool_rows(layout: Layout) -> list[dict[str, object]]:
     return rows
 
 
+def segment_rows(layout: Layout, limit: int = 1000) -> list[dict[str, object]]:
+    """Each segment by address with its bytes in use and free; beyond `limit`, neighbours are summed."""
+    used = layout.range_used().astype(np.int64)
+    free = layout.range_end - layout.range_start - used
+    group = max(1, -(-len(used) // limit))
+    starts = np.arange(0, len(used), group)
+    pools = np.where(layout.range_small[starts], "small", "large")
+    return [{"segment": int(i), "segments": int(min(group, len(used) - i)), "pool": str(pool),
+             "allocated_bytes": int(u), "free_bytes": int(f)}
+            for i, pool, u, f in zip(starts.tolist(), pools.tolist(), np.add.reduceat(used, starts).tolist(),
+                                     np.add.reduceat(free, starts).tolist())] if len(used) else []
+
+
 def pinning_blocks(layout: Layout, pool: str = "large") -> np.ndarray:
     """Indexes (into the layout's blocks) of blocks in use inside segments that also hold free
     memory: the blocks that keep that free memory from being one piece or released."""

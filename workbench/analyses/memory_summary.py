@@ -11,8 +11,11 @@ from workbench.analyses.allocator_replay import (
     AllocatorState, allocated_curve, requested_at_window_start, reserved_curve, state_after,
 )
 from workbench.analyses.memory_growth import growing_sites
-from workbench.analyses.memory_layout import Layout, largest_free_if_contiguous, layout_of, pinning_blocks, pool_rows
+from workbench.analyses.memory_layout import (
+    Layout, largest_free_if_contiguous, layout_of, pinning_blocks, pool_rows, segment_rows,
+)
 from workbench.analyses.memory_sites import category_rows, site_name, site_names, site_rows, user_stack
+from workbench.analyses.trace_memory import memory_curve
 from workbench.analyses.trace_summary import TraceSummary as Summary  # metrics, tables, meta
 from workbench.models.memory import (
     ALLOC, FREE_REQUESTED, OOM, AllocatorSnapshot, DeviceMemory, MemoryTimeline, OomMessage,
@@ -41,6 +44,8 @@ def summarize_snapshot(snapshot: AllocatorSnapshot, message: OomMessage | None, 
         metrics["history_starts_with_bytes_in_use"] = window_start
         metrics["history_requested_bytes"] = int(h.size[h.action == ALLOC].sum())
         meta["history_truncated"] = window_start > 0
+        if h.time_us.any():
+            tables["memory_curve"] = memory_curve(h.time_us, allocated, reserved_curve(device))
         peak = int(np.argmax(allocated))
         peak_state = state_after(device, peak)
         metrics["peak_allocated_bytes"] = peak_state.allocated_bytes
@@ -118,6 +123,9 @@ def _oom_part(device: DeviceMemory, index: int, metrics: dict[str, Any], tables:
     metrics["largest_partly_used_segment_bytes_at_oom"] = int(sizes.max(initial=0))
     metrics["inconsistent_history_events"] = state.inconsistencies
     tables["pools_at_oom"] = pool_rows(layout)
+    tables["segments_at_oom"] = segment_rows(layout)
+    if h.time_us.any():
+        metrics["oom_time_ms"] = round(float(h.time_us[index] - h.time_us.min()) / 1000.0, 3)
     tables["sites_at_oom"] = site_rows(_live(state), top)
     tables["categories_at_oom"] = category_rows(_live(state))
     tables["pinning_sites_at_oom"] = _pinning_sites(state, layout, top)

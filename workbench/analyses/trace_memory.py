@@ -31,15 +31,20 @@ def trace_memory_metrics(memory: MemoryEvents) -> dict[str, Any]:
 
 
 def trace_memory_curve(memory: MemoryEvents) -> list[dict[str, Any]]:
-    """Allocated and reserved bytes over time on the busiest GPU, at most `CURVE_POINTS` points.
-
-    Each point is the maximum over its time bucket, so peaks survive the down-sampling.
-    """
+    """Allocated and reserved bytes over time on the busiest GPU (see `memory_curve`)."""
     device = _busiest_device(memory)
     if device is None:
         return []
     on = (memory.device == device) & (memory.total_allocated != MISSING)
-    ts, allocated, reserved = memory.ts[on], memory.total_allocated[on], memory.total_reserved[on]
+    return memory_curve(memory.ts[on], memory.total_allocated[on], memory.total_reserved[on])
+
+
+def memory_curve(ts: np.ndarray, allocated: np.ndarray, reserved: np.ndarray) -> list[dict[str, Any]]:
+    """Rows of time (ms from the first point), allocated and reserved bytes, at most `CURVE_POINTS`.
+
+    Each row is the maximum over its time bucket, so peaks survive the down-sampling; reserved
+    bytes of `MISSING` (-1) become None.
+    """
     order = np.argsort(ts, kind="stable")
     ts, allocated, reserved = ts[order], allocated[order], reserved[order]
     edges = np.linspace(ts[0], ts[-1], CURVE_POINTS + 1)

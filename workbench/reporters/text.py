@@ -26,7 +26,7 @@ def _table(title: str, header: list[str], rows: list[list[str]]) -> Table:
 
 def render(report: dict[str, Any], width: int = 120) -> str:
     out = io.StringIO()
-    console = Console(file=out, width=width, no_color=True, highlight=False)
+    console = Console(file=out, width=width, no_color=True, highlight=False, force_jupyter=False)
     if "diff" in report:
         diff = report["diff"]
         console.print(f"[bold]diff[/bold] {diff['base']} → {diff['new']}")
