@@ -8,7 +8,7 @@ from typing import Any
 from workbench.commands.options import add_report_options, emit, settings
 from workbench.config import Config
 from workbench.gate import exit_code, gate_section, rules_evaluated, tune
-from workbench.inputs import AnalyzeOptions, analyze_path
+from workbench.inputs import AnalyzedInput, AnalyzeOptions, analyze_path
 from workbench.progress import ProgressBars
 from workbench.report import build_report
 from workbench.rules import run_rules
@@ -38,7 +38,12 @@ def run(args: argparse.Namespace) -> int:
 def analyze_report(paths: list[str], options: AnalyzeOptions, config: Config, ignore: list[str],
                    fail_on: str | None) -> dict[str, Any]:
     """The report `analyze` writes (the JupyterLab panel's server extension serves the same)."""
-    inputs = [i for path in paths for i in analyze_path(path, options)]
+    return inputs_report([i for path in paths for i in analyze_path(path, options)], config, ignore, fail_on)
+
+
+def inputs_report(inputs: list[AnalyzedInput], config: Config, ignore: list[str],
+                  fail_on: str | None) -> dict[str, Any]:
+    """The report of inputs already analyzed: the rules run, the config applied, the gate judged."""
     findings = [f.to_json() for f in tune(run_rules(inputs, ignore=ignore), config)]
     report = build_report(inputs, findings)
     report["gate"] = gate_section(findings, rules_evaluated(inputs, ignore), config, fail_on, None)

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.commands.analyze import inputs_report
+from workbench.config import load_config
 from workbench.errors import WorkbenchError
 from workbench.inputs import AnalyzedInput, AnalyzeOptions, analyze_path
-from workbench.report import SCHEMA, build_report
-from workbench.rules import run_rules
+from workbench.report import SCHEMA
 
 
 @dataclass
@@ -47,10 +48,11 @@ def load(source: Any, top: int = 50) -> DashboardData:
 
 
 def analyze(*paths: str | os.PathLike, top: int = 50) -> DashboardData:
-    """What `workbench analyze PATH...` reports, with the models kept for zooming."""
+    """What `workbench analyze PATH...` reports (the project's `[tool.workbench]` settings included),
+    with the models kept for zooming."""
     inputs = [i for path in paths for i in analyze_path(path, AnalyzeOptions(top=top))]
-    findings = [f.to_json() for f in run_rules(inputs)]
-    return DashboardData(build_report(inputs, findings), inputs)
+    config = load_config()
+    return DashboardData(inputs_report(inputs, config, list(config.ignore), config.fail_on), inputs)
 
 
 def diff(base: str | os.PathLike, new: str | os.PathLike, top: int = 15) -> DashboardData:
