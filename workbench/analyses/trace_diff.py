@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Protocol, Sequence
 
 import numpy as np
-
-from workbench.inputs.analyzed import AnalyzedInput
 
 DIFF_METRICS = (
     "step_time_ms_mean", "step_time_ms_p50", "gpu_busy_pct", "computation_pct", "communication_pct",
@@ -18,9 +16,25 @@ DIFF_METRICS = (
 # and by their own CPU time (what a CPU-only trace has)
 TABLE_TIMES = {"kernels": ("kernels", "total_ms"), "operators": ("operators", "gpu_ms"),
                "operators_cpu": ("operators", "self_cpu_ms")}
+Tables = dict[str, list[dict[str, Any]]]
 
 
-def diff_inputs(base: AnalyzedInput, new: AnalyzedInput, base_findings: list[dict[str, Any]],
+class Tabled(Protocol):
+    tables: Tables
+
+
+class Compared(Protocol):
+    """What a diff reads of an analyzed input (an `inputs.analyzed.AnalyzedInput`): its tables, or its ranks'."""
+
+    path: str
+    metrics: dict[str, Any]
+    tables: Tables
+
+    @property
+    def ranks(self) -> Sequence[Tabled]: ...
+
+
+def diff_inputs(base: Compared, new: Compared, base_findings: list[dict[str, Any]],
                 new_findings: list[dict[str, Any]], top: int) -> dict[str, Any]:
     """How NEW differs from BASE; table times are per step when both inputs have steps."""
     per_step = bool(base.metrics.get("step_count")) and bool(new.metrics.get("step_count"))
@@ -52,7 +66,7 @@ def _metric_change(name: str, base: float | None, new: float | None) -> dict[str
     return {"name": name, "base": base, "new": new, "delta": delta, "delta_pct": change_pct(base, new)}
 
 
-def table_times(input_: AnalyzedInput, key: str, per_step: bool) -> dict[str, float]:
+def table_times(input_: Compared, key: str, per_step: bool) -> dict[str, float]:
     """Milliseconds by row name of a table: the mean over ranks, divided by the step count when `per_step`."""
     sources = [r.tables for r in input_.ranks] or [input_.tables]
     table, column = TABLE_TIMES[key]
@@ -63,7 +77,7 @@ def table_times(input_: AnalyzedInput, key: str, per_step: bool) -> dict[str, fl
     return {name: ms / scale for name, ms in totals.items()}
 
 
-def changed_rows(base: AnalyzedInput, new: AnalyzedInput, key: str, per_step: bool,
+def changed_rows(base: Compared, new: Compared, key: str, per_step: bool,
                  top: int) -> list[dict[str, Any]]:
     """The `top` rows whose time changed most; a row on one side only counts 0 on the other."""
     before, after = table_times(base, key, per_step), table_times(new, key, per_step)
