@@ -8,6 +8,7 @@ from typing import Any
 
 from workbench.analyses.trace_diff import diff_inputs
 from workbench.commands.options import add_report_options, emit, settings
+from workbench.config import Config
 from workbench.errors import InputError
 from workbench.gate import exit_code, gate_section, rules_evaluated, tune
 from workbench.inputs import AnalyzedInput, AnalyzeOptions, analyze_path
@@ -21,25 +22,38 @@ ALL_ROWS = 10_000  # the diff compares whole tables; the report shows --top rows
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("diff", help="compare two runs and gate on a step-time slowdown",
                                    description="Compare a NEW trace (or folder of per-rank traces) with a BASE one.")
-    parser.add_argument("base", metavar="BASE", help="the reference trace file or folder")
+    parser.add_argument("base", metavar="BASE", help="the reference trace file or folder (of per-rank traces, or a capture run folder)")
     parser.add_argument("new", metavar="NEW", help="the trace file or folder to compare with BASE")
+    add_slowdown_options(parser)
+    add_report_options(parser)
+    parser.set_defaults(run=run)
+
+
+def add_slowdown_options(parser: argparse.ArgumentParser) -> None:
+    """--max-slowdown and --top, which `ci --baseline` shares."""
     parser.add_argument("--max-slowdown", type=float, metavar="PCT",
                         help="exit 1 when NEW's mean step time exceeds BASE's by more than PCT percent "
                              "(default: the config's max-slowdown, else no limit)")
     parser.add_argument("--top", type=int, default=15, metavar="N",
                         help="changed kernels/operators, and rows per table, in the report (default: 15)")
-    add_report_options(parser)
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the diff report; 1 when NEW's findings or its slowdown fail the gate, 2 when it has no steps to compare."""
     config, ignore, fail_on = settings(args)
+    report = diff_report(args.base, args.new, args, config, ignore, fail_on)
+    emit(report, args)
+    return exit_code(report)
+
+
+def diff_report(base_path: str, new_path: str, args: argparse.Namespace, config: Config, ignore: list[str],
+                fail_on: str | None) -> dict[str, Any]:
+    """The report `diff` writes: both inputs, NEW's findings, the diff and the gate (`args`: --max-slowdown, --top)."""
     max_slowdown = config.max_slowdown if args.max_slowdown is None else args.max_slowdown
     bars = ProgressBars()
     try:
         options = AnalyzeOptions(top=ALL_ROWS, progress=bars.task)
-        base, new = (_one_input(path, options) for path in (args.base, args.new))
+        base, new = (_compared_input(path, analyze_path(path, options)) for path in (base_path, new_path))
     finally:
         bars.close()
     base_findings, new_findings = ([f.to_json() for f in tune(run_rules([i], ignore=ignore), config)]
@@ -48,16 +62,17 @@ def run(args: argparse.Namespace) -> int:
     report = build_report([_first_rows(i, args.top) for i in (base, new)], new_findings, diff=diff)
     report["gate"] = gate_section(new_findings, rules_evaluated([new], ignore), config, fail_on, max_slowdown,
                                   report["diff"])
-    emit(report, args)
-    return exit_code(report)
+    return report
 
 
-def _one_input(path: str, options: AnalyzeOptions) -> AnalyzedInput:
-    inputs = analyze_path(path, options)
-    if len(inputs) != 1:
-        raise InputError(path, f"diff needs one input on each side, this gives {len(inputs)} "
-                               "(a folder of traces without distinct ranks?)")
-    return inputs[0]
+def _compared_input(path: str, inputs: list[AnalyzedInput]) -> AnalyzedInput:
+    """The input a side of the diff stands for: the path's only input, else its only trace (a capture
+    run folder's, beside its manifest and memory files)."""
+    traces = inputs if len(inputs) == 1 else [i for i in inputs if i.ranks]
+    if len(traces) != 1:
+        raise InputError(path, f"diff needs one input on each side, this gives {len(inputs)} with "
+                               f"{len(traces)} trace(s) (a folder of traces without distinct ranks?)")
+    return traces[0]
 
 
 def _first_rows(input_: AnalyzedInput, top: int) -> AnalyzedInput:
