@@ -27,12 +27,9 @@ def is_capture_manifest(path: Path, head: bytes) -> bool:
 
 
 def analyze_manifests(path: Path, files: list[Path], options: AnalyzeOptions) -> list[AnalyzedInput]:
-    """One input per run folder; the manifests of a job's ranks are its ranks."""
-    by_folder: dict[Path, list[dict[str, Any]]] = {}
-    for file in files:
-        by_folder.setdefault(file.parent, []).append(_load(file))
-    return [_run_input(folder, sorted(found, key=lambda m: m.get("rank") or 0))
-            for folder, found in by_folder.items()]
+    """The run folder's input (the registry groups files by folder); the manifests of a job's ranks are its ranks."""
+    manifests = sorted((_load(f) for f in files), key=lambda m: m.get("rank") or 0)
+    return [_run_input(files[0].parent, manifests)]
 
 
 def _load(path: Path) -> dict[str, Any]:

@@ -18,11 +18,8 @@ KIND = "xctrace_export"
 
 
 def analyze_exports(path: Path, files: list[Path], options: AnalyzeOptions) -> list[AnalyzedInput]:
-    by_folder: dict[Path, list[Path]] = {}
-    for file in files:
-        by_folder.setdefault(file.parent, []).append(file)
-    return [_recording(folder if len(found) > 1 else found[0], found, options)
-            for folder, found in by_folder.items()]
+    """The XML files of one folder (the registry groups them): one recording, named by its file when alone."""
+    return [_recording(path if len(files) > 1 else files[0], files, options)]
 
 
 def _recording(path: Path, files: list[Path], options: AnalyzeOptions) -> AnalyzedInput:

@@ -124,12 +124,6 @@ class Schema:
     def strings(self) -> dict[int, str]:
         return dict(self.rows("SELECT id, value FROM StringIds"))
 
-    def enum_labels(self, table: str, fallback: dict[int, str]) -> dict[int, str]:
-        """An ENUM_* table's labels, or `fallback` for exports that do not carry it."""
-        if not self.has(table, "label"):
-            return fallback
-        return {**fallback, **dict(self.rows(f'SELECT id, label FROM "{table}"'))}
-
     def export_metadata(self) -> dict[str, str]:
         """The export's name/value metadata ({} before 2022)."""
         table = next((t for t in METADATA_TABLES if self.has(t, "value")), None)

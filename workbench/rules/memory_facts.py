@@ -22,7 +22,6 @@ class OomFacts:
     device_free: int | None
     total: int | None
     settings: dict[str, Any]
-    from_snapshot: bool
     stack: list[str] = field(default_factory=list)  # innermost first; the message's frames carry their code
     message: dict[str, Any] = field(default_factory=dict)
 
@@ -58,7 +57,7 @@ def oom_facts(input_: AnalyzedInput) -> OomFacts | None:
             reserved_unallocated=m["reserved_unallocated_bytes_at_oom"],
             largest_free_block=m["largest_free_block_bytes_at_oom"], device_free=m.get("device_free_bytes_at_oom"),
             total=message.get("total_bytes"), settings=input_.meta.get("allocator_settings") or {},
-            from_snapshot=True, stack=message.get("python_frames") or input_.meta.get("oom_stack") or [],
+            stack=message.get("python_frames") or input_.meta.get("oom_stack") or [],
             message=message)
     if not message:
         return None
@@ -66,7 +65,7 @@ def oom_facts(input_: AnalyzedInput) -> OomFacts | None:
         backend=message["backend"], requested=message["requested_bytes"], allocated=message.get("allocated_bytes"),
         reserved_unallocated=message.get("reserved_unallocated_bytes"), largest_free_block=None,
         device_free=message.get("free_bytes"), total=message.get("total_bytes"), settings={},
-        from_snapshot=False, stack=message.get("python_frames") or [], message=message)
+        stack=message.get("python_frames") or [], message=message)
 
 
 def failure_gain(what: str) -> dict[str, Any]:
