@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from statistics import fmean
-from typing import Any, Callable
+from typing import Any
 
 from workbench.analyses.stragglers import job_summary
 from workbench.analyses.trace_summary import summarize_trace
 from workbench.inputs.analyzed import AnalyzedInput, RankResult
 from workbench.inputs.registry import AnalyzeOptions, InputKind, register_kind
+from workbench.loaders.files import Progress, rank_in_name
 from workbench.loaders.kineto import load_kineto
 
 KIND_TRACE = "kineto_trace"
 KIND_RANKS = "kineto_trace_ranks"
 TRACE_SUFFIXES = (".json", ".json.gz")
-_RANK_IN_NAME = re.compile(r"rank[-_]?(\d+)", re.IGNORECASE)
-
-Progress = Callable[[float], None]
 
 
 def is_kineto_trace(path: Path, head: bytes) -> bool:
@@ -58,9 +55,7 @@ def _job_input(path: Path, ranks: list[RankResult]) -> AnalyzedInput:
 def _analyze_rank(path: Path, top: int, progress: Progress) -> RankResult:
     trace = load_kineto(path, progress)
     summary = summarize_trace(trace, top)
-    rank = trace.rank
-    if rank is None and (match := _RANK_IN_NAME.search(path.name)):
-        rank = int(match.group(1))
+    rank = trace.rank if trace.rank is not None else rank_in_name(path.name)
     summary.meta["rank"] = rank
     return RankResult(rank=rank, path=str(path), metrics=summary.metrics, tables=summary.tables,
                       meta=summary.meta, trace=trace)

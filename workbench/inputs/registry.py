@@ -17,11 +17,9 @@ from typing import Callable
 
 from workbench.errors import InputError, WorkbenchError
 from workbench.inputs.analyzed import AnalyzedInput
-from workbench.loaders.files import open_input
+from workbench.loaders.files import Progress, open_input
 
 SNIFF_BYTES = 1 << 16
-
-Progress = Callable[[float], None]
 
 
 @dataclass(frozen=True)

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import gzip
+import re
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from workbench.errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
+Progress = Callable[[float], None]  # told the fraction of an input read so far
+_RANK_IN_NAME = re.compile(r"rank[-_]?(\d+)", re.IGNORECASE)
 # Documents and code that may quote an error message but are never a run's log.
 NOT_LOG_SUFFIXES = (".md", ".rst", ".html", ".ipynb", ".py", ".json", ".json.gz", ".yaml", ".yml", ".toml")
 
 
 def may_be_log(path: Path) -> bool:
     return not path.name.lower().endswith(NOT_LOG_SUFFIXES)
+
+
+def rank_in_name(name: str) -> int | None:
+    """The rank a file name spells out (`rank3`, `rank-3`, `rank_3`), else None."""
+    match = _RANK_IN_NAME.search(name)
+    return int(match.group(1)) if match else None
 
 
 class InputFile:

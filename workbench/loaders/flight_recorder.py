@@ -16,12 +16,10 @@ from typing import Any
 
 from workbench.errors import InputError
 from workbench.loaders import safe_pickle
-from workbench.loaders.files import open_input
+from workbench.loaders.files import open_input, rank_in_name
 from workbench.models.flight_recorder import Dump, Entry, Frame, GroupStatus
 
 SUPPORTED_MAJOR_VERSIONS = (1, 2)
-PICKLE_MAGIC = b"\x80"
-_RANK_IN_NAME = re.compile(r"rank[-_]?(\d+)", re.IGNORECASE)
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
 _INTS = re.compile(r"-?\d+")
 _DUMP_NAME = re.compile(r"(fr|nccl)_?(trace|rank|dump)|flight", re.IGNORECASE)
@@ -29,7 +27,7 @@ _DUMP_NAME = re.compile(r"(fr|nccl)_?(trace|rank|dump)|flight", re.IGNORECASE)
 
 def is_flight_recorder_dump(path: Path, head: bytes) -> bool:
     """A pickle or JSON object whose first bytes hold the dump's keys (or a pickle named like a dump)."""
-    if head.startswith(PICKLE_MAGIC):
+    if head.startswith(safe_pickle.PICKLE_MAGIC):
         keys = b"entries" in head and (b"pg_config" in head or b"profiling_name" in head)
         return keys or bool(_DUMP_NAME.search(path.name))
     text = head.lstrip()
@@ -38,8 +36,10 @@ def is_flight_recorder_dump(path: Path, head: bytes) -> bool:
 
 def rank_from_name(name: str) -> int | None:
     """The rank a file name carries: `..rank_3..`, else its last number (the dump prefix + rank)."""
-    match = _RANK_IN_NAME.search(name) or _LAST_NUMBER.search(name)
-    return int(match.group(1)) if match else None
+    rank = rank_in_name(name)
+    if rank is None and (match := _LAST_NUMBER.search(name)):
+        rank = int(match.group(1))
+    return rank
 
 
 def load_dump(path: str | Path) -> Dump:
@@ -72,7 +72,7 @@ def load_dump(path: str | Path) -> Dump:
 def _read(path: Path) -> Any:
     with open_input(path) as handle:
         first = handle.stream.read(1)
-    if first == PICKLE_MAGIC:
+    if first == safe_pickle.PICKLE_MAGIC:
         return safe_pickle.load_file(path)
     with open_input(path) as handle:
         data = handle.stream.read()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import msgspec
 import numpy as np
 
 from workbench.errors import InputError
-from workbench.loaders.files import open_input
+from workbench.loaders.files import Progress, open_input
 from workbench.loaders.json_stream import EventArrayReader
 from workbench.loaders.kineto_comm_args import CommArgsBuilder
 from workbench.loaders.kineto_schema import NO_ARGS, NOT_RECORDED, Event, decode_batch, event_array
@@ -25,8 +25,6 @@ CATEGORY_ALIASES = {
     "Operator": "cpu_op",
     "Python": "python_function",
 }
-
-Progress = Callable[[float], None]
 
 
 def load_kineto(path: str | Path, progress: Progress | None = None) -> Trace:

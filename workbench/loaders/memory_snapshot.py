@@ -20,12 +20,10 @@ from workbench.models.memory import (
     History, Segments,
 )
 
-PICKLE_MAGIC = b"\x80"
-
 
 def is_snapshot(path: Path, head: bytes) -> bool:
     """A pickle whose first bytes hold the keys of an allocator snapshot."""
-    return head[:1] == PICKLE_MAGIC and b"total_size" in head and (
+    return head[:1] == safe_pickle.PICKLE_MAGIC and b"total_size" in head and (
         b"segments" in head or b"blocks" in head)
 
 

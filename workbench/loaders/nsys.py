@@ -22,10 +22,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from workbench.loaders.files import Progress
 from workbench.loaders.nsys_schema import Schema, open_export
 from workbench.models.trace import MISSING, EventTable, MemoryEvents, Trace
-
-Progress = Callable[[float], None]
 
 # CUPTI enums, named as Kineto names them (the export's ENUM tables use longer labels).
 COPY_KINDS = {1: "HtoD", 2: "DtoH", 3: "HtoA", 4: "AtoH", 5: "AtoA", 6: "AtoD", 7: "DtoA", 8: "DtoD", 9: "HtoH",

@@ -19,6 +19,7 @@ from typing import Any
 from workbench.errors import InputError
 from workbench.loaders.files import open_input
 
+PICKLE_MAGIC = b"\x80"  # the PROTO opcode that starts a pickle of protocol 2 or later
 _ALLOWED = {
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import WorkbenchError
-from workbench.inputs.kineto import _RANK_IN_NAME, KIND_RANKS, KIND_TRACE
+from workbench.inputs.kineto import KIND_RANKS, KIND_TRACE
 from workbench.inputs.registry import InputKind, kind_of
+from workbench.loaders.files import rank_in_name
 
 KIND_RUN = "capture_run"
 SKIP_DIRS = {"node_modules", "__pycache__", "site-packages", "venv", "env"}
@@ -104,7 +105,7 @@ class ArtifactIndex:
     def _group(self, folder: Path, kind: InputKind, members: list[os.DirEntry]) -> list[Artifact]:
         """The folder as one artifact when its files of `kind` are read together, else one per file."""
         if kind.name == KIND_TRACE:
-            ranks = {m.group(1) for m in map(_RANK_IN_NAME.search, (e.name for e in members)) if m}
+            ranks = {rank_in_name(e.name) for e in members} - {None}
             together = len(members) > 1 and len(ranks) == len(members)
             return [self._artifact(folder, KIND_RANKS)] if together else [
                 self._artifact(Path(m.path), kind.name) for m in members]
