@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from workbench.analyses.stacks import is_user_file
 from workbench.loaders.flight_recorder import rank_from_name
 from workbench.models.flight_recorder import Dump, Entry, Frame
 
-_LIBRARY = re.compile(r"/(torch|site-packages|dist-packages|lib/python\d[.\d]*)/")
 Issue = dict[str, Any]
 
 
@@ -34,7 +34,7 @@ class Diagnosis:
 
 def user_frame(frames: list[Frame]) -> Frame | None:
     """The innermost frame outside torch and installed packages (frames innermost first)."""
-    return next((f for f in frames if not _LIBRARY.search(f.file)), frames[0] if frames else None)
+    return next((f for f in frames if is_user_file(f.file)), frames[0] if frames else None)
 
 
 def dump_sets(dumps: list[Dump]) -> dict[str, list[Dump]]:

@@ -6,10 +6,9 @@ import re
 from collections import defaultdict
 from typing import Any, Iterable
 
+from workbench.analyses.stacks import is_user_file
 from workbench.models.memory import Frames
 
-# Files of libraries, the interpreter or C++ rather than of the user's program.
-_LIBRARY_FILE = re.compile(r"(^$|^<|/site-packages/|/dist-packages/|/lib/python\d[^/]*/|\.(cpp|cc|cu|h|hpp)$)")
 # What a stack says the memory is, checked innermost frame first; (category, file pattern, function pattern).
 _CATEGORIES = (
     ("optimizer state", re.compile(r"/torch/optim/"), re.compile(r".")),
@@ -20,10 +19,6 @@ _CATEGORIES = (
     ("activations and forward temporaries", re.compile(r"/torch/nn/modules/module\.py"), re.compile(r"_call_impl")),
 )
 UNKNOWN = "other (no Python frame says)"
-
-
-def is_user_file(filename: str) -> bool:
-    return not _LIBRARY_FILE.search(filename)
 
 
 def frame_text(frame: dict[str, Any]) -> str:

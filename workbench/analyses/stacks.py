@@ -1,4 +1,5 @@
-"""Python source lines behind host events, from the `python_function` events of `with_stack=True`."""
+"""Python source lines behind host events (the `python_function` events of `with_stack=True`), and
+which frames are the user's own code rather than torch's, a library's or the interpreter's."""
 
 from __future__ import annotations
 
@@ -13,10 +14,19 @@ PYTHON_CATEGORIES = frozenset({"python_function"})
 # Frames of libraries rather than of the user's code: torch itself, builtins, the standard library.
 _LIBRARY_FRAME = re.compile(r"^(<|torch/|typing\.py|contextlib\.py|threading\.py|functools\.py|"
                             r"site-packages/|dist-packages/|/usr/lib/python)")
+# The same for a frame's full file path (allocator snapshots, Flight Recorder dumps): torch, installed
+# packages, the standard library, C++ sources and `<frozen ...>`-like pseudo files.
+_LIBRARY_FILE = re.compile(r"(^$|^<|/(torch|site-packages|dist-packages|lib/python\d[^/]*)/|\.(cpp|cc|cu|h|hpp)$)")
 
 
 def is_user_frame(name: str) -> bool:
+    """A profiler frame name (`file(line): function`) of the user's code."""
     return bool(name) and not _LIBRARY_FRAME.match(name)
+
+
+def is_user_file(filename: str) -> bool:
+    """A frame's file path that is the user's code."""
+    return not _LIBRARY_FILE.search(filename)
 
 
 class StackIndex:
