@@ -16,10 +16,9 @@ import numpy as np
 
 from workbench.analyses import categories as cat
 from workbench.models.trace import MISSING
-from workbench.rules.context import TraceContext, on_traces
+from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
 from workbench.rules.gpu_idle import native_stack
-from workbench.rules.precision import TRACE_KINDS
 from workbench.rules.registry import rule
 
 SYNC_TRANSFER = re.compile(

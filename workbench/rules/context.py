@@ -19,6 +19,7 @@ from workbench.models.trace import MISSING, Trace
 from workbench.rules.finding import severity_for
 
 US_PER_MS = 1000.0
+TRACE_KINDS = ("kineto_trace", "kineto_trace_ranks", "nsys_sqlite")  # the input kinds a TraceContext reads
 
 
 @dataclass

@@ -15,9 +15,8 @@ import numpy as np
 from workbench.analyses import categories as cat
 from workbench.analyses.gpu_gaps import GAP_MIN_US, LOW_UTILIZATION_PCT, Span, gpu_gaps, low_utilization
 from workbench.models.trace import MISSING
-from workbench.rules.context import TraceContext, on_traces
+from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix, severity_for
-from workbench.rules.precision import TRACE_KINDS
 from workbench.rules.registry import rule
 
 MAX_GAPS = 5

@@ -10,9 +10,8 @@ from typing import Iterator
 import numpy as np
 
 from workbench.analyses import categories as cat
-from workbench.rules.context import TraceContext, on_traces
+from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
-from workbench.rules.precision import TRACE_KINDS
 from workbench.rules.registry import rule
 from workbench.rules.summaries import kernel_rows, launching_ops
 

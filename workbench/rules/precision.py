@@ -9,7 +9,7 @@ from typing import Iterator
 import numpy as np
 
 from workbench.analyses import categories as cat
-from workbench.rules.context import TraceContext, on_traces
+from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
 from workbench.rules.registry import rule
 from workbench.rules.summaries import kernel_rows, launching_ops
@@ -18,7 +18,6 @@ from workbench.rules.summaries import kernel_rows, launching_ops
 FP32_GEMM = re.compile(r"sgemm|_simt_|xmma_gemm_f32f32", re.IGNORECASE)
 NOT_GEMM = re.compile(r"gemv|conv", re.IGNORECASE)
 TF32_SPEEDUP = 3.0
-TRACE_KINDS = ("kineto_trace", "kineto_trace_ranks", "nsys_sqlite")
 
 CODE_TF32 = '''import torch
 
