@@ -1,6 +1,8 @@
-"""Quantities as people read them."""
+"""Units: trace times (µs) to milliseconds, and bytes as people read them."""
 
 from __future__ import annotations
+
+US_PER_MS = 1000.0  # traces count microseconds; metrics and tables milliseconds
 
 
 def format_bytes(value: float, signed: bool = False) -> str:

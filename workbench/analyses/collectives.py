@@ -21,10 +21,11 @@ from typing import Any, Callable
 import numpy as np
 
 from workbench.analyses import categories as cat
-from workbench.analyses.operators import _lookup
+from workbench.analyses.operators import lookup
 from workbench.analyses.steps import step_mask
 from workbench.models.comm_args import CommArgs
 from workbench.models.trace import MISSING, EventTable, Trace
+from workbench.units import US_PER_MS
 
 CALL = re.compile(r"^(nccl|rccl|hccl|xccl|gloo|mpi|ucc):(\w+)$")
 HOST_BACKENDS = ("gloo:", "mpi:", "ucc:")  # their annotation spans the whole collective
@@ -38,7 +39,6 @@ DTYPE_BYTES = {
     "half": 2, "c10::half": 2, "bfloat16": 2, "c10::bfloat16": 2, "short": 2,
     "signed char": 1, "unsigned char": 1, "char": 1, "byte": 1, "bool": 1, "int8": 1, "uint8": 1,
 }
-US_PER_MS = 1000.0
 
 
 @dataclass
@@ -184,7 +184,7 @@ def enclosing(events: EventTable, outer: np.ndarray, inner: np.ndarray) -> np.nd
 def _call_of_kernels(events: EventTable, calls: np.ndarray, kernels: np.ndarray) -> np.ndarray:
     """Per communication kernel, the row in `calls` whose annotation encloses its launch, or MISSING."""
     runtime = np.flatnonzero(events.category_mask(cat.RUNTIME_CATEGORIES))
-    launch = _lookup(events.correlation[kernels], events.correlation[runtime], runtime)
+    launch = lookup(events.correlation[kernels], events.correlation[runtime], runtime)
     known = launch != MISSING
     out = np.full(len(kernels), MISSING, dtype=np.int64)
     out[known] = enclosing(events, calls, launch[known])
@@ -199,7 +199,7 @@ def _message(events: EventTable, comm: CommArgs, calls: np.ndarray) -> tuple[np.
     group = np.full(n, "", dtype=object)
     every_row = np.arange(len(comm))
     # the call's own Input Dims and Input type (older traces, gloo)
-    rows = _lookup(calls, comm.index, every_row)
+    rows = lookup(calls, comm.index, every_row)
     own = rows != MISSING
     shapes = events.shapes[calls[own]]
     codes, inverse = np.unique(shapes, return_inverse=True)

@@ -17,8 +17,7 @@ import numpy as np
 from workbench.analyses import categories as cat
 from workbench.analyses.intervals import clip, layered_lengths, overlap_length, union_length
 from workbench.models.trace import Trace
-
-US_PER_MS = 1000.0
+from workbench.units import US_PER_MS
 
 
 def gpu_time_metrics(trace: Trace, kinds: np.ndarray) -> dict[str, Any]:

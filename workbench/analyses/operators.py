@@ -28,7 +28,7 @@ def self_times(ts: np.ndarray, end: np.ndarray, thread: np.ndarray) -> np.ndarra
     return (end - ts) - child_time
 
 
-def _lookup(keys: np.ndarray, table_keys: np.ndarray, table_values: np.ndarray) -> np.ndarray:
+def lookup(keys: np.ndarray, table_keys: np.ndarray, table_values: np.ndarray) -> np.ndarray:
     """table_values at the position of each key in table_keys, MISSING where absent."""
     order = np.argsort(table_keys, kind="stable")
     sorted_keys = table_keys[order]
@@ -50,11 +50,11 @@ def kernel_launchers(events: EventTable, kinds: np.ndarray, ops: np.ndarray) -> 
     runtime = np.flatnonzero(events.category_mask(cat.RUNTIME_CATEGORIES))
     unknown = external == MISSING
     if unknown.any() and len(runtime):
-        external[unknown] = _lookup(
+        external[unknown] = lookup(
             events.correlation[gpu][unknown], events.correlation[runtime], events.external_id[runtime]
         )
     op_index = np.flatnonzero(ops)
-    return gpu, _lookup(external, events.external_id[op_index], op_index)
+    return gpu, lookup(external, events.external_id[op_index], op_index)
 
 
 def operator_table(events: EventTable, kinds: np.ndarray, top: int) -> list[dict[str, Any]]:

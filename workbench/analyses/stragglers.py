@@ -19,12 +19,12 @@ from workbench.analyses.collective_waits import collective_waits
 from workbench.analyses.collectives import find_collectives
 from workbench.analyses.intervals import union_length
 from workbench.models.trace import Trace
+from workbench.units import US_PER_MS
 
 MIN_EXCESS = 0.05  # 5 % above the median
 MIN_WAIT_SHARE = 0.02  # the others' wait for a rank: at least 2 % of the median step
 ROBUST_Z = 3.5
 MAD_TO_SIGMA = 1.4826
-US_PER_MS = 1000.0
 
 
 def robust_outliers(values: np.ndarray, min_excess: float) -> np.ndarray:

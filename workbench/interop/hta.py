@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.inputs.analyzed import AnalyzedInput
+from workbench.units import US_PER_MS
 
-US_PER_MS = 1000.0
 InputLike = AnalyzedInput | dict[str, Any]
 
 

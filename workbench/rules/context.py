@@ -17,8 +17,8 @@ from workbench.analyses.steps import step_mask
 from workbench.inputs.analyzed import AnalyzedInput
 from workbench.models.trace import MISSING, Trace
 from workbench.rules.finding import severity_for
+from workbench.units import US_PER_MS
 
-US_PER_MS = 1000.0
 TRACE_KINDS = ("kineto_trace", "kineto_trace_ranks", "nsys_sqlite")  # the input kinds a TraceContext reads
 
 
