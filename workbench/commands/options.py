@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import Config, load_config
+from workbench.errors import WorkbenchError
 from workbench.gate import gate_messages
 from workbench.reporters import FORMATS, markdown
 from workbench.rules.finding import SEVERITIES
+from workbench.rules.registry import RULES, load_builtin_rules
 
 SUMMARY_VARIABLE = "GITHUB_STEP_SUMMARY"
 
@@ -36,6 +38,10 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
 def settings(args: argparse.Namespace) -> tuple[Config, list[str], str | None]:
     """The config, the rules to ignore (config and command line) and the --fail-on level in force."""
     config = load_config(args.config)
+    load_builtin_rules()
+    unknown = [rule_id for rule_id in args.ignore if rule_id not in RULES]
+    if unknown:  # a typo must not leave the rule on unnoticed (the config file's ids are checked too)
+        raise WorkbenchError(f"--ignore: unknown rule id {unknown[0]!r} (`workbench rules` lists them)")
     return config, [*config.ignore, *args.ignore], args.fail_on or config.fail_on
 
 
