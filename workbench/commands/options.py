@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import Config, load_config
-from workbench.errors import WorkbenchError
+from workbench.errors import InputError, WorkbenchError
 from workbench.gate import gate_messages
 from workbench.reporters import FORMATS, markdown
 from workbench.rules.finding import SEVERITIES
@@ -49,8 +49,11 @@ def emit(report: dict[str, Any], args: argparse.Namespace) -> None:
     """Write the report where asked, append it to the job summary, and say on stderr why a gate failed."""
     output = FORMATS[args.format](report)
     if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(output, encoding="utf-8")
+        try:
+            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.output).write_text(output, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(args.output, f"cannot write the report: {exc.strerror or exc}") from None
     else:
         sys.stdout.write(output)
     summary = os.environ.get(SUMMARY_VARIABLE)
