@@ -18,8 +18,8 @@ from workbench.analyses import categories as cat
 from workbench.models.trace import MISSING
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
-from workbench.rules.gpu_idle import native_stack
 from workbench.rules.registry import rule
+from workbench.rules.summaries import native_stack
 
 SYNC_TRANSFER = re.compile(
     r"^(cuda|hip)(Memcpy|Memcpy2D|Memcpy3D|MemcpyToSymbol|MemcpyFromSymbol|MemcpyPeer|Memset|Memset2D|Memset3D)$"

@@ -18,10 +18,10 @@ from workbench.models.trace import MISSING
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix, severity_for
 from workbench.rules.registry import rule
+from workbench.rules.summaries import native_stack
 
 MAX_GAPS = 5
 HOST_CALLS = frozenset({"os_runtime", "cpu_op"}) | cat.RUNTIME_CATEGORIES
-STACK_FRAMES = 6
 
 CODE_GAPS = '''import queue
 import threading
@@ -72,11 +72,6 @@ for _ in range(2):
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
 '''
-
-
-def native_stack(ctx: TraceContext, index: int) -> list[str]:
-    """The call stack nsys recorded for host event `index` (innermost first), [] when none."""
-    return ctx.trace.metadata.get("callstacks", {}).get(int(index), [])[:STACK_FRAMES]
 
 
 def _overlapping(ctx: TraceContext, mask: np.ndarray, gap: Span) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Evidence building blocks shared by the rules: kernel and operator rows of a set of events."""
+"""Evidence building blocks shared by the rules: kernel and operator rows of a set of events, call stacks."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import numpy as np
 
 from workbench.models.trace import MISSING
 from workbench.rules.context import TraceContext
+
+STACK_FRAMES = 6
 
 
 def kernel_rows(ctx: TraceContext, indexes: np.ndarray, limit: int = 5) -> list[dict[str, Any]]:
@@ -41,3 +43,8 @@ def launching_ops(ctx: TraceContext, gpu_indexes: np.ndarray, limit: int = 5) ->
         {"op": e.names[code], "kernels": sum(shapes.values()), "input_shapes": shapes.most_common(1)[0][0] or None}
         for code, shapes in ranked
     ]
+
+
+def native_stack(ctx: TraceContext, index: int) -> list[str]:
+    """The call stack nsys recorded for host event `index` (innermost first), [] when none."""
+    return ctx.trace.metadata.get("callstacks", {}).get(int(index), [])[:STACK_FRAMES]
