@@ -7,11 +7,11 @@ import os
 import sys
 
 from workbench import __version__
-from workbench.commands import analyze, diff, rules
+from workbench.commands import analyze, ci, diff, rules
 from workbench.errors import WorkbenchError
 
 EXIT_OK, EXIT_GATE, EXIT_BAD_INPUT = 0, 1, 2
-COMMANDS = [analyze, diff, rules]
+COMMANDS = [analyze, diff, ci, rules]
 
 
 def build_parser() -> argparse.ArgumentParser:

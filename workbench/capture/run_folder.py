@@ -8,6 +8,7 @@ key (one process) never joins a folder.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ def create_run_folder(out: str | Path, claim: str | None = None) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     suffix = 0
     while True:
-        candidate = out if suffix == 0 else out.with_name(f"{out.name}-{suffix}")
+        candidate = _suffixed(out, suffix)
         try:
             candidate.mkdir()
         except FileExistsError:
@@ -34,6 +35,15 @@ def create_run_folder(out: str | Path, claim: str | None = None) -> Path:
         if claim is not None:
             _write_claim(candidate, claim)
         return candidate
+
+
+def next_run_folder(out: str | Path) -> Path:
+    """The folder that the next capture to `out` of one process creates (`workbench ci` reads it after the run)."""
+    return next(folder for folder in (_suffixed(Path(out), n) for n in itertools.count()) if not folder.exists())
+
+
+def _suffixed(out: Path, suffix: int) -> Path:
+    return out if suffix == 0 else out.with_name(f"{out.name}-{suffix}")
 
 
 def _write_claim(folder: Path, claim: str) -> None:

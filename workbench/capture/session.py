@@ -30,6 +30,7 @@ from workbench.capture.schedule import Schedule, schedule_of
 
 T = TypeVar("T")
 DEFAULT_OUT = "runs/capture"
+CI_OUT_VARIABLE = "WORKBENCH_CI_OUT"  # set by `workbench ci`: where every capture of its command writes
 HISTORY_ENTRIES = 100_000
 
 
@@ -39,7 +40,7 @@ class Capture:
     def __init__(self, out: str | Path = DEFAULT_OUT, steps: int | Schedule | dict[str, int] | None = None,
                  memory: bool = True, stacks: bool = True, shapes: bool = True, device: str | None = None,
                  history_entries: int = HISTORY_ENTRIES, cell: str | None = None) -> None:
-        self.out = Path(out)
+        self.out = Path(os.environ.get(CI_OUT_VARIABLE) or out)
         self.schedule = schedule_of(steps)
         self.memory, self.stacks, self.shapes = memory, stacks, shapes
         self.device = device

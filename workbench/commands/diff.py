@@ -8,7 +8,6 @@ from typing import Any
 
 from workbench.analyses.trace_diff import diff_inputs
 from workbench.commands.options import add_report_options, emit, settings
-from workbench.config import Config
 from workbench.errors import InputError
 from workbench.gate import exit_code, gate_section, rules_evaluated, tune
 from workbench.inputs import AnalyzedInput, AnalyzeOptions, analyze_path
@@ -22,38 +21,31 @@ ALL_ROWS = 10_000  # the diff compares whole tables; the report shows --top rows
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("diff", help="compare two runs and gate on a step-time slowdown",
                                    description="Compare a NEW trace (or folder of per-rank traces) with a BASE one.")
-    parser.add_argument("base", metavar="BASE", help="the reference trace file or folder (of per-rank traces, or a capture run folder)")
+    parser.add_argument("base", metavar="BASE",
+                        help="the reference trace file or folder (of per-rank traces, or a capture run folder)")
     parser.add_argument("new", metavar="NEW", help="the trace file or folder to compare with BASE")
-    add_slowdown_options(parser)
+    add_slowdown_option(parser)
+    parser.add_argument("--top", type=int, default=15, metavar="N",
+                        help="changed kernels/operators, and rows per table, in the report (default: 15)")
     add_report_options(parser)
     parser.set_defaults(run=run)
 
 
-def add_slowdown_options(parser: argparse.ArgumentParser) -> None:
-    """--max-slowdown and --top, which `ci --baseline` shares."""
+def add_slowdown_option(parser: argparse.ArgumentParser) -> None:
+    """--max-slowdown (`ci --baseline` has it too)."""
     parser.add_argument("--max-slowdown", type=float, metavar="PCT",
                         help="exit 1 when NEW's mean step time exceeds BASE's by more than PCT percent "
                              "(default: the config's max-slowdown, else no limit)")
-    parser.add_argument("--top", type=int, default=15, metavar="N",
-                        help="changed kernels/operators, and rows per table, in the report (default: 15)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the diff report; 1 when NEW's findings or its slowdown fail the gate, 2 when it has no steps to compare."""
     config, ignore, fail_on = settings(args)
-    report = diff_report(args.base, args.new, args, config, ignore, fail_on)
-    emit(report, args)
-    return exit_code(report)
-
-
-def diff_report(base_path: str, new_path: str, args: argparse.Namespace, config: Config, ignore: list[str],
-                fail_on: str | None) -> dict[str, Any]:
-    """The report `diff` writes: both inputs, NEW's findings, the diff and the gate (`args`: --max-slowdown, --top)."""
     max_slowdown = config.max_slowdown if args.max_slowdown is None else args.max_slowdown
     bars = ProgressBars()
     try:
         options = AnalyzeOptions(top=ALL_ROWS, progress=bars.task)
-        base, new = (_compared_input(path, analyze_path(path, options)) for path in (base_path, new_path))
+        base, new = (_compared_input(path, analyze_path(path, options)) for path in (args.base, args.new))
     finally:
         bars.close()
     base_findings, new_findings = ([f.to_json() for f in tune(run_rules([i], ignore=ignore), config)]
@@ -62,7 +54,8 @@ def diff_report(base_path: str, new_path: str, args: argparse.Namespace, config:
     report = build_report([_first_rows(i, args.top) for i in (base, new)], new_findings, diff=diff)
     report["gate"] = gate_section(new_findings, rules_evaluated([new], ignore), config, fail_on, max_slowdown,
                                   report["diff"])
-    return report
+    emit(report, args)
+    return exit_code(report)
 
 
 def _compared_input(path: str, inputs: list[AnalyzedInput]) -> AnalyzedInput:
