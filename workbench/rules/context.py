@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Iterator
 
@@ -24,11 +24,12 @@ TRACE_KINDS = ("kineto_trace", "kineto_trace_ranks", "nsys_sqlite")  # the input
 
 @dataclass
 class TraceContext:
-    """One rank's trace and metrics, with derived columns computed once and shared by the rules."""
+    """One rank's trace, metrics and tables, with derived columns computed once and shared by the rules."""
 
     trace: Trace
     metrics: dict[str, Any]
     rank: int | None
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def events(self):
@@ -151,7 +152,7 @@ def contexts(input_: AnalyzedInput) -> Iterator[TraceContext]:
     """A context per rank that still holds its trace."""
     for rank in input_.ranks:
         if rank.trace is not None:
-            yield TraceContext(rank.trace, rank.metrics, rank.rank)
+            yield TraceContext(rank.trace, rank.metrics, rank.rank, rank.tables)
 
 
 def on_traces(check: Callable[[TraceContext], Iterator]) -> Callable[[AnalyzedInput], Iterator]:

@@ -6,7 +6,6 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from workbench.analyses.collectives import collective_table, find_collectives
 from workbench.inputs.analyzed import AnalyzedInput
 from workbench.inputs.kineto import KIND_RANKS, KIND_TRACE
 from workbench.rules.context import TraceContext, on_traces
@@ -111,7 +110,7 @@ def exposed_communication(ctx: TraceContext) -> Iterator[Finding]:
     compute = ctx.per_step_ms(float(ctx.metrics.get("computation_ms") or 0.0) * 1000)
     gain = ctx.gain(min(exposed, compute) * 1000 * max(ctx.steps, 1),
                     "exposed communication per step, at most the step's compute time that it could hide behind")
-    kinds = collective_table(find_collectives(ctx.trace, ctx.kinds))
+    kinds = ctx.tables.get("collectives", [])
     all_to_all = bool(kinds) and kinds[0]["kind"] == "all_to_all"
     yield Finding(
         id="exposed-communication",
