@@ -53,6 +53,11 @@ def _collective(issue: dict[str, Any]) -> str:
     return f"{seq} ({' '.join(parts)})"
 
 
+def _user_frame(issue: dict[str, Any]) -> str | None:
+    """The first rank's user frame that the issue records."""
+    return next((r.get("user_frame") for r in issue.get("ranks", {}).values() if r.get("user_frame")), None)
+
+
 def _finding(id: str, title: str, issue: dict[str, Any], fix: Fix, symptom: bool = False) -> Finding:
     return Finding(id=id, title=title, severity="warning" if symptom else "critical", category=CATEGORY,
                    evidence=issue, estimated_gain=dict(_SYMPTOM_GAIN if symptom else _GAIN), fix=fix)
@@ -67,7 +72,7 @@ def stuck_collective(input_: AnalyzedInput) -> Iterator[Finding]:
         waiting = f" waiting for {_ranks(issue['waiting_for'])}" if issue.get("waiting_for") else ""
         ran = f"; the watchdog gave up after {issue['ran_for_ms'] / 1000:.1f} s" if issue.get("ran_for_ms") else ""
         title = f"{_upper(_collective(issue))} {state} on {_ranks(issue['waiting_ranks'])}{waiting}{ran}"
-        frame = next((r.get("user_frame") for r in issue.get("ranks", {}).values() if r.get("user_frame")), None)
+        frame = _user_frame(issue)
         if frame:
             title += f" (called at {_where(frame)})"
         yield _finding("nccl-stuck-collective", title, issue, fixes.NOT_REACHED if waiting else fixes.STUCK,
@@ -79,7 +84,7 @@ def stuck_collective(input_: AnalyzedInput) -> Iterator[Finding]:
 def rank_missing(input_: AnalyzedInput) -> Iterator[Finding]:
     for issue in _issues(input_, "missing"):
         missing, others = _ranks(issue["missing_ranks"]), _ranks(issue.get("waiting_ranks") or [])
-        frame = next((r.get("user_frame") for r in issue.get("ranks", {}).values() if r.get("user_frame")), None)
+        frame = _user_frame(issue)
         at = f" at {_where(frame)}" if frame else ""
         if issue.get("skipped"):
             title = (f"{_upper(missing)} skipped {_collective(issue)}{at} that {others} issued: "
