@@ -9,8 +9,8 @@ import sys
 from workbench import __version__
 from workbench.commands import analyze, ci, diff, rules
 from workbench.errors import WorkbenchError
+from workbench.gate import EXIT_BAD_INPUT
 
-EXIT_OK, EXIT_GATE, EXIT_BAD_INPUT = 0, 1, 2
 COMMANDS = [analyze, diff, ci, rules]
 
 

@@ -76,7 +76,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _table(path: Path, document: dict[str, Any]) -> dict[str, Any] | None:
     """The workbench settings of a parsed file: a pyproject's [tool.workbench], any other file's top level."""
-    return document.get("tool", {}).get("workbench") if path.name == PYPROJECT else document
+    if path.name != PYPROJECT:
+        return document
+    tool = document.get("tool")
+    return tool.get("workbench") if isinstance(tool, dict) else None
 
 
 def parse_config(path: Path, table: dict[str, Any]) -> Config:

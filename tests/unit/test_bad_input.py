@@ -107,12 +107,13 @@ def test_events_with_missing_or_odd_fields_are_skipped_and_counted(tmp_path, cap
         {"ph": "X", "cat": "kernel", "name": "no_ts", "dur": 5},
         {"ph": "X", "cat": "kernel", "name": "bad_dur", "ts": 1, "dur": "long"},
         {"ph": "X", "cat": "kernel", "name": "bad_args", "ts": 1, "dur": 1, "args": {"correlation": [1]}},
+        {"ph": "X", "cat": "kernel", "name": "negative_dur", "ts": 1, "dur": -5},
     ]
     path = write(tmp_path, "odd.json", json.dumps(document).encode())
     code, out, err = run_cli(capsys, str(path), "--format", "json")
     assert code == 0, err
     report = json.loads(out)
     metrics = report["inputs"][0]["metrics"]
-    assert metrics["events_skipped"] == 3
+    assert metrics["events_skipped"] == 4
     assert metrics["event_count"] == kept
-    assert any("3 malformed event(s) skipped" in w for w in report["inputs"][0]["warnings"])
+    assert any("4 malformed event(s) skipped" in w for w in report["inputs"][0]["warnings"])

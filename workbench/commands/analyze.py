@@ -15,9 +15,10 @@ from workbench.rules import run_rules
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("analyze", help="analyze traces and print a report",
-                                   description="Analyze profiler traces (files, or folders of per-rank traces).")
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="trace file (.json, .json.gz) or folder of traces")
+    parser = subparsers.add_parser("analyze", help="analyze artifacts of a run and print a report",
+                                   description="Analyze the artifacts of a run: profiler traces, allocator snapshots, "
+                                               "OOM messages, Flight Recorder dumps and logs, Nsight and Metal exports.")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="a file, or a folder (every artifact in it is recognized)")
     parser.add_argument("--top", type=int, default=50, metavar="N", help="rows per table in the report (default: 50)")
     add_report_options(parser)
     parser.set_defaults(run=run)

@@ -131,7 +131,7 @@ class _Columns:
         args = [e.args or NO_ARGS for e in events]
         ts = np.array([e.ts for e in events], dtype=np.float64)
         dur = np.array([e.dur for e in events], dtype=np.float64)
-        valid = ~(np.isnan(ts) | np.isnan(dur))
+        valid = ~(np.isnan(ts) | np.isnan(dur) | (dur < 0))  # a negative duration is malformed
         self.skipped += int(len(events) - valid.sum())
         external = [a.external_id if a.external_id != NOT_RECORDED else a.external_id_v1 for a in args]
         shapes = [bytes(a.input_dims) for a in args]

@@ -12,14 +12,14 @@ from typing import Any, Iterator
 
 from workbench.inputs.analyzed import AnalyzedInput
 from workbench.rules import distributed_fixes as fixes
-from workbench.rules.finding import Finding, Fix
+from workbench.rules.finding import Finding, Fix, failure_gain
 from workbench.rules.registry import rule
 
 KINDS = ("flight_recorder",)
 CATEGORY = "communication"
 SHORT_TIMEOUT_MS = 5 * 60 * 1000
-_GAIN = {"pct": 100.0, "method": "a hang ends the run: fixing its root cause saves all of it"}
-_SYMPTOM_GAIN = {"pct": 100.0, "method": "the same hang as its root cause; shown for the ranks left waiting"}
+_GAIN = failure_gain("a hang ends the run: fixing its root cause saves all of it")
+_SYMPTOM_GAIN = failure_gain("the same hang as its root cause; shown for the ranks left waiting")
 
 
 def _issues(input_: AnalyzedInput, kind: str) -> list[dict[str, Any]]:

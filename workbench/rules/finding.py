@@ -10,6 +10,11 @@ CRITICAL_PCT = 10.0
 WARNING_PCT = 3.0
 
 
+def failure_gain(method: str) -> dict[str, Any]:
+    """The gain of fixing a failure that stopped the run (an OOM, a hang): all of the run."""
+    return {"pct": 100.0, "method": method}
+
+
 def severity_for(pct_of_time: float) -> str:
     """Severity from the share of step (or run) time a problem costs."""
     if pct_of_time >= CRITICAL_PCT:

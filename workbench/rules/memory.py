@@ -6,7 +6,9 @@ from typing import Any, Iterator
 
 from workbench.inputs.analyzed import AnalyzedInput
 from workbench.rules.finding import Finding, Fix
-from workbench.rules.memory_facts import ALLOC_CONF_DOCS, RECORD_HISTORY_CODE, SNAPSHOT_DOCS, OomFacts, failure_gain, oom_facts
+from workbench.rules.memory_facts import (
+    ALLOC_CONF_DOCS, RECORD_HISTORY_CODE, SNAPSHOT_DOCS, OomFacts, oom_facts, oom_gain,
+)
 from workbench.rules.memory_fixes import alloc_conf_advice, capacity_fix, fragmentation_code
 from workbench.rules.registry import rule
 from workbench.units import format_bytes
@@ -34,7 +36,7 @@ def oom_fragmentation(input_: AnalyzedInput) -> Iterator[Finding]:
         id="oom-fragmentation", severity="critical", category="memory", evidence=evidence,
         title=(f"Out of memory from fragmentation: {format_bytes(facts.cached_free())} reserved but unallocated "
                f"could hold the {format_bytes(facts.requested)} request, but {largest}"),
-        estimated_gain=failure_gain("fragmentation OOM"),
+        estimated_gain=oom_gain("fragmentation OOM"),
         fix=Fix(summary=" ".join([pattern.get("explanation", ""), advice["summary"]]).strip(),
                 code=fragmentation_code(advice), docs=[ALLOC_CONF_DOCS, SNAPSHOT_DOCS]),
     )
@@ -59,7 +61,7 @@ def oom_capacity(input_: AnalyzedInput) -> Iterator[Finding]:
     yield Finding(
         id="oom-capacity", severity="critical", category="memory", evidence=evidence,
         title=f"Out of memory: {live}{total} left no room for {format_bytes(facts.requested)}{where}",
-        estimated_gain=failure_gain("OOM"),
+        estimated_gain=oom_gain("OOM"),
         fix=Fix(summary=fix.summary, code=fix.code, docs=fix.docs),
     )
 
@@ -78,7 +80,7 @@ def oom_other_processes(input_: AnalyzedInput) -> Iterator[Finding]:
                   "other_processes_bytes": held, "would_fit_without_them": decisive},
         title=(f"{len(others)} other process(es) hold {format_bytes(held)} on this GPU"
                + ("; without them the request would have fit" if decisive else "")),
-        estimated_gain=failure_gain("OOM") if decisive else {"pct": 100.0 * held / (facts.total or held),
+        estimated_gain=oom_gain("OOM") if decisive else {"pct": 100.0 * held / (facts.total or held),
                                                                 "method": "share of the device the other processes hold"},
         fix=Fix(summary=("Free the GPU before the run: stop stale notebook kernels or jobs holding it (the PIDs "
                          "are in the evidence), or pin each job to its own GPU with CUDA_VISIBLE_DEVICES."),
@@ -99,7 +101,7 @@ def oom_memory_cap(input_: AnalyzedInput) -> Iterator[Finding]:
                   "message": facts.message.get("text", "")[:400]},
         title=(f"Out of memory at a cap of {format_bytes(allowed)} set by torch.cuda.set_per_process_memory_fraction"
                f" while the device has {format_bytes(facts.total)}"),
-        estimated_gain=failure_gain("OOM"),
+        estimated_gain=oom_gain("OOM"),
         fix=Fix(summary=("Raise or remove torch.cuda.set_per_process_memory_fraction for this process, "
                          "or reduce what it keeps alive."),
                 code=_CUDA_CAP_CODE,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.inputs.analyzed import AnalyzedInput
+from workbench.rules.finding import failure_gain
 from workbench.units import format_bytes
 
 ALLOC_CONF_DOCS = "https://docs.pytorch.org/docs/stable/notes/cuda.html#optimizing-memory-usage-with-pytorch-cuda-alloc-conf"
@@ -68,9 +69,8 @@ def oom_facts(input_: AnalyzedInput) -> OomFacts | None:
         stack=message.get("python_frames") or [], message=message)
 
 
-def failure_gain(what: str) -> dict[str, Any]:
-    """The gain of fixing an error that stopped the run: all of it."""
-    return {"pct": 100.0, "method": f"the run stopped at this {what}; fixing it lets the run complete"}
+def oom_gain(what: str) -> dict[str, Any]:
+    return failure_gain(f"the run stopped at this {what}; fixing it lets the run complete")
 
 
 RECORD_HISTORY_CODE = '''
