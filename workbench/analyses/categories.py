@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 
+from workbench.models.comm_args import COMMUNICATION
 from workbench.models.trace import EventTable
 
 # Device-side activity. MTIA traces record device work as `mtia_ccp_events`.
@@ -17,7 +18,6 @@ RUNTIME_CATEGORIES = frozenset({"cuda_runtime", "cuda_driver", "mtia_runtime"})
 HOST_OP_CATEGORIES = frozenset({"cpu_op"})
 ANNOTATION_CATEGORIES = frozenset({"user_annotation"})
 
-COMMUNICATION = re.compile(r"nccl|rccl|hccl|msccl|gloo|c10d", re.IGNORECASE)
 MTIA_DMA = re.compile(r"^dma_request$")
 # DataLoader iteration, and user annotations that name a data/input/batch phase ("## data ##").
 DATA_LOADING = re.compile(r"dataloader|__next__|_next_data|data[_ ]?load|get_batch|\b(data|input|batch)\b",

@@ -13,9 +13,8 @@ from itertools import islice
 import msgspec
 import numpy as np
 
-from workbench.analyses.categories import COMMUNICATION
 from workbench.loaders.kineto_schema import EventArgs
-from workbench.models.comm_args import CommArgs
+from workbench.models.comm_args import COMMUNICATION, CommArgs
 
 COMM_EVENT = re.compile(rf"{COMMUNICATION.pattern}|^record_param_comms$", re.IGNORECASE)
 _TYPES = msgspec.json.Decoder(list[str])

@@ -9,9 +9,13 @@ the `nccl:<op>` annotation's `Input Dims` (the event's `shapes`) and `Input type
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
+
+# What the name of a communication event (kernel, annotation or op) looks like.
+COMMUNICATION = re.compile(r"nccl|rccl|hccl|msccl|gloo|c10d", re.IGNORECASE)
 
 
 @dataclass

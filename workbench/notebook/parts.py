@@ -42,7 +42,6 @@ class Table:
     title: str
     columns: list[Column]
     rows: list[dict[str, Any]]
-    note: str = ""
 
     def texts(self) -> list[list[str]]:
         return [[cell_text(c.key, row.get(c.key)) for c in self.columns] for row in self.rows]
