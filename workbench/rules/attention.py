@@ -11,7 +11,7 @@ import numpy as np
 from workbench.analyses import categories as cat
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
-from workbench.rules.registry import rule
+from workbench.rules.registry import finding_of, rule
 from workbench.rules.summaries import launching_ops
 
 SOFTMAX = re.compile(r"^aten::_?softmax$")
@@ -104,11 +104,9 @@ def unfused_attention(ctx: TraceContext) -> Iterator[Finding]:
                     "fused kernels never write that matrix to memory; 2-4x is typical for the attention block")
     masked = bool(len(ctx.named(r"^aten::masked_fill_?$", cat.HOST_OP_CATEGORIES)))
     heads = shape[-3] if len(shape) >= 4 else 1
-    yield Finding(
-        id="unfused-attention",
+    yield finding_of(
+        "unfused-attention",
         title=f"Attention is computed by hand on {shape} score matrices: use scaled_dot_product_attention",
-        severity=ctx.severity(gain),
-        category="compute",
         evidence={
             "softmax_input_shape": shape,
             "head_dim": head_dim,
@@ -119,7 +117,7 @@ def unfused_attention(ctx: TraceContext) -> Iterator[Finding]:
             "suggested_backend": _backend(ctx.device.get("computeMajor")),
             "source": ctx.stacks.top_lines(softmax),
         },
-        estimated_gain=gain,
+        gain=gain,
         fix=Fix(
             summary="Call torch.nn.functional.scaled_dot_product_attention; it dispatches to a fused "
                     f"FlashAttention/cuDNN kernel ({_backend(ctx.device.get('computeMajor'))}).",

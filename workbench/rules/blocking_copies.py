@@ -18,7 +18,7 @@ from workbench.analyses import categories as cat
 from workbench.models.trace import MISSING
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
-from workbench.rules.registry import rule
+from workbench.rules.registry import finding_of, rule
 from workbench.rules.summaries import native_stack
 
 SYNC_TRANSFER = re.compile(
@@ -65,11 +65,9 @@ def sync_memcpy(ctx: TraceContext) -> Iterator[Finding]:
     gain = ctx.gain(blocked_us, "host time blocked in the synchronous calls: asynchronous copies from pinned "
                                 "memory let the host go on queuing work")
     longest = int(calls[np.argmax(e.dur[calls])])
-    yield Finding(
-        id="sync-memcpy",
+    yield finding_of(
+        "sync-memcpy",
         title=f"{len(calls)} synchronous memcpy/memset call(s) block the host",
-        severity=ctx.severity(gain),
-        category="launch",
         evidence={
             "calls": dict(Counter(e.names[c] for c in e.name[calls].tolist())),
             "host_blocked_ms_per_step": round(ctx.per_step_ms(blocked_us), 3),
@@ -78,7 +76,7 @@ def sync_memcpy(ctx: TraceContext) -> Iterator[Finding]:
             "longest_call": {"call": e.names[e.name[longest]], "start_ns": round(e.ts[longest] * 1000),
                              "ms": round(float(e.dur[longest]) / 1000, 3), "stack": native_stack(ctx, longest)},
         },
-        estimated_gain=gain,
+        gain=gain,
         fix=Fix(summary="Use cudaMemcpyAsync/cudaMemsetAsync on a stream from pinned memory (in PyTorch: "
                         "pin_memory() and non_blocking=True) and synchronize only where the result is needed.",
                 code=CODE,

@@ -16,7 +16,6 @@ from workbench.analyses.stacks import StackIndex
 from workbench.analyses.steps import step_mask
 from workbench.inputs.analyzed import AnalyzedInput
 from workbench.models.trace import MISSING, Trace
-from workbench.rules.finding import severity_for
 from workbench.units import US_PER_MS
 
 TRACE_KINDS = ("kineto_trace", "kineto_trace_ranks", "nsys_sqlite")  # the input kinds a TraceContext reads
@@ -65,9 +64,6 @@ class TraceContext:
         pct = 100.0 * ms / self.base_ms if self.base_ms else 0.0
         key = "time_ms_per_step" if self.steps else "time_ms"
         return {key: round(ms, 3), "pct": round(pct, 2), "method": method}
-
-    def severity(self, gain: dict[str, Any]) -> str:
-        return severity_for(gain["pct"])
 
     def in_steps(self, indexes: np.ndarray) -> np.ndarray:
         """Those of `indexes` whose event starts inside a profiler step (all of them without steps)."""

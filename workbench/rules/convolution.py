@@ -10,7 +10,7 @@ import numpy as np
 from workbench.analyses import categories as cat
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
-from workbench.rules.registry import rule
+from workbench.rules.registry import finding_of, rule
 from workbench.rules.summaries import kernel_rows
 
 CONV_OP = re.compile(r"^aten::(cudnn|miopen|mkldnn)?_?convolution|^aten::conv\dd$|^aten::_convolution")
@@ -57,11 +57,9 @@ def channels_last(ctx: TraceContext) -> Iterator[Finding]:
                     "layout-conversion kernel time, plus half the float32 convolution time: channels_last with "
                     "autocast runs convolutions on tensor cores without NCHW<->NHWC transposes")
     dims = next((ctx.input_dims(i)[0] for i in convs.tolist() if ctx.input_dims(i)), [None, 3])
-    yield Finding(
-        id="channels-last",
+    yield finding_of(
+        "channels-last",
         title="Convolutions run in NCHW" + (" float32" if len(fp32) else "") + ": use channels_last with autocast",
-        severity=ctx.severity(gain),
-        category="compute",
         evidence={
             "convolution_share_of_kernel_time_pct": round(100 * conv_us / kernel_us, 2),
             "fp32_convolution_ms_per_step": round(ctx.per_step_ms(fp32_us), 3),
@@ -70,7 +68,7 @@ def channels_last(ctx: TraceContext) -> Iterator[Finding]:
             "layout_kernels": kernel_rows(ctx, layout),
             "convolution_input_shape": dims,
         },
-        estimated_gain=gain,
+        gain=gain,
         fix=Fix(summary="Convert the model and inputs to torch.channels_last and run under autocast "
                         "(bf16 on Ampere+, fp16 with a GradScaler on Volta/Turing).",
                 code=CODE.format(shape=dims, channels=dims[1] if isinstance(dims, list) and len(dims) > 1 else 3),

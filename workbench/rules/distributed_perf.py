@@ -9,9 +9,9 @@ import numpy as np
 from workbench.inputs.analyzed import AnalyzedInput
 from workbench.inputs.kineto import KIND_RANKS, KIND_TRACE
 from workbench.rules.context import TraceContext, on_traces
-from workbench.rules.finding import Finding, Fix, severity_for
+from workbench.rules.finding import Finding, Fix
 from workbench.rules.input import CODE_LOADER
-from workbench.rules.registry import rule
+from workbench.rules.registry import finding_of, rule
 
 MIN_EXPOSED_PCT = 5.0  # exposed communication worth reporting, as a share of the step
 MAX_OVERLAP_PCT = 50.0  # communication hidden behind compute at least this much is well overlapped
@@ -83,16 +83,14 @@ def straggler_rank(input_: AnalyzedInput) -> Iterator[Finding]:
                      "the other ranks' wait for this rank in collectives, per step (what they would save if it "
                      "kept pace)" if blamed else "this rank's time above the other ranks' median, per step")
         cause = row["likely_cause"]
-        yield Finding(
-            id="straggler-rank",
+        yield finding_of(
+            "straggler-rank",
             title=f"Rank {row['rank']} is a straggler" + (f" ({cause})" if cause else "")
                   + (f": the other ranks wait {waited:.1f} ms/step for it in collectives" if blamed
                      else f": {excess:.1f} ms/step more {', '.join(row['outlier_in'])} than the median"),
-            severity=severity_for(gain["pct"]),
-            category="communication",
             input=f"{input_.path} (rank {row['rank']})",
             evidence={**{k: v for k, v in row.items() if v is not None}, "median_step_time_ms": step_ms},
-            estimated_gain=gain,
+            gain=gain,
             fix=_straggler_fix(cause),
         )
 
@@ -112,19 +110,17 @@ def exposed_communication(ctx: TraceContext) -> Iterator[Finding]:
                     "exposed communication per step, at most the step's compute time that it could hide behind")
     kinds = ctx.tables.get("collectives", [])
     all_to_all = bool(kinds) and kinds[0]["kind"] == "all_to_all"
-    yield Finding(
-        id="exposed-communication",
+    yield finding_of(
+        "exposed-communication",
         title=f"{exposed:.1f} ms/step of communication runs with nothing to hide behind "
               f"({overlap or 0:.0f}% overlapped with compute)",
-        severity=ctx.severity(gain),
-        category="communication",
         evidence={
             "exposed_comm_ms_per_step": round(exposed, 3),
             "comm_overlap_pct": overlap,
             "compute_ms_per_step": round(compute, 3),
             "collectives_by_time": [{k: c[k] for k in ("kind", "count", "total_ms", "algbw_gbps")} for c in kinds[:5]],
         },
-        estimated_gain=gain,
+        gain=gain,
         fix=Fix(
             summary=("Start gradient all-reduces during the backward pass and do fewer of them: DDP "
                      "bucket_cap_mb and gradient_as_bucket_view, no_sync() over accumulation steps, FSDP "

@@ -16,8 +16,8 @@ from workbench.analyses import categories as cat
 from workbench.analyses.gpu_gaps import GAP_MIN_US, LOW_UTILIZATION_PCT, Span, gpu_gaps, low_utilization
 from workbench.models.trace import MISSING
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
-from workbench.rules.finding import Finding, Fix, severity_for
-from workbench.rules.registry import rule
+from workbench.rules.finding import Finding, Fix
+from workbench.rules.registry import finding_of, rule
 from workbench.rules.summaries import native_stack
 
 MAX_GAPS = 5
@@ -129,17 +129,15 @@ def gpu_gaps_rule(ctx: TraceContext) -> Iterator[Finding]:
         return
     total_ms = sum(g.duration for g in gaps) / 1000
     pct = round(100.0 * total_ms / window_ms, 2)
-    yield Finding(
-        id="gpu-gaps",
+    yield finding_of(
+        "gpu-gaps",
         title=f"{len(gaps)} GPU gap(s) of {GAP_MIN_US / 1e6:g} s or more: {total_ms / 1000:.2f} s "
               f"({pct:.0f}% of the GPU window) with no GPU work",
-        severity=severity_for(pct),
-        category="launch",
         evidence={"gap_count": len(gaps), "gap_total_ms": round(total_ms, 3), "gpu_window_ms": round(window_ms, 3),
                   "gaps": [_gap_evidence(ctx, g) for g in gaps[:MAX_GAPS]]},
-        estimated_gain={"time_ms": round(total_ms, 3), "pct": pct,
-                        "method": "the gaps' length as a share of the GPU window: work queued across them "
-                                  "would have kept the GPU busy"},
+        gain={"time_ms": round(total_ms, 3), "pct": pct,
+              "method": "the gaps' length as a share of the GPU window: work queued across them "
+                        "would have kept the GPU busy"},
         fix=Fix(summary="Find what the host did in each gap (host_calls, annotations) and move it off the thread "
                         "that feeds the GPU, or overlap it with GPU work; warm up libraries before timing.",
                 code=CODE_GAPS,
@@ -161,11 +159,9 @@ def low_gpu_utilization(ctx: TraceContext) -> Iterator[Finding]:
     idle_ms = max(float(m["idle_other_ms"]) - gaps_ms, 0.0)
     pct = round(100.0 * idle_ms / window_ms, 2) if window_ms else 0.0
     causes = {k: round(float(m.get(f"idle_{k}_ms") or 0.0), 3) for k in ("input_wait", "sync", "host_busy", "other")}
-    yield Finding(
-        id="low-gpu-utilization",
+    yield finding_of(
+        "low-gpu-utilization",
         title=f"The GPU is busy {busy:.1f}% of its {window_ms:.1f} ms window",
-        severity=severity_for(pct),
-        category="launch",
         evidence={
             "gpu_busy_pct": busy,
             "gpu_window_ms": round(window_ms, 3),
@@ -175,10 +171,10 @@ def low_gpu_utilization(ctx: TraceContext) -> Iterator[Finding]:
                 {"device": r.device, "start_ns": round(r.start * 1000), "duration_ms": round(r.duration / 1000, 3),
                  "busy_pct": r.busy_pct} for r in low_utilization(ctx.events, ctx.kinds)],
         },
-        estimated_gain={"time_ms": round(idle_ms, 3), "pct": pct,
-                        "method": "GPU idle time that neither the long gaps (gpu-gaps) nor the host's input waits, "
-                                  "syncs and launches (input-bound, host-sync, launch-bound, host-bound) account "
-                                  "for, as a share of the GPU window"},
+        gain={"time_ms": round(idle_ms, 3), "pct": pct,
+              "method": "GPU idle time that neither the long gaps (gpu-gaps) nor the host's input waits, "
+                        "syncs and launches (input-bound, host-sync, launch-bound, host-bound) account "
+                        "for, as a share of the GPU window"},
         fix=Fix(summary="Give the GPU more work per launch (a larger batch, fused or compiled kernels, CUDA "
                         "graphs) and see the launch-bound/host-bound findings for where the host time goes.",
                 code=CODE_UTILIZATION.format(batch=1024),

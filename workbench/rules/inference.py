@@ -12,7 +12,7 @@ import numpy as np
 from workbench.analyses import categories as cat
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
-from workbench.rules.registry import rule
+from workbench.rules.registry import finding_of, rule
 from workbench.rules.summaries import kernel_rows, launching_ops
 
 LINEAR = re.compile(r"^aten::(addmm|mm|linear|matmul)$")
@@ -70,12 +70,10 @@ def quantize_weights(ctx: TraceContext) -> Iterator[Finding]:
                     f"{'float32' if width == 4 else '16-bit'} ones; three quarters of that ideal is assumed")
     ops_rows = launching_ops(ctx, gpu)
     k, n = _weight_shape(ops_rows[0]["input_shapes"] if ops_rows else None)
-    yield Finding(
-        id="quantize-weights",
+    yield finding_of(
+        "quantize-weights",
         title=f"{100 * thin_us / kernel_us:.0f}% of GPU time reads {'float32' if width == 4 else '16-bit'} "
               "weights in matrix-vector products: quantize the weights",
-        severity=ctx.severity(gain),
-        category="memory",
         evidence={
             "weight_bound_share_of_kernel_time_pct": round(100 * thin_us / kernel_us, 2),
             "weight_dtype": "float32" if width == 4 else "bfloat16/float16",
@@ -83,7 +81,7 @@ def quantize_weights(ctx: TraceContext) -> Iterator[Finding]:
             "operators": ops_rows,
             "expected_effect": f"weights {width}x smaller in memory; these GEMMs up to {width}x faster",
         },
-        estimated_gain=gain,
+        gain=gain,
         fix=Fix(summary="Quantize the Linear weights to int8 (torchao weight-only on GPU; dynamic int8 on CPU); "
                         "check accuracy on your own evaluation set.",
                 code=CODE.format(shapes=", ".join(r["input_shapes"] or "" for r in ops_rows[:2]), k=k, n=n),

@@ -10,7 +10,7 @@ import numpy as np
 from workbench.analyses import categories as cat
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
-from workbench.rules.registry import rule
+from workbench.rules.registry import finding_of, rule
 
 MIN_INPUT_WAIT_PCT = 3.0
 LOADER = re.compile(r"DataLoader\)#(_\w+)\.__next__")
@@ -57,11 +57,9 @@ def input_bound(ctx: TraceContext) -> Iterator[Finding]:
     single = "_SingleProcessDataLoaderIter" in iterators
     gain = ctx.gain(wait_ms * 1000, "GPU idle time while the host was in data loading: batches prepared ahead "
                                     "by workers would be ready when the GPU asks")
-    yield Finding(
-        id="input-bound",
+    yield finding_of(
+        "input-bound",
         title=f"The GPU idles {100 * wait_ms / window_ms:.0f}% of the time waiting for input",
-        severity=ctx.severity(gain),
-        category="input",
         evidence={
             "gpu_idle_waiting_for_input_ms_per_step": round(ctx.per_step_ms(wait_ms * 1000), 3),
             "gpu_idle_waiting_for_input_pct": round(100 * wait_ms / window_ms, 2),
@@ -70,7 +68,7 @@ def input_bound(ctx: TraceContext) -> Iterator[Finding]:
             "num_workers": 0 if single else ("> 0" if iterators else None),
             "source": ctx.stacks.top_lines(loading),
         },
-        estimated_gain=gain,
+        gain=gain,
         fix=Fix(
             summary=("Load batches in worker processes (num_workers > 0) with pinned memory and "
                      "non-blocking copies." if single else
@@ -93,18 +91,16 @@ def pageable_memcpy(ctx: TraceContext) -> Iterator[Finding]:
     nbytes = int(e.bytes[copies][e.bytes[copies] > 0].sum())
     gain = ctx.gain(total_us * (1 - 1 / PINNED_SPEEDUP),
                     "copy time x 1/2: pinned copies run at about twice the bandwidth and do not block the host")
-    yield Finding(
-        id="pageable-memcpy",
+    yield finding_of(
+        "pageable-memcpy",
         title=f"{len(copies)} host-to-device copies from pageable memory",
-        severity=ctx.severity(gain),
-        category="input",
         evidence={
             "copies_per_step": round(len(copies) / max(ctx.steps, 1), 2),
             "bytes_per_step": round(nbytes / max(ctx.steps, 1)),
             "copy_ms_per_step": round(ctx.per_step_ms(total_us), 3),
             "bandwidth_gb_per_s": round(nbytes / total_us / 1000, 2) if total_us else None,
         },
-        estimated_gain=gain,
+        gain=gain,
         fix=Fix(summary="Pin the host tensors (DataLoader(pin_memory=True) or .pin_memory()) and copy with "
                         "non_blocking=True.",
                 code=CODE_PINNED.format(count=len(copies)),

@@ -10,7 +10,7 @@ import numpy as np
 from workbench.analyses import categories as cat
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
-from workbench.rules.registry import rule
+from workbench.rules.registry import finding_of, rule
 
 MAX_BUSY_PCT = 50.0
 MIN_SHORT_KERNEL_PCT = 50.0
@@ -89,11 +89,9 @@ def launch_bound(ctx: TraceContext) -> Iterator[Finding]:
                              "replays the kernels back to back with one launch")
     cats = ctx.named(CAT, cat.HOST_OP_CATEGORIES)
     growing_cache = len(cats) and not ctx.is_training and _growing(ctx, cats)
-    yield Finding(
-        id="launch-bound",
+    yield finding_of(
+        "launch-bound",
         title=f"Launch-bound: the GPU is busy {busy:.0f}% of the time running {short:.0f}% kernels under 10 µs",
-        severity=ctx.severity(gain),
-        category="launch",
         evidence={
             "gpu_busy_pct": busy,
             "short_kernel_pct": short,
@@ -104,7 +102,7 @@ def launch_bound(ctx: TraceContext) -> Iterator[Finding]:
             "cuda_graph_launched_share": round(graph_launched_share(ctx), 3),
             "growing_cat_calls": int(len(cats)) if growing_cache else 0,
         },
-        estimated_gain=gain,
+        gain=gain,
         fix=Fix(
             summary="Remove per-kernel launch cost: torch.compile(mode=\"reduce-overhead\") or CUDA graphs, with "
                     "static shapes" + ("; grow no tensor with torch.cat inside the loop (preallocate the KV cache)"
@@ -148,11 +146,9 @@ def host_bound(ctx: TraceContext) -> Iterator[Finding]:
     for i in phases.tolist():
         name = ctx.events.names[ctx.events.name[i]]
         by_phase[name] = by_phase.get(name, 0.0) + float(ctx.events.dur[i])
-    yield Finding(
-        id="host-bound",
+    yield finding_of(
+        "host-bound",
         title=f"The GPU idles {100 * idle_host / window:.0f}% of the time while the host runs operators",
-        severity=ctx.severity(gain),
-        category="launch",
         evidence={
             "gpu_busy_pct": m.get("gpu_busy_pct"),
             "gpu_idle_host_busy_ms_per_step": round(ctx.per_step_ms(idle_host * 1000), 3),
@@ -161,7 +157,7 @@ def host_bound(ctx: TraceContext) -> Iterator[Finding]:
             "kernel_mean_us": m.get("kernel_mean_us"),
             "host_phase_ms_per_step": {k: round(ctx.per_step_ms(v), 3) for k, v in by_phase.items()},
         },
-        estimated_gain=gain,
+        gain=gain,
         fix=Fix(summary="Cut host overhead: torch.compile the model (fewer, fused kernels), or give each step "
                         "more work (a larger batch) so that the GPU stays ahead of the host.",
                 code=CODE_COMPILE,

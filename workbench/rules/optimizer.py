@@ -10,7 +10,7 @@ import numpy as np
 from workbench.analyses import categories as cat
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
-from workbench.rules.registry import rule
+from workbench.rules.registry import finding_of, rule
 
 OPTIMIZER_STEP = re.compile(r"^Optimizer\.step#(\w+)\.step$")
 MULTI_TENSOR = re.compile(r"^aten::_(foreach|fused)_")
@@ -54,11 +54,9 @@ def unfused_optimizer(ctx: TraceContext) -> Iterator[Finding]:
                     "the optimizer step's wall time minus half the GPU time of its kernels: a fused step keeps "
                     "the arithmetic, reads each tensor once and drops the per-parameter launches")
     name = OPTIMIZER_STEP.match(e.names[e.name[steps[0]]]).group(1)
-    yield Finding(
-        id="unfused-optimizer",
+    yield finding_of(
+        "unfused-optimizer",
         title=f"{name}.step launches {kernels_per_step:.0f} kernels per step for {params:.0f} parameters",
-        severity=ctx.severity(gain),
-        category="launch",
         evidence={
             "optimizer": name,
             "parameters": round(params),
@@ -67,7 +65,7 @@ def unfused_optimizer(ctx: TraceContext) -> Iterator[Finding]:
             "optimizer_gpu_ms": round(gpu_us / len(steps) / 1000, 3),
             "multi_tensor_ops": 0,
         },
-        estimated_gain=gain,
+        gain=gain,
         fix=Fix(summary=f"Create {name} with fused=True (CUDA) or foreach=True.",
                 code=CODE.format(name=name if name in FUSABLE else "AdamW"),
                 docs=["https://pytorch.org/docs/stable/optim.html#algorithms"]),

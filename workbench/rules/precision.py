@@ -11,7 +11,7 @@ import numpy as np
 from workbench.analyses import categories as cat
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
-from workbench.rules.registry import rule
+from workbench.rules.registry import finding_of, rule
 from workbench.rules.summaries import kernel_rows, launching_ops
 
 # cuBLAS/CUTLASS float32 GEMMs on the SIMT (FFMA) path: sgemm, cutlass simt, xmma f32f32 (not tf32).
@@ -82,11 +82,9 @@ def fp32_matmul(ctx: TraceContext) -> Iterator[Finding]:
     m, k, n = _gemm_dims(top["input_shapes"])
     ampere = major >= 8
     code = (CODE_TF32 if ampere else CODE_FP16).format(m=m, k=k, n=n, op=top["op"], shapes=top["input_shapes"])
-    yield Finding(
-        id="fp32-matmul",
+    yield finding_of(
+        "fp32-matmul",
         title=f"{100 * total_us / kernel_us:.0f}% of GPU kernel time is float32 GEMMs without tensor cores",
-        severity=ctx.severity(gain),
-        category="precision",
         evidence={
             "device": ctx.device.get("name"),
             "compute_capability": f"{major}.{ctx.device.get('computeMinor')}",
@@ -95,7 +93,7 @@ def fp32_matmul(ctx: TraceContext) -> Iterator[Finding]:
             "kernels": kernel_rows(ctx, hits),
             "operators": ops,
         },
-        estimated_gain=gain,
+        gain=gain,
         fix=Fix(
             summary=("Turn on TF32 for float32 matmuls, or train under bfloat16 autocast." if ampere else
                      "Train under float16 autocast with a GradScaler: this GPU's tensor cores need float16."),

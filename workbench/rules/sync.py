@@ -10,7 +10,7 @@ import numpy as np
 from workbench.analyses import categories as cat
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
-from workbench.rules.registry import rule
+from workbench.rules.registry import finding_of, rule
 
 SCALAR = re.compile(r"^aten::_local_scalar_dense$")
 SCALAR_READ = re.compile(r"^Memcpy DtoH")  # with at most SCALAR_BYTES: an .item() or a bool check
@@ -70,12 +70,10 @@ def host_sync(ctx: TraceContext) -> Iterator[Finding]:
     calls = {}
     for code in e.name[syncs].tolist():
         calls[e.names[code]] = calls.get(e.names[code], 0) + 1
-    yield Finding(
-        id="host-sync",
+    yield finding_of(
+        "host-sync",
         title=f"{per_step:.0f} host-device synchronizations per step"
               + (" (most from the optimizer's single-tensor path)" if in_optimizer else ""),
-        severity=ctx.severity(gain),
-        category="launch",
         evidence={
             "syncs_per_step": round(per_step, 2),
             "calls": calls,
@@ -84,7 +82,7 @@ def host_sync(ctx: TraceContext) -> Iterator[Finding]:
             "gpu_idle_during_sync_ms_per_step": round(ctx.per_step_ms(idle_us), 3),
             "source": source,
         },
-        estimated_gain=gain,
+        gain=gain,
         fix=Fix(
             summary=("Use a foreach or fused optimizer (its step count stays on the GPU), and keep losses "
                      "on the GPU instead of calling .item() every step." if in_optimizer else
