@@ -62,7 +62,7 @@ def oom_capacity(input_: AnalyzedInput) -> Iterator[Finding]:
         id="oom-capacity", severity="critical", category="memory", evidence=evidence,
         title=f"Out of memory: {live}{total} left no room for {format_bytes(facts.requested)}{where}",
         estimated_gain=oom_gain("OOM"),
-        fix=Fix(summary=fix.summary, code=fix.code, docs=fix.docs),
+        fix=fix,
     )
 
 

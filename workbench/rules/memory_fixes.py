@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
+from workbench.rules.finding import Fix
 from workbench.rules.memory_facts import ALLOC_CONF_DOCS, OomFacts
 from workbench.units import format_bytes
 
@@ -13,13 +13,6 @@ _EXPLICIT_ATTENTION = re.compile(r"(@|matmul|bmm|baddbmm|einsum).*transpose|soft
 ACTIVATION_SHARE = 0.4
 OPTIMIZER_SHARE = 0.2
 PARAMETER_SHARE = 0.4
-
-
-@dataclass
-class MemoryFix:
-    summary: str
-    code: str
-    docs: list[str] = field(default_factory=list)
 
 
 def alloc_conf_advice(facts: OomFacts, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -82,7 +75,7 @@ large = torch.empty(8 * rows * width, device=device)  # now served from one free
 '''
 
 
-def capacity_fix(facts: OomFacts, categories: list[dict[str, Any]], training: bool) -> MemoryFix:
+def capacity_fix(facts: OomFacts, categories: list[dict[str, Any]], training: bool) -> Fix:
     """Cut what dominates live memory: activations, optimizer state, or the parameters themselves."""
     total = sum(r["bytes"] for r in categories) or 1
     share = {r["category"]: r["bytes"] / total for r in categories}
@@ -116,7 +109,7 @@ def capacity_fix(facts: OomFacts, categories: list[dict[str, Any]], training: bo
         summaries.append("On Apple GPUs the limit is PyTorch's share of unified memory "
                          "(PYTORCH_MPS_HIGH_WATERMARK_RATIO); raising it risks swapping the whole system.")
     docs.append(ALLOC_CONF_DOCS)
-    return MemoryFix(summary=" ".join(s for s in summaries if s), code="\n".join(parts), docs=docs)
+    return Fix(summary=" ".join(s for s in summaries if s), code="\n".join(parts), docs=docs)
 
 
 _SDPA_CODE = '''
