@@ -75,10 +75,23 @@ def _lanes_and_categories(trace: Trace) -> tuple[np.ndarray, np.ndarray, list[st
     labels: list[str] = []
     for mask, columns, label in ((gpu, (events.device, events.stream), lambda d, s: f"GPU {d} stream {s}"),
                                  (host, (events.pid, events.tid), lambda p, t: _thread_label(trace, p, t))):
-        keys, inverse = np.unique(np.stack([c[mask] for c in columns], axis=1), axis=0, return_inverse=True)
-        lane[mask] = inverse.reshape(-1) + len(labels)
-        labels += [label(a, b) for a, b in keys.tolist()]
+        keys, inverse = _unique_pairs(columns[0][mask], columns[1][mask])
+        lane[mask] = inverse + len(labels)
+        labels += [label(a, b) for a, b in keys]
     return lane, category, labels
+
+
+def _unique_pairs(a: np.ndarray, b: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """The distinct (a, b) pairs in sorted order and each row's index among them.
+
+    Each column is factorized on its own and the codes combined, which is several times faster
+    than `np.unique(..., axis=0)` on the stacked columns.
+    """
+    a_keys, a_codes = np.unique(a, return_inverse=True)
+    b_keys, b_codes = np.unique(b, return_inverse=True)
+    pair_keys, inverse = np.unique(a_codes.astype(np.int64) * len(b_keys) + b_codes, return_inverse=True)
+    pairs = [(int(a_keys[k // len(b_keys)]), int(b_keys[k % len(b_keys)])) for k in pair_keys.tolist()]
+    return pairs, inverse.reshape(-1)
 
 
 def _thread_label(trace: Trace, pid: int, tid: int) -> str:
