@@ -35,8 +35,8 @@ def summarize_snapshot(snapshot: AllocatorSnapshot, message: OomMessage | None, 
                             "device_ids": [d.device for d in snapshot.devices], "has_history": snapshot.has_history}
     final = state_after(device, len(h) - 1)
     final_layout = layout_of(final)
-    metrics.update(_state_metrics(final, final_layout, "", LARGE_REQUEST_BYTES + 1))
     tables["pools"] = pool_rows(final_layout)
+    metrics.update(_state_metrics(final, tables["pools"], "", LARGE_REQUEST_BYTES + 1))
     tables["sites"] = site_rows(_live(final), top)
     if len(h):
         allocated = allocated_curve(device)
@@ -50,8 +50,9 @@ def summarize_snapshot(snapshot: AllocatorSnapshot, message: OomMessage | None, 
         peak_state = state_after(device, peak)
         metrics["peak_allocated_bytes"] = peak_state.allocated_bytes
         metrics["peak_reserved_bytes"] = int(reserved_curve(device).max())
-        tables["sites_at_peak"] = site_rows(_live(peak_state), top)
-        tables["categories_at_peak"] = category_rows(_live(peak_state))
+        live_at_peak = _live(peak_state)
+        tables["sites_at_peak"] = site_rows(live_at_peak, top)
+        tables["categories_at_peak"] = category_rows(live_at_peak)
     if len(ooms):
         _oom_part(device, int(ooms[0]), metrics, tables, meta, top)
     growing = growing_sites(device, int(ooms[0]) if len(ooms) else len(h) - 1)
@@ -94,9 +95,10 @@ def _live(state: AllocatorState) -> list[tuple[int, list]]:
     return [(b.size, b.frames) for b in state.blocks if not b.pending]
 
 
-def _state_metrics(state: AllocatorState, layout: Layout, suffix: str, request: int) -> dict[str, Any]:
+def _state_metrics(state: AllocatorState, pools: list[dict[str, Any]], suffix: str, request: int) -> dict[str, Any]:
+    """Allocated, reserved and the free block that matters for `request`, from `pool_rows` of the state."""
     pool = "small" if request <= LARGE_REQUEST_BYTES else "large"
-    rows = {r["pool"]: r for r in pool_rows(layout)}
+    rows = {r["pool"]: r for r in pools}
     largest = rows.get(pool, {}).get("largest_free_block_bytes", 0)
     return {
         f"allocated_bytes{suffix}": state.allocated_bytes,
@@ -115,20 +117,21 @@ def _oom_part(device: DeviceMemory, index: int, metrics: dict[str, Any], tables:
     state = state_after(device, index)
     layout = layout_of(state)
     metrics["oom_requested_bytes"] = requested
-    metrics.update(_state_metrics(state, layout, "_at_oom", requested))
+    tables["pools_at_oom"] = pool_rows(layout)
+    metrics.update(_state_metrics(state, tables["pools_at_oom"], "_at_oom", requested))
     metrics["device_free_bytes_at_oom"] = h.device_free.get(index, 0)
     metrics["largest_free_if_segments_joined_bytes_at_oom"] = largest_free_if_contiguous(layout)
     partly = pinning_blocks(layout)
     sizes = (layout.range_end - layout.range_start)[layout.block_range[partly]]
     metrics["largest_partly_used_segment_bytes_at_oom"] = int(sizes.max(initial=0))
     metrics["inconsistent_history_events"] = state.inconsistencies
-    tables["pools_at_oom"] = pool_rows(layout)
     tables["segments_at_oom"] = segment_rows(layout)
     if h.time_us.any():
         metrics["oom_time_ms"] = round(float(h.time_us[index] - h.time_us.min()) / 1000.0, 3)
-    tables["sites_at_oom"] = site_rows(_live(state), top)
-    tables["categories_at_oom"] = category_rows(_live(state))
-    tables["pinning_sites_at_oom"] = _pinning_sites(state, layout, top)
+    live = _live(state)
+    tables["sites_at_oom"] = site_rows(live, top)
+    tables["categories_at_oom"] = category_rows(live)
+    tables["pinning_sites_at_oom"] = _pinning_sites(state, layout, partly, top)
     churn = _site_churn(device, index)
     for row in tables["pinning_sites_at_oom"]:
         row["allocations_before"], row["frees_before"] = churn.get(row["site"], (0, 0))
@@ -136,10 +139,9 @@ def _oom_part(device: DeviceMemory, index: int, metrics: dict[str, Any], tables:
     meta["oom_time_us"] = int(h.time_us[index])
 
 
-def _pinning_sites(state: AllocatorState, layout: Layout, top: int) -> list[dict[str, Any]]:
+def _pinning_sites(state: AllocatorState, layout: Layout, pinning: np.ndarray, top: int) -> list[dict[str, Any]]:
     """Sites of the blocks that sit inside segments with free memory, with the free bytes beside them."""
     by_address = {b.address: b for b in state.blocks}
-    pinning = pinning_blocks(layout)
     free_by_range = np.bincount(layout.free_range, weights=layout.free_size, minlength=len(layout.range_start))
     rows = site_rows(((int(layout.block_size[i]), by_address[int(layout.block_address[i])].frames)
                       for i in pinning.tolist()), top)
