@@ -50,11 +50,35 @@ def test_tables_and_findings_are_the_reports(naive):
 
 def test_timeline_zoom_asks_the_analysis_for_the_window(naive):
     chart = next(p for p in dict(naive.tabs)["Timeline"] if isinstance(p, Chart))
-    assert sum(len(trace.y or ()) for trace in chart.figure.data) == len(naive.report["inputs"][0]["tables"]["timeline"])
-    assert chart.extent == (0.0, max(r["end_ms"] for r in naive.report["inputs"][0]["tables"]["timeline"]))
-    detail = chart.zoom(100.0, 101.0)
+    rows = naive.report["inputs"][0]["tables"]["timeline"]
+    assert sum(len(trace.y or ()) for trace in chart.figure.data) == len(rows)
+    assert chart.extent == (min(r["start_ms"] for r in rows), max(r["end_ms"] for r in rows))
+    assert tuple(chart.figure.layout.xaxis.range) == chart.extent
+    detail = chart.zoom(100.9, 101.4)
     starts = [b for trace in detail.data for b in (trace.base or ())]
-    assert starts and all(100.0 <= b <= 101.0 for b in starts)
+    assert starts and all(100.9 <= b <= 101.4 for b in starts)
+    assert tuple(detail.layout.xaxis.range) == (100.9, 101.4)  # the slider's window is the axis range
+    kernels = next(trace for trace in detail.data if trace.name == "computation")
+    assert all(name for name in kernels.text) and any("cublas" in hover for hover in kernels.hovertext)
+
+
+def test_a_job_s_ranks_share_one_timeline():
+    board = dashboard(SAMPLES / "cpu" / "ddp_gloo_straggler")
+    charts = [p for p in dict(board.tabs)["Timeline"] if isinstance(p, Chart)]
+    assert len(charts) == 1
+    lanes = list(charts[0].figure.layout.yaxis.ticktext)
+    assert [lane.split()[1] for lane in lanes] == ["0", "1", "2", "3"]
+    detail = charts[0].zoom(*charts[0].extent)
+    assert {t.name for t in detail.data} == {"operator"} and all(t.text for t in detail.data)
+
+
+def test_a_dashboard_of_a_report_zooms_by_analyzing_its_input_again(naive):
+    from workbench.notebook.sources import DashboardData
+
+    again = dashboard(DashboardData(naive.report))
+    chart = next(p for p in dict(again.tabs)["Timeline"] if isinstance(p, Chart))
+    assert chart.zoom is not None
+    assert {t.name for t in chart.zoom(100.0, 101.0).data} >= {"computation", "launch"}
 
 
 def test_the_bundle_has_widgets_static_html_and_text(naive):

@@ -1,10 +1,18 @@
-"""A bounded timeline of a trace: per lane (GPU stream, CPU thread), busy intervals by category.
+"""A bounded timeline of a trace: per lane (GPU stream, CPU thread), what it was busy with.
 
-Events of one lane and category are merged into rectangles; intervals closer than a gap are
-joined, and the gap doubles until the whole timeline fits in `max_rects` rectangles, so a
-157 MB trace and a 1 MB one give tables of the same bounded size. Each rectangle keeps the time
-really busy inside it and its event count. The same function, given a window, gives the detail
-of that window (what a zoomed-in view asks for).
+Two levels of detail, both bounded whatever the size of the trace:
+
+- `timeline` (zoomed out): the window is cut into pixel columns; per lane and column, the busy
+  time of each category (unions, so nested host events count once). A column takes the category
+  that holds most of its busy time, so a minority is never painted over the majority; runs of
+  columns of one lane with the same category and a similar busy share are one rectangle, which
+  keeps its busy time, the dominant category's share of it, its event count and its longest
+  event's name. Columns are halved until at most `max_rects` rectangles remain.
+- `timeline_events` (zoomed in, a window with at most `max_events` events to draw): each event is
+  its own rectangle with its name, duration, input shapes and nesting row, and a kernel and the
+  runtime call that launched it are linked by their correlation id. When host operators nested
+  deep do not fit, the deepest levels (and the shortest of the last level drawn) are left out;
+  when the GPU events and runtime calls alone do not fit, the window is drawn zoomed out.
 """
 
 from __future__ import annotations
@@ -14,15 +22,20 @@ from typing import Any
 import numpy as np
 
 from workbench.analyses import categories as cat
+from workbench.analyses.collectives import find_collectives
 from workbench.analyses.intervals import merge
 from workbench.analyses.steps import step_mask
-from workbench.models.trace import Trace
+from workbench.models.trace import MISSING, Trace
 
 MAX_RECTS = 2000
-FIRST_GAP_FRACTION = 1 / 8000  # the first join gap: a fraction of the window, below a pixel
+COLUMNS = 1200  # pixel columns of a wide chart
+MAX_EVENTS = 4000  # a zoomed-in window draws at most this many events one by one (a step of a GPT-2 training)
+MAX_DEPTH = 12  # host events nested deeper share the last row
+SHARE_LEVELS = 4  # a rectangle's columns have busy shares in the same quarter
 HOST_CATEGORIES = ("operator", "launch", "synchronization", "runtime")
 CATEGORY_NAMES = [*cat.GPU_KIND_NAMES.values(), *HOST_CATEGORIES]
 _HOST_BASE = len(cat.GPU_KIND_NAMES)
+_RUNTIME_CODES = [_HOST_BASE + HOST_CATEGORIES.index(c) for c in ("launch", "synchronization", "runtime")]
 
 
 def trace_origin_us(trace: Trace) -> float:
@@ -30,31 +43,80 @@ def trace_origin_us(trace: Trace) -> float:
     return float(trace.events.ts.min()) if len(trace.events) else 0.0
 
 
-def timeline_tables(trace: Trace, max_rects: int = MAX_RECTS, start_ms: float | None = None,
-                    end_ms: float | None = None) -> dict[str, list[dict[str, Any]]]:
-    """`timeline` (rectangles: lane, category, start/end ms, busy ms, events) and `timeline_steps`, when not empty.
+def timeline_tables(trace: Trace, start_ms: float | None = None, end_ms: float | None = None,
+                    origin_us: float | None = None, max_rects: int = MAX_RECTS,
+                    max_events: int = 0) -> dict[str, list[dict[str, Any]]]:
+    """`timeline` (zoomed out) or `timeline_events` (zoomed in), and `timeline_steps`, when not empty.
 
-    Times are ms from the trace's first event; with `start_ms`/`end_ms`, only that window, cut to it.
+    Times are ms from `origin_us` (the trace's first event by default); with `start_ms`/`end_ms`,
+    only that window, cut to it. Events are drawn one by one when at most `max_events` are to be drawn.
     """
     events = trace.events
-    origin = trace_origin_us(trace)
+    origin = trace_origin_us(trace) if origin_us is None else origin_us
+    first = trace_origin_us(trace)
     lane, category, labels = _lanes_and_categories(trace)
-    lo = origin + (start_ms or 0.0) * 1000.0
-    hi = origin + end_ms * 1000.0 if end_ms is not None else float(events.end.max(initial=origin))
+    lo = origin + start_ms * 1000.0 if start_ms is not None else first
+    hi = origin + end_ms * 1000.0 if end_ms is not None else float(events.end.max(initial=first))
     starts, ends = np.maximum(events.ts, lo), np.minimum(events.end, hi)
-    keep = (lane >= 0) & (ends > starts)
-    rects = _rectangles(starts[keep] - origin, ends[keep] - origin, lane[keep] * len(CATEGORY_NAMES) + category[keep],
-                        max(hi - lo, 1.0), max_rects)
-    rows = [{"lane": labels[g // len(CATEGORY_NAMES)], "category": CATEGORY_NAMES[g % len(CATEGORY_NAMES)],
-             "start_ms": s / 1000.0, "end_ms": e / 1000.0, "busy_ms": b / 1000.0, "events": n}
-            for g, s, e, b, n in zip(*(column.tolist() for column in rects))]
+    keep = np.flatnonzero((lane >= 0) & (ends > starts))
+    tables: dict[str, list[dict[str, Any]]] = {}
+    chosen = _drawable(events.ts[keep], events.end[keep], lane[keep], category[keep], max_events)
+    if chosen is not None:
+        tables["timeline_events"] = _event_rows(trace, lane, category, labels, keep[chosen[0]], chosen[1],
+                                                starts, ends, origin)
+    elif len(keep):
+        tables["timeline"] = _column_rows(trace, keep, lane, category, labels, starts, ends, lo, hi, origin,
+                                          max_rects)
     steps = step_mask(events) & (events.end > lo) & (events.ts < hi)
-    step_rows = [{"step": events.names[code].split("#")[-1], "start_ms": (s - origin) / 1000.0,
-                  "end_ms": (e - origin) / 1000.0}
-                 for code, s, e in zip(events.name[steps].tolist(), events.ts[steps].tolist(),
-                                       events.end[steps].tolist())]
-    tables = {"timeline": rows, "timeline_steps": sorted(step_rows, key=lambda r: r["start_ms"])}
+    tables["timeline_steps"] = sorted(
+        ({"step": events.names[code].split("#")[-1], "start_ms": (s - origin) / 1000.0, "end_ms": (e - origin) / 1000.0}
+         for code, s, e in zip(events.name[steps].tolist(), events.ts[steps].tolist(), events.end[steps].tolist())),
+        key=lambda r: r["start_ms"])
     return {name: table for name, table in tables.items() if table}
+
+
+def rank_origins(traces: list[Trace]) -> tuple[list[float], str]:
+    """Per trace of a job, the time that is 0 on the job's common axis, and what the ranks are aligned on.
+
+    Ranks run on different clocks: each is aligned on the start of the first step they all have,
+    else of their first collective of the kind the first rank calls first; the axis counts from
+    the first rank's first event. Without either, each rank counts from its own first event.
+    """
+    firsts = [trace_origin_us(t) for t in traces]
+    anchors, label = _step_anchors(traces)
+    if anchors is None:
+        anchors, label = _collective_anchors(traces)
+    if anchors is None:
+        return firsts, "each rank's first event"
+    return [a - (anchors[0] - firsts[0]) for a in anchors], label
+
+
+def _step_anchors(traces: list[Trace]) -> tuple[list[float] | None, str]:
+    starts = []
+    for trace in traces:
+        events = trace.events
+        steps = np.flatnonzero(step_mask(events))
+        starts.append({events.names[events.name[i]]: float(events.ts[i]) for i in steps[::-1].tolist()})
+    common = set(starts[0]).intersection(*starts[1:])
+    if not common:
+        return None, ""
+    name = min(common, key=lambda n: starts[0][n])
+    return [s[name] for s in starts], f"the start of {name}"
+
+
+def _collective_anchors(traces: list[Trace]) -> tuple[list[float] | None, str]:
+    calls = [find_collectives(t, cat.gpu_kinds(t.events)) for t in traces]
+    timed = [c.kind[~np.isnan(c.start_us)] for c in calls]
+    if not len(timed[0]):
+        return None, ""
+    kind = timed[0][0]
+    anchors = []
+    for c in calls:
+        hits = np.flatnonzero((c.kind == kind) & ~np.isnan(c.start_us))
+        if not len(hits):
+            return None, ""
+        anchors.append(float(c.start_us[hits[0]]))
+    return anchors, f"the start of the first {kind}"
 
 
 def _lanes_and_categories(trace: Trace) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -99,40 +161,164 @@ def _thread_label(trace: Trace, pid: int, tid: int) -> str:
     return f"CPU {name}" if name else f"CPU thread {tid}"
 
 
-def _rectangles(starts: np.ndarray, ends: np.ndarray, group: np.ndarray, window: float,
-                max_rects: int) -> tuple[np.ndarray, ...]:
-    """(group, start, end, busy, events) of the merged rectangles, at most `max_rects` of them.
-
-    Groups are laid end to end on one axis (each shifted past the previous) so that one
-    vectorized pass merges every group without joining two.
-    """
+def _depths(starts: np.ndarray, ends: np.ndarray, lane: np.ndarray) -> np.ndarray:
+    """Per interval, how many earlier intervals of its lane are still open at its start (its nesting depth)."""
     if not len(starts):
-        return tuple(np.zeros(0) for _ in range(5))
+        return np.zeros(0, np.int64)
     low = float(starts.min())
-    shift = (float(ends.max()) - low) * 2.0 + window + 1.0
-    order = np.lexsort((starts, group))
-    s = starts[order] - low + group[order] * shift
-    e = ends[order] - low + group[order] * shift
-    piece_s, piece_e = merge(s, e)
-    gap = window * FIRST_GAP_FRACTION
+    shift = float(ends.max()) - low + 1.0
+    s, e = starts - low + lane * shift, ends - low + lane * shift
+    order = np.lexsort((-e, s))
+    closed = np.searchsorted(np.sort(e), s[order], side="right")
+    depth = np.empty(len(s), np.int64)
+    depth[order] = np.arange(len(s)) - closed
+    return depth
+
+
+def _drawable(starts: np.ndarray, ends: np.ndarray, lane: np.ndarray, category: np.ndarray,
+              max_events: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(indices, depths) of the events to draw one by one, or None when the window is drawn zoomed out.
+
+    Every GPU event and runtime call (launches, syncs) is drawn; host operators by nesting level, as many
+    levels as fit in `max_events`, then the longest of the next level.
+    """
+    if not max_events or not len(starts):
+        return None
+    depth = _depths(starts, ends, lane)
+    if len(starts) <= max_events:
+        return np.arange(len(starts)), depth
+    linked = (category < _HOST_BASE) | np.isin(category, _RUNTIME_CODES)
+    room = max_events - int(linked.sum())
+    per_level = np.cumsum(np.bincount(depth[~linked], minlength=1))
+    levels = int(np.searchsorted(per_level, room, side="right"))
+    if room < 0:
+        return None
+    chosen = linked | (depth < levels)
+    # of the first level that does not fit whole, its longest events, as many as fit
+    partial = np.flatnonzero(~linked & (depth == levels))
+    spare = room - (int(per_level[levels - 1]) if levels else 0)
+    chosen[partial[np.argsort(-(ends[partial] - starts[partial]), kind="stable")[:spare]]] = True
+    chosen = np.flatnonzero(chosen)
+    return chosen, depth[chosen]
+
+
+def _event_rows(trace: Trace, lane: np.ndarray, category: np.ndarray, labels: list[str], chosen: np.ndarray,
+                depth: np.ndarray, starts: np.ndarray, ends: np.ndarray, origin: float) -> list[dict[str, Any]]:
+    """The chosen events (indices into the trace) as rows, each with the launch or kernel it is linked to."""
+    events = trace.events
+    order = np.lexsort((starts[chosen], lane[chosen]))
+    chosen, depth = chosen[order], depth[order]
+    partner = _partners(events, lane, category, chosen)
+    position = {int(i): p for p, i in enumerate(chosen.tolist())}
+    rows = []
+    for index, row_depth, other in zip(chosen.tolist(), depth.tolist(), partner.tolist()):
+        shapes = int(events.shapes[index])
+        row: dict[str, Any] = {
+            "lane": labels[lane[index]], "row": min(row_depth, MAX_DEPTH), "category": CATEGORY_NAMES[category[index]],
+            "name": events.names[events.name[index]], "start_ms": float(starts[index] - origin) / 1000.0,
+            "end_ms": float(ends[index] - origin) / 1000.0, "dur_ms": float(events.dur[index]) / 1000.0,
+            "shapes": events.strings[shapes] if shapes != MISSING else None,
+            "correlation": int(events.correlation[index]) if events.correlation[index] != MISSING else None,
+            "link": None, "link_name": None, "link_start_ms": None}
+        if other >= 0:
+            row.update(link=position.get(other), link_name=events.names[events.name[other]],
+                       link_start_ms=(float(events.ts[other]) - origin) / 1000.0)
+        rows.append(row)
+    return rows
+
+
+def _partners(events: Any, lane: np.ndarray, category: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Per chosen event, the event on the other side of its launch (kernel <-> runtime call), or -1."""
+    linked = (lane >= 0) & (events.correlation != MISSING)
+    gpu = np.flatnonzero(linked & (category < _HOST_BASE))
+    runtime = np.flatnonzero(linked & np.isin(category, _RUNTIME_CODES))
+    out = np.full(len(chosen), -1, np.int64)
+    for side, others in ((category[chosen] < _HOST_BASE, runtime), (np.isin(category[chosen], _RUNTIME_CODES), gpu)):
+        if not len(others):
+            continue
+        keys = events.correlation[others]
+        order = np.argsort(keys, kind="stable")
+        wanted = events.correlation[chosen[side]]
+        at = np.minimum(np.searchsorted(keys[order], wanted), len(order) - 1)
+        found = keys[order][at] == wanted
+        out[np.flatnonzero(side)[found]] = others[order[at[found]]]
+    return out
+
+
+def _coverage(starts: np.ndarray, ends: np.ndarray, group: np.ndarray, groups: np.ndarray, edges: np.ndarray,
+              shift: float) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Busy time (of the union of each group's intervals) between consecutive `edges`, per group in `groups`.
+
+    Groups are laid end to end on one axis, each `shift` past the previous, so that one
+    vectorized pass covers all of them; the merged pieces (on that axis) come back too.
+    """
+    piece_s, piece_e = merge(starts + group * shift, ends + group * shift)
+    before = np.concatenate([[0.0], np.cumsum(piece_e - piece_s)])
+    x = groups[:, None] * shift + edges[None, :]
+    at = np.searchsorted(piece_s, x, side="right") - 1
+    safe = np.maximum(at, 0)
+    covered = np.where(at >= 0, before[safe] + np.clip(x - piece_s[safe], 0.0, piece_e[safe] - piece_s[safe]), 0.0)
+    return np.diff(covered, axis=1), (piece_s, piece_e)
+
+
+def _column_rows(trace: Trace, keep: np.ndarray, lane: np.ndarray, category: np.ndarray, labels: list[str],
+                 starts: np.ndarray, ends: np.ndarray, lo: float, hi: float, origin: float,
+                 max_rects: int) -> list[dict[str, Any]]:
+    """The zoomed-out rectangles: runs of pixel columns of one lane with the same dominant category."""
+    events = trace.events
+    s, e, lanes, cats = starts[keep] - lo, ends[keep] - lo, lane[keep], category[keep]
+    span = hi - lo
+    shift = span + 1.0
+    n_cats = len(CATEGORY_NAMES)
+    lane_ids = np.unique(lanes)
+    groups = np.unique(lanes * n_cats + cats)
+    columns = COLUMNS
     while True:
-        first, last = _join(piece_s, piece_e, gap)
-        if len(first) <= max_rects:
+        edges = np.linspace(0.0, span, columns + 1)
+        by_group, _ = _coverage(s, e, lanes * n_cats + cats, groups, edges, shift)
+        busy, (piece_s, piece_e) = _coverage(s, e, lanes, lane_ids, edges, shift)
+        per_cat = np.zeros((len(lane_ids), n_cats, columns))
+        per_cat[np.searchsorted(lane_ids, groups // n_cats), groups % n_cats] = by_group
+        dominant = per_cat.argmax(axis=1)
+        level = np.ceil(busy / np.diff(edges)[None, :] * SHARE_LEVELS - 1e-9).astype(np.int64)
+        key = np.where(busy > 0, dominant * (SHARE_LEVELS + 1) + level, -1)
+        new = np.ones(key.shape, dtype=bool)
+        new[:, 1:] = key[:, 1:] != key[:, :-1]
+        first_lane, first_col = np.nonzero(new & (key >= 0))
+        if len(first_lane) <= max_rects or columns <= 1:
             break
-        gap *= 2.0
-    rect_s, rect_e = piece_s[first], piece_e[last]
-    busy = np.add.reduceat(piece_e - piece_s, first)
-    counts = np.bincount(np.searchsorted(rect_s, s, side="right") - 1, minlength=len(first))
-    rect_group = np.floor(rect_s / shift).astype(np.int64)
-    offset = rect_group * shift - low
-    return rect_group, rect_s - offset, rect_e - offset, busy, counts
-
-
-def _join(s: np.ndarray, e: np.ndarray, gap: float) -> tuple[np.ndarray, np.ndarray]:
-    """First and last index of each run of sorted intervals where each starts within `gap` of the run's end."""
-    reach = np.maximum.accumulate(e)
-    new = np.empty(len(s), dtype=bool)
-    new[:1] = True
-    new[1:] = s[1:] > reach[:-1] + gap
-    first = np.flatnonzero(new)
-    return first, np.append(first[1:] - 1, len(s) - 1)
+        columns //= 2
+    drawn = key >= 0
+    run = np.cumsum(new & drawn).reshape(key.shape) - 1  # run index of each drawn column (row-major)
+    run_of = run[drawn]
+    n = len(first_lane)
+    total = np.bincount(run_of, weights=busy[drawn], minlength=n)
+    dom = dominant[first_lane, first_col]
+    dom_busy = np.bincount(run_of, weights=per_cat[np.nonzero(drawn)[0], dominant[drawn], np.nonzero(drawn)[1]],
+                           minlength=n)
+    last_col = np.zeros(n, np.int64)
+    np.maximum.at(last_col, run_of, np.nonzero(drawn)[1])
+    run_lane = lane_ids[first_lane]
+    # the rectangle spans its busy time: from the first busy instant after its first column's edge
+    # to the last one before its last column's edge
+    left = run_lane * shift + edges[first_col]
+    right = run_lane * shift + edges[last_col + 1]
+    after = np.minimum(np.searchsorted(piece_e, left, side="right"), len(piece_s) - 1)
+    before = np.maximum(np.searchsorted(piece_s, right, side="left") - 1, 0)
+    rect_s = np.maximum(piece_s[after], left) - run_lane * shift
+    rect_e = np.minimum(piece_e[before], right) - run_lane * shift
+    # each event counts in the rectangle its start falls in; the longest names the rectangle
+    owner = np.searchsorted(left, lanes * shift + s, side="right") - 1
+    counts = np.bincount(owner, minlength=n)
+    dur = events.dur[keep]
+    by_owner = np.lexsort((dur, owner))
+    last_of = np.flatnonzero(np.append(owner[by_owner][1:] != owner[by_owner][:-1], True))
+    longest = np.full(n, -1, np.int64)
+    longest[owner[by_owner][last_of]] = keep[by_owner[last_of]]
+    offset = (lo - origin) / 1000.0
+    return [{"lane": labels[ln], "category": CATEGORY_NAMES[c], "start_ms": a / 1000.0 + offset,
+             "end_ms": b / 1000.0 + offset, "busy_ms": t / 1000.0, "share_pct": min(100.0 * d / t, 100.0) if t else 0.0,
+             "events": k, "longest": events.names[events.name[i]] if i >= 0 else None,
+             "longest_ms": float(events.dur[i]) / 1000.0 if i >= 0 else None}
+            for ln, c, a, b, t, d, k, i in zip(run_lane.tolist(), dom.tolist(), rect_s.tolist(), rect_e.tolist(),
+                                               total.tolist(), dom_busy.tolist(), counts.tolist(), longest.tolist())]

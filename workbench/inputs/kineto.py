@@ -7,6 +7,7 @@ from statistics import fmean
 from typing import Any
 
 from workbench.analyses.stragglers import job_summary
+from workbench.analyses.timeline import rank_origins, timeline_tables
 from workbench.analyses.trace_summary import summarize_trace
 from workbench.inputs.analyzed import AnalyzedInput, RankResult
 from workbench.inputs.registry import AnalyzeOptions, InputKind, register_kind
@@ -43,6 +44,7 @@ def _single_input(path: Path, rank: RankResult) -> AnalyzedInput:
 def _job_input(path: Path, ranks: list[RankResult]) -> AnalyzedInput:
     """The ranks of one distributed job, in rank order."""
     ranks.sort(key=lambda r: r.rank)
+    _align_timelines(ranks)
     warnings = [w for r in ranks for w in _skip_warnings(r)]
     meta = {"ranks": [r.rank for r in ranks], "world_size": ranks[0].meta.get("world_size"),
             "backend": ranks[0].meta.get("backend"), "devices": ranks[0].meta.get("devices", [])}
@@ -50,6 +52,17 @@ def _job_input(path: Path, ranks: list[RankResult]) -> AnalyzedInput:
                                   [r.tables["kernels"] for r in ranks])
     return AnalyzedInput(path=str(path), kind=KIND_RANKS, metrics={**_mean_metrics(ranks), **metrics}, meta=meta,
                          tables=tables, ranks=ranks, warnings=warnings)
+
+
+def _align_timelines(ranks: list[RankResult]) -> None:
+    """The ranks' timelines on one time axis: ms from the first rank's first event, aligned on a common step."""
+    origins, anchor = rank_origins([r.trace for r in ranks])
+    for rank, origin in zip(ranks, origins):
+        rank.tables.pop("timeline", None)
+        rank.tables.pop("timeline_steps", None)
+        rank.tables.update(timeline_tables(rank.trace, origin_us=origin))
+        rank.meta["timeline_origin_us"] = origin
+        rank.meta["timeline_aligned_on"] = anchor
 
 
 def _analyze_rank(path: Path, top: int, progress: Progress) -> RankResult:

@@ -1,7 +1,8 @@
 """What the dashboard is given: a report, a path, a capture, or a before/after pair, as report + models.
 
-The dashboard draws the report; the models behind it (when the dashboard analyzed a path itself)
-only serve zooming into the timeline, by asking the analysis for a window's detail.
+The dashboard draws the report; the models behind it only serve zooming into the timeline, by
+asking the analysis for a window's detail. When the dashboard was given a report, an input whose
+path is here is analyzed again the first time its timeline is zoomed.
 """
 
 from __future__ import annotations
@@ -24,9 +25,21 @@ from workbench.report import SCHEMA
 class DashboardData:
     report: dict[str, Any]
     inputs: list[AnalyzedInput] = field(default_factory=list)  # the models of report["inputs"], when known
+    top: int = 50
+    _loaded: dict[int, AnalyzedInput | None] = field(default_factory=dict, repr=False)
+
+    def can_zoom(self, index: int) -> bool:
+        """Whether the models of input `index` are known or can be loaded (its path is here)."""
+        return index < len(self.inputs) or Path(self.report["inputs"][index]["path"]).exists()
 
     def model_of(self, index: int) -> AnalyzedInput | None:
-        return self.inputs[index] if index < len(self.inputs) else None
+        """The models of input `index`; a report's input is analyzed again the first time it is asked for."""
+        if index < len(self.inputs):
+            return self.inputs[index]
+        if index not in self._loaded:
+            input_ = self.report["inputs"][index]
+            self._loaded[index] = _model(input_["path"], input_["kind"], self.top)
+        return self._loaded[index]
 
 
 def load(source: Any, top: int = 50) -> DashboardData:
@@ -52,7 +65,15 @@ def analyze(*paths: str | os.PathLike, top: int = 50) -> DashboardData:
     with the models kept for zooming."""
     inputs = [i for path in paths for i in analyze_path(path, AnalyzeOptions(top=top))]
     config = load_config()
-    return DashboardData(inputs_report(inputs, config, list(config.ignore), config.fail_on), inputs)
+    return DashboardData(inputs_report(inputs, config, list(config.ignore), config.fail_on), inputs, top)
+
+
+def _model(path: str, kind: str, top: int) -> AnalyzedInput | None:
+    """The analyzed input of `path` of this kind (None when the path is gone)."""
+    if not Path(path).exists():
+        return None
+    found = analyze_path(path, AnalyzeOptions(top=top))
+    return next((i for i in found if i.path == path and i.kind == kind), found[0] if found else None)
 
 
 def diff(base: str | os.PathLike, new: str | os.PathLike, top: int = 15) -> DashboardData:

@@ -3,7 +3,8 @@
 A chart is an `Output` widget holding the figure as plotly's mime bundle, drawn by the plotly
 extension of JupyterLab and Notebook 7 with the plotly.js it already has: the kernel sends the
 figure's data only (plotly's `FigureWidget` would send its 5 MB of JavaScript with each chart).
-A timeline that can zoom gets a window slider that asks the analysis for the window's detail.
+Charts take the output's width. A timeline that can zoom gets a window slider that asks the
+analysis for the window's detail and sets the chart's x range to it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import ipywidgets as w
 
 from workbench.notebook.frontend import FixCodeWidget, SortableTable
 from workbench.notebook.parts import Chart, FixCode, Html, Part, Table, esc
-from workbench.notebook.style import CSS, WIDTH
+from workbench.notebook.style import CSS
 
 Tabs = list[tuple[str, list[Part]]]
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
@@ -50,13 +51,13 @@ def _chart(chart: Chart) -> w.Widget:
     low, high = chart.extent
     slider = w.FloatRangeSlider(value=(low, high), min=low, max=high, step=(high - low) / SLIDER_STEPS or 1.0,
                                 description="Window ms", continuous_update=False, readout_format=".1f",
-                                layout=w.Layout(width=f"{WIDTH}px"))
+                                layout=w.Layout(width="100%"), style={"description_width": "initial"})
     slider.observe(lambda change: _draw(out, zoom(*change["new"])), names="value")
     return w.VBox([slider, out])
 
 
 def _draw(out: w.Output, figure: Any) -> None:
     """Show `figure` in `out` as plotly's mime bundle (its data and layout as JSON)."""
-    data = {PLOTLY_MIME: {**json.loads(figure.to_json()), "config": {"displaylogo": False}},
+    data = {PLOTLY_MIME: {**json.loads(figure.to_json()), "config": {"displaylogo": False, "responsive": True}},
             "text/plain": "plotly chart"}
     out.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
