@@ -5,14 +5,17 @@ from __future__ import annotations
 US_PER_MS = 1000.0  # traces count microseconds; metrics and tables milliseconds
 
 
+def binary_unit(value: float) -> tuple[str, int]:
+    """The binary unit torch would print `value` bytes in, and its size in bytes: ('GiB', 2**30)."""
+    value = abs(value)
+    for power, unit in ((3, "GiB"), (2, "MiB"), (1, "KiB")):
+        if value >= 1024 ** power:
+            return unit, 1024 ** power
+    return "B", 1
+
+
 def format_bytes(value: float, signed: bool = False) -> str:
     """Bytes in binary units, as torch prints them: '15.73 GiB'."""
     sign = "-" if value < 0 else "+" if signed else ""
-    value = abs(value)
-    if value < 1024:
-        return f"{sign}{int(value)} B"
-    for unit in ("KiB", "MiB"):
-        value /= 1024
-        if value < 1024:
-            return f"{sign}{value:.2f} {unit}"
-    return f"{sign}{value / 1024:.2f} GiB"
+    unit, size = binary_unit(value)
+    return f"{sign}{int(abs(value))} B" if size == 1 else f"{sign}{abs(value) / size:.2f} {unit}"

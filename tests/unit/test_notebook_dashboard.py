@@ -11,7 +11,7 @@ pytest.importorskip("ipywidgets")
 pytest.importorskip("plotly")
 pytest.importorskip("anywidget")
 
-from tests.conftest import NAIVE, OOM_CAPACITY, OPTIMIZED, SAMPLES  # noqa: E402
+from tests.conftest import NAIVE, OOM_CAPACITY, OOM_EXPANDABLE, OPTIMIZED, SAMPLES  # noqa: E402
 from workbench.notebook import dashboard, diff  # noqa: E402
 from workbench.notebook.parts import Chart, FixCode, Html, Table  # noqa: E402
 
@@ -107,3 +107,33 @@ def test_importing_workbench_loads_no_widgets():
     code = "import sys, workbench; print('ipywidgets' in sys.modules, 'plotly' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_the_oom_box_shows_the_message_and_the_failing_line():
+    memory = dict(dashboard(OOM_CAPACITY).tabs)["Memory"]
+    box = "".join(p.html for p in memory if isinstance(p, Html))
+    assert "CUDA out of memory. Tried to allocate 5.00 GiB." in box
+    assert "The line that failed: <code>/home/ml/project/capture_runs.py:50 in forward</code>" in box
+    assert "att = (q @ k.transpose(-2, -1))" in box
+    # the snapshot's tables at the OOM and at the peak hold the same blocks here: said once
+    titles = [p.title for p in memory if isinstance(p, Table)]
+    assert "Live memory at the OOM (the same at the peak) by allocation site" in titles
+    assert not any(t.startswith("Live memory at the peak") for t in titles)
+
+
+def test_an_oom_message_alone_has_its_box():
+    memory = dict(dashboard(OOM_CAPACITY / "oom_capacity.oom.txt").tabs)["Memory"]
+    assert "The line that failed" in "".join(p.html for p in memory if isinstance(p, Html))
+
+
+def test_memory_charts_are_in_binary_units():
+    memory = dict(dashboard(OOM_EXPANDABLE).tabs)["Memory"]
+    charts = [p.figure for p in memory if isinstance(p, Chart)]
+    curve = charts[0]
+    assert curve.layout.yaxis.title.text == "GiB"
+    reserved = next(t for t in curve.data if t.name == "reserved")
+    assert max(reserved.y) == pytest.approx(62.949, abs=1e-3)  # 62.95 GiB, as the tables print it
+    assert any("79.18 GiB" in (a.text or "") for a in curve.layout.annotations)  # the device's capacity
+    # here the peak (62.94 GiB live) is not the OOM (20.98 GiB): both are shown
+    titles = [p.html for p in memory if isinstance(p, Html)]
+    assert any("at the OOM by category" in t for t in titles) and any("at the peak by category" in t for t in titles)

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from workbench.notebook.overview import severity_badge
 from workbench.notebook.parts import Chart, Column, Html, Part, Table, esc, heading, inputs_with
 from workbench.notebook.sources import DashboardData
-from workbench.notebook.style import COLORS, WIDTH
+from workbench.notebook.style import COLORS
 
 # stacked per rank, ms per step: (ranks-table column, legend name, colour)
 RANK_BARS = (("compute_ms_per_step", "compute", "computation"),
@@ -63,7 +63,7 @@ def rank_bars(rows: list[dict[str, Any]]) -> go.Figure:
                      for key, name, color in RANK_BARS if any(r.get(key) for r in rows)])
     fig.add_scatter(x=ranks, y=[r.get("step_time_ms") for r in rows], mode="markers", name="step time",
                     marker=dict(symbol="line-ew-open", size=30, color="black"))
-    fig.update_layout(width=WIDTH, barmode="stack", height=320, margin=dict(l=10, r=10, t=10, b=40),
+    fig.update_layout(autosize=True, barmode="stack", height=320, margin=dict(l=10, r=10, t=10, b=40),
                       yaxis_title="ms per step", legend_orientation="h")
     return fig
 

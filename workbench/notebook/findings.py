@@ -39,7 +39,8 @@ def card(finding: dict[str, Any]) -> str:
 def evidence_html(value: Any, key: str = "") -> str:
     """Evidence as nested tables: dicts as key/value rows, lists of dicts as tables (first rows)."""
     if isinstance(value, dict):
-        rows = "".join(f"<tr><td><b>{esc(k)}</b></td><td>{evidence_html(v, k)}</td></tr>" for k, v in value.items())
+        rows = "".join(f"<tr><td><b>{esc(k)}</b></td><td>{evidence_html(v, k)}</td></tr>" for k, v in value.items()
+                       if not _has_words(k, value))
         return f"<table class='wb-evidence'>{rows}</table>"
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         columns = list(dict.fromkeys(k for row in value[:EVIDENCE_ROWS] for k in row))
@@ -47,3 +48,8 @@ def evidence_html(value: Any, key: str = "") -> str:
         more = f"<div class='wb-sub'>{len(value) - EVIDENCE_ROWS} more</div>" if len(value) > EVIDENCE_ROWS else ""
         return html_table(columns, rows) + more
     return esc(shorten(cell_text(key, value), 300))
+
+
+def _has_words(key: str, record: dict[str, Any]) -> bool:
+    """A `*_bytes` count beside the same size in words (`requested_bytes` beside `requested: 5.00 GiB`)."""
+    return key.endswith("_bytes") and isinstance(record.get(key[: -len("_bytes")]), str)

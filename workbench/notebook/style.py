@@ -9,8 +9,6 @@ COLORS = {
     "critical": "#C62828", "warning": "#EF6C00", "info": "#1565C0",
 }
 
-WIDTH = 900  # px: a chart in a hidden tab cannot measure its width when it is drawn
-
 CSS = """
 <style>
 .wb { font-family: var(--jp-ui-font-family, system-ui, sans-serif); font-size: 13px;
@@ -37,5 +35,6 @@ CSS = """
 .wb-code { background: var(--jp-cell-editor-background, #f5f5f5); padding: 6px; font-size: 12px; overflow-x: auto;
            white-space: pre; font-family: var(--jp-code-font-family, monospace); margin: 4px 0; }
 .wb-button { margin-right: 6px; }
+.wb-wrap { white-space: pre-wrap; overflow-wrap: anywhere; }
 </style>
 """
