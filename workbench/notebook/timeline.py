@@ -85,7 +85,8 @@ def figure(tables: Tables, x_range: tuple[float, float]) -> go.Figure:
     fig = go.Figure(traces)
     fig.update_layout(
         shapes=shading, annotations=labels, barmode="overlay", bargap=0, autosize=True,
-        height=110 + ROW_HEIGHT * (max(y, default=0) + 1), margin=dict(l=10, r=10, t=30, b=40), uniformtext=dict(minsize=9, mode="hide"),
+        height=110 + ROW_HEIGHT * (max(y, default=0) + 1), margin=dict(l=10, r=10, t=30, b=40),
+        uniformtext=dict(minsize=9, mode="hide"),
         xaxis=dict(title=AXIS_TITLE, range=list(x_range)), hovermode="closest",
         yaxis=dict(tickvals=list(ticks), ticktext=list(ticks.values()), autorange="reversed", automargin=True,
                    zeroline=False, showgrid=False),
