@@ -78,7 +78,10 @@ def test_a_regression_fails_the_diff_step(tmp_path):
     report = json.loads((tmp_path / "reports" / "diff.json").read_text())
     assert_valid_report(report)
     assert report["gate"]["slowdown_exceeded"] is True and report["diff"]["step_time_change_pct"] > 10
-    assert report["diff"]["operators_cpu"][0]["name"] in ("aten::addmm", "aten::mm")  # the wider layers' GEMMs
+    # The wider layers' GEMMs are named among the operators that got slower. Not which one is first:
+    # on a shared CPU AdamW's element-wise ops (aten::div, aten::sqrt) grow 64x as well and can pass them.
+    slower = {row["name"] for row in report["diff"]["operators_cpu"] if row["delta_ms"] > 0}
+    assert {"aten::addmm", "aten::mm"} <= slower
     suite, = parse_junit((tmp_path / "reports" / "findings.xml").read_text()).findall("testsuite")
     assert suite.get("name").startswith("traces/new/") and int(suite.get("tests")) > 0  # the trace in the folder
     summary = (tmp_path / "summary.md").read_text()
