@@ -137,3 +137,20 @@ def test_memory_charts_are_in_binary_units():
     # here the peak (62.94 GiB live) is not the OOM (20.98 GiB): both are shown
     titles = [p.html for p in memory if isinstance(p, Html)]
     assert any("at the OOM by category" in t for t in titles) and any("at the peak by category" in t for t in titles)
+
+
+def test_an_offered_report_is_shown_while_its_files_are_unchanged(naive, tmp_path):
+    import json
+    import os
+    import shutil
+
+    from workbench.notebook.sources import load, offer_report
+
+    trace = tmp_path / NAIVE.name
+    shutil.copy(NAIVE, trace)
+    offered = {**naive.report, "findings": []}  # told apart from a fresh analysis by its findings
+    offer_report(trace, json.dumps(offered))
+    assert load(str(trace)).report["findings"] == []
+    assert load(trace).inputs == []  # nothing analyzed yet: the timeline zoom analyzes on first use
+    os.utime(trace, ns=(1, 1))  # the file changed: its report is made again
+    assert load(trace).report["findings"]

@@ -2,7 +2,8 @@
 
 The dashboard draws the report; the models behind it only serve zooming into the timeline, by
 asking the analysis for a window's detail. When the dashboard was given a report, an input whose
-path is here is analyzed again the first time its timeline is zoomed.
+path is here is analyzed again the first time its timeline is zoomed. A report offered for a path
+(`offer_report`) is shown for that path while its files are unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from workbench.config import load_config
 from workbench.errors import WorkbenchError
 from workbench.inputs import AnalyzedInput, AnalyzeOptions, analyze_path
 from workbench.report import SCHEMA
+from workbench.server.artifacts import Signature, signature
+
+_OFFERED: dict[str, tuple[Signature, str]] = {}  # real path -> (its files' signature, its report as JSON)
 
 
 @dataclass
@@ -51,13 +55,30 @@ def load(source: Any, top: int = 50) -> DashboardData:
             raise WorkbenchError(f"not a {SCHEMA} document (schema: {source.get('schema')!r})")
         return DashboardData(source)
     if isinstance(source, (str, os.PathLike)):
-        return analyze(source, top=top)
+        offered = _offered(source)
+        return DashboardData(offered, top=top) if offered else analyze(source, top=top)
     folder = getattr(source, "path", None)
     if isinstance(folder, (str, os.PathLike)) and Path(folder).exists():
         return analyze(folder, top=top)
     if callable(getattr(source, "report", None)):
         return load(source.report())
     raise WorkbenchError(f"cannot show a {type(source).__name__}: give a report, a path or a capture")
+
+
+def offer_report(path: str | os.PathLike, report_json: str) -> None:
+    """A report of `path` made elsewhere (the JupyterLab server's cached analysis, handed over by the panel's
+    "Open dashboard"): `load(path)` shows it instead of analyzing again, while the files it read are unchanged."""
+    real = Path(os.path.realpath(path))
+    _OFFERED[str(real)] = (signature(real), report_json)
+
+
+def _offered(path: str | os.PathLike) -> dict[str, Any] | None:
+    real = Path(os.path.realpath(path))
+    stamp, text = _OFFERED.get(str(real), (None, ""))
+    if stamp is None or not real.exists() or signature(real) != stamp:
+        return None
+    report = json.loads(text)
+    return report if report.get("schema") == SCHEMA else None
 
 
 def analyze(*paths: str | os.PathLike, top: int = 50) -> DashboardData:

@@ -1,13 +1,13 @@
 /**
  * The workbench-lab plugin: the "Workbench" left side panel and its commands (open an
- * artifact's dashboard in a new notebook, insert a finding's fix into the active notebook).
+ * artifact's dashboard in the notebook named after it, insert a finding's fix into the active notebook).
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { dashboardSource } from './model';
+import { dashboardNotebook, dashboardPath, dashboardSource, offerSource } from './model';
 import { COMMANDS, WorkbenchPanel } from './panel';
 
 const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">
@@ -41,19 +41,41 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     app.commands.addCommand(COMMANDS.openDashboard, {
       label: 'Open dashboard in a notebook',
-      caption: 'A new notebook whose first cell shows the full dashboard of the artifact',
+      caption: "The notebook named after the artifact (made the first time) whose first cell shows its full dashboard",
       execute: async args => {
         const path = String(args.path ?? panel.selected ?? '');
         if (!path) {
           Notification.warning('Select an artifact in the Workbench panel first.');
           return;
         }
+        const contents = app.serviceManager.contents;
         const kernelName = app.serviceManager.kernelspecs.specs?.default ?? '';
-        const notebook: NotebookPanel = await app.commands.execute('notebook:create-new', { cwd: '', kernelName });
+        const target = dashboardPath(path);
+        const exists = await contents.get(target, { content: false }).then(
+          () => true,
+          () => false
+        );
+        if (!exists) {
+          await contents.save(target, { type: 'notebook', format: 'json', content: dashboardNotebook(path, kernelName) });
+        }
+        const notebook: NotebookPanel = await app.commands.execute('docmanager:open', {
+          path: target,
+          factory: 'Notebook',
+          ...(kernelName ? { kernel: { name: kernelName } } : {})
+        });
         await notebook.context.ready;
-        notebook.content.model?.cells.get(0)?.sharedModel.setSource(dashboardSource(path));
         await notebook.sessionContext.ready;
-        await NotebookActions.run(notebook.content, notebook.sessionContext);
+        const report = panel.reportOf(path);
+        const kernel = notebook.sessionContext.session?.kernel;
+        if (report && kernel) {
+          // the server's report, so that the dashboard does not analyze the artifact again
+          await kernel.requestExecute({ code: offerSource(path, report), silent: true, store_history: false }).done;
+        }
+        const first = notebook.content.widgets[0];
+        if (first?.model.sharedModel.getSource() === dashboardSource(path)) {
+          notebook.content.activeCellIndex = 0;
+          await NotebookActions.run(notebook.content, notebook.sessionContext);
+        }
       }
     });
 

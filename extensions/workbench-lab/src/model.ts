@@ -59,7 +59,10 @@ const KIND_LABELS: Record<string, string> = {
   kineto_trace_ranks: 'ranks of a job',
   nsys_sqlite: 'Nsight Systems export',
   flight_recorder: 'hang: dumps and logs',
-  memory: 'memory: snapshot, OOM',
+  memory: 'memory artifacts',
+  memory_snapshot: 'allocator snapshot',
+  oom_message: 'OOM message',
+  memory_timeline: 'memory timeline export',
   capture_run: 'capture run',
   xctrace_export: 'Metal System Trace export'
 };
@@ -67,6 +70,28 @@ const KIND_LABELS: Record<string, string> = {
 /** A kind as the panel names it (the report's kind name when it has no label). */
 export function kindLabel(kind: string): string {
   return KIND_LABELS[kind] ?? kind.replace(/_/g, ' ');
+}
+
+/**
+ * What an artifact is, as the panel names it. The server lists every memory artifact as `memory`;
+ * a file is named by what its name says (the loaders read memory timelines from JSON, allocator
+ * snapshots from pickles, OOM messages from logs); once analyzed, by the kinds of its report.
+ */
+export function artifactLabel(artifact: Pick<IArtifact, 'kind' | 'path' | 'folder'>, report?: IReport): string {
+  if (report?.inputs.length) {
+    return [...new Set(report.inputs.map(i => kindLabel(i.kind)))].join(' + ');
+  }
+  if (artifact.kind !== 'memory' || artifact.folder) {
+    return kindLabel(artifact.kind);
+  }
+  const name = artifact.path.slice(artifact.path.lastIndexOf('/') + 1).toLowerCase();
+  if (/\.(json|json\.gz|raw\.gz)$/.test(name)) {
+    return kindLabel('memory_timeline');
+  }
+  if (/pickle|\.pkl|snapshot/.test(name)) {
+    return kindLabel('memory_snapshot');
+  }
+  return kindLabel('oom_message');
 }
 
 /** One line for an artifact's analysis state. */
@@ -116,6 +141,40 @@ export function dashboardSource(path: string): string {
   return `import workbench\n\nworkbench.show(${JSON.stringify(path)})`;
 }
 
+/**
+ * The dashboard notebook of an artifact, at the root (where its path is relative to) and named
+ * after it: `traces/run1/train.pt.trace.json.gz` -> `traces-run1-train.dashboard.ipynb`.
+ */
+export function dashboardPath(path: string): string {
+  const parts = path.replace(/^\/+|\/+$/g, '').split('/');
+  const last = parts.pop() ?? '';
+  const stem = last.replace(/^\.+/, '').split('.')[0] || last;
+  return [...parts, stem].join('-') + '.dashboard.ipynb';
+}
+
+/** A new dashboard notebook: one code cell showing the artifact, for the given kernel. */
+export function dashboardNotebook(path: string, kernelName: string): Record<string, unknown> {
+  return {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: kernelName ? { kernelspec: { name: kernelName, display_name: kernelName, language: 'python' } } : {},
+    cells: [{ cell_type: 'code', id: 'workbench-dashboard', metadata: {}, source: dashboardSource(path), outputs: [], execution_count: null }]
+  };
+}
+
+/**
+ * Python that hands the panel's copy of the server's report to the kernel, so that
+ * `workbench.show(path)` shows it instead of analyzing again (while the files are unchanged).
+ * JSON.stringify of the report's JSON text is a valid Python string literal.
+ */
+export function offerSource(path: string, report: IReport): string {
+  return (
+    'import workbench.notebook.sources as _workbench_sources\n' +
+    `_workbench_sources.offer_report(${JSON.stringify(path)}, ${JSON.stringify(JSON.stringify(report))})\n` +
+    'del _workbench_sources'
+  );
+}
+
 /** The docs links of a fix, whether the report holds one or several. */
 export function docsLinks(fix: IFix): string[] {
   return (Array.isArray(fix.docs) ? fix.docs : [fix.docs]).filter(d => !!d);
@@ -130,7 +189,11 @@ export type EvidenceItem =
  * key (per rank, say), whose keys then fill the first column.
  */
 export function evidenceItems(evidence: Record<string, unknown>, maxRows = 10): EvidenceItem[] {
-  return Object.entries(evidence).map(([key, value]): EvidenceItem => {
+  // a byte count beside the same size in words (`requested_bytes` beside `requested: "5.00 GiB"`) is said once
+  const shown = Object.entries(evidence).filter(
+    ([key]) => !(key.endsWith('_bytes') && typeof evidence[key.slice(0, -'_bytes'.length)] === 'string')
+  );
+  return shown.map(([key, value]): EvidenceItem => {
     if (Array.isArray(value) && value.length && value.every(isRecord)) {
       return { key, kind: 'table', ...table(value as Record<string, unknown>[], maxRows) };
     }

@@ -1,6 +1,8 @@
 /**
  * The "Workbench" side panel: the artifacts under the server's root with the state of their
- * analysis, and the selected artifact's findings (evidence, estimated gain, fix code).
+ * analysis, and, in an area of its own below them that stays in view, the selected artifact's
+ * findings (evidence, estimated gain, fix code). The two areas scroll separately; the list's
+ * height can be dragged.
  */
 import { Contents } from '@jupyterlab/services';
 import { CommandRegistry } from '@lumino/commands';
@@ -9,6 +11,7 @@ import { Widget } from '@lumino/widgets';
 
 import * as api from './api';
 import {
+  artifactLabel,
   docsLinks,
   evidenceItems,
   gainText,
@@ -16,7 +19,6 @@ import {
   IFinding,
   IReport,
   IStatus,
-  kindLabel,
   SEVERITIES,
   sizeText,
   statusText
@@ -30,6 +32,7 @@ export const COMMANDS = {
 
 const LIST_EVERY_MS = 5000;
 const STATUS_EVERY_MS = 500;
+const KEEP_REPORTS = 8;
 
 function element<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -75,6 +78,11 @@ export class WorkbenchPanel extends Widget {
     return this._selected;
   }
 
+  /** The report of `path` the panel fetched from the server, if it has one. */
+  reportOf(path: string): IReport | undefined {
+    return this._reports.get(path);
+  }
+
   /** List the artifacts again (and their states). */
   async refresh(): Promise<void> {
     try {
@@ -94,8 +102,10 @@ export class WorkbenchPanel extends Widget {
   /** Show `path`'s findings, analyzing it first (with progress) when needed. */
   async select(path: string): Promise<void> {
     this._selected = path;
+    this.addClass('jp-mod-hasDetails');
     this._renderList();
     this._details.replaceChildren(element('div', 'jp-Workbench-message', `Analyzing ${path}…`));
+    this._details.scrollTop = 0;
     try {
       let status = await api.analyze(path);
       while (status.state === 'running') {
@@ -112,7 +122,13 @@ export class WorkbenchPanel extends Widget {
         return;
       }
       const report = await api.report(path);
+      this._reports.delete(path);
+      this._reports.set(path, report);
+      while (this._reports.size > KEEP_REPORTS) {
+        this._reports.delete(this._reports.keys().next().value as string);
+      }
       if (this._selected === path) {
+        this._renderList();
         this._renderReport(path, report);
       }
     } catch (error) {
@@ -155,7 +171,8 @@ export class WorkbenchPanel extends Widget {
     item.classList.toggle('jp-mod-selected', artifact.path === this._selected);
     const slash = artifact.path.lastIndexOf('/');
     const name = element('div', 'jp-Workbench-name', artifact.path.slice(slash + 1) + (artifact.folder ? '/' : ''));
-    const where = element('div', 'jp-Workbench-where', `${kindLabel(artifact.kind)} · ${artifact.path.slice(0, slash + 1) || './'}`);
+    const label = artifactLabel(artifact, this._reports.get(artifact.path));
+    const where = element('div', 'jp-Workbench-where', `${label} · ${artifact.path.slice(0, slash + 1) || './'}`);
     item.append(name, where, this._status(artifact.status));
     item.addEventListener('click', () => void this.select(artifact.path));
     return item;
@@ -192,8 +209,8 @@ export class WorkbenchPanel extends Widget {
   private _renderReport(path: string, report: IReport): void {
     const header = element('div', 'jp-Workbench-reportHeader');
     header.append(
-      element('span', 'jp-Workbench-heading', path),
-      button('Open dashboard', 'Open a notebook that shows the full dashboard', () =>
+      element('span', 'jp-Workbench-heading jp-Workbench-path', path),
+      button('Open dashboard', 'Open (or reopen) the notebook named after this artifact that shows its full dashboard', () =>
         void this._commands.execute(COMMANDS.openDashboard, { path })
       )
     );
@@ -257,6 +274,7 @@ export class WorkbenchPanel extends Widget {
 
   private _commands: CommandRegistry;
   private _artifacts: IArtifact[] = [];
+  private _reports = new Map<string, IReport>();
   private _selected: string | null = null;
   private _timer = 0;
   private _list: HTMLUListElement;

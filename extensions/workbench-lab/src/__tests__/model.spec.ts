@@ -1,9 +1,14 @@
 import {
+  artifactLabel,
+  dashboardNotebook,
+  dashboardPath,
   dashboardSource,
   docsLinks,
   evidenceItems,
   gainText,
+  IReport,
   kindLabel,
+  offerSource,
   sizeText,
   statusText
 } from '../model';
@@ -85,5 +90,61 @@ describe('labels', () => {
     expect(sizeText(1474175)).toBe('1.4 MiB');
     expect(sizeText(512)).toBe('512 B');
     expect(docsLinks({ summary: '', code: '', docs: 'https://a' })).toEqual(['https://a']);
+  });
+});
+
+describe('artifactLabel', () => {
+  it('names memory artifacts as what they are', () => {
+    const memory = (path: string, folder = false) => artifactLabel({ kind: 'memory', path, folder });
+    expect(memory('runs/train.memory_timeline.json.gz')).toBe('memory timeline export');
+    expect(memory('oom_capacity/oom_capacity.snapshot.pickle.gz')).toBe('allocator snapshot');
+    expect(memory('oom_capacity/oom_capacity.oom.txt')).toBe('OOM message');
+    expect(memory('oom_capacity', true)).toBe('memory artifacts');
+    expect(artifactLabel({ kind: 'kineto_trace', path: 'a.json.gz', folder: false })).toBe('trace');
+  });
+
+  it('names an analyzed artifact by the kinds of its report', () => {
+    const report: IReport = {
+      schema: 'workbench.report/1',
+      inputs: [
+        { path: 'oom/a.snapshot.pickle.gz', kind: 'memory_snapshot' },
+        { path: 'oom/b.oom.txt', kind: 'oom_message' }
+      ],
+      findings: []
+    };
+    expect(artifactLabel({ kind: 'memory', path: 'oom', folder: true }, report)).toBe(
+      'allocator snapshot + OOM message'
+    );
+  });
+});
+
+describe('the dashboard notebook', () => {
+  it('is named after the artifact, at the root', () => {
+    expect(dashboardPath('train_naive.pt.trace.json.gz')).toBe('train_naive.dashboard.ipynb');
+    expect(dashboardPath('traces/h100/oom_capacity')).toBe('traces-h100-oom_capacity.dashboard.ipynb');
+    expect(dashboardPath('runs/job/')).toBe('runs-job.dashboard.ipynb');
+  });
+
+  it('holds one cell showing the artifact', () => {
+    const notebook = dashboardNotebook('a.json.gz', 'python3') as any;
+    expect(notebook.nbformat).toBe(4);
+    expect(notebook.metadata.kernelspec.name).toBe('python3');
+    expect(notebook.cells.map((c: any) => c.source)).toEqual([dashboardSource('a.json.gz')]);
+  });
+
+  it("hands the server's report to the kernel as a Python string literal", () => {
+    const report: IReport = { schema: 'workbench.report/1', inputs: [{ path: 'a "b".json', kind: 'kineto_trace' }], findings: [] };
+    const code = offerSource('a "b".json', report);
+    const literal = code.split('\n')[1].match(/offer_report\((".*"), (".*")\)$/)!;
+    // a JSON string literal with only the escapes Python shares: its value is the report's JSON
+    expect(JSON.parse(JSON.parse(literal[2]))).toEqual(report);
+    expect(JSON.parse(literal[1])).toBe('a "b".json');
+  });
+});
+
+describe('evidenceItems with sizes', () => {
+  it('says a size once when the evidence has it in words too', () => {
+    const items = evidenceItems({ requested_bytes: 5368709120, requested: '5.00 GiB', free_bytes: 12 });
+    expect(items.map(i => i.key)).toEqual(['requested', 'free_bytes']);
   });
 });

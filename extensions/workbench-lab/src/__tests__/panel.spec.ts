@@ -84,6 +84,24 @@ describe('WorkbenchPanel', () => {
     panel.dispose();
   });
 
+  it('shows the findings in an area of their own and keeps the report for the dashboard', async () => {
+    mocked.analyze.mockResolvedValue({ state: 'done', findings: { critical: 1, warning: 0, info: 0 } });
+    mocked.report.mockResolvedValue(REPORT);
+    const { panel, commands } = makePanel();
+    await panel.refresh();
+    expect(panel.hasClass('jp-mod-hasDetails')).toBe(false);
+    await panel.select('naive.json.gz');
+    expect(panel.hasClass('jp-mod-hasDetails')).toBe(true);
+    const details = panel.node.querySelector('.jp-Workbench-details')!;
+    expect(details.parentElement).toBe(panel.node);
+    expect(panel.node.querySelector('.jp-Workbench-list')!.contains(details)).toBe(false);
+    expect(details.querySelector('.jp-Workbench-path')!.textContent).toBe('naive.json.gz');
+    expect(panel.reportOf('naive.json.gz')).toBe(REPORT);
+    Array.from(details.querySelectorAll('button')).find(b => b.textContent === 'Open dashboard')!.click();
+    expect(commands.execute).toHaveBeenCalledWith(COMMANDS.openDashboard, { path: 'naive.json.gz' });
+    panel.dispose();
+  });
+
   it('shows an analysis error in place of the findings', async () => {
     mocked.analyze.mockResolvedValue({ state: 'error', error: 'naive.json.gz: truncated gzip file' });
     const { panel } = makePanel();
