@@ -16,7 +16,7 @@ import numpy as np
 
 from workbench.analyses import categories as cat
 from workbench.analyses.collective_waits import collective_waits
-from workbench.analyses.collectives import find_collectives
+from workbench.analyses.collectives import Collectives
 from workbench.analyses.intervals import union_length
 from workbench.models.trace import Trace
 from workbench.units import US_PER_MS
@@ -45,21 +45,21 @@ def robust_outliers(values: np.ndarray, min_excess: float) -> np.ndarray:
     return out
 
 
-def job_summary(ranks: list[int], traces: list[Trace], metrics: list[dict[str, Any]],
+def job_summary(ranks: list[int], collectives: list[Collectives], input_us: list[float], metrics: list[dict[str, Any]],
                 kernels: list[list[dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    """Input-level metrics and the `ranks` and `stragglers` tables of a multi-rank job.
+    """Input-level metrics and the `ranks` and `stragglers` tables of a multi-rank job, from per-rank summaries.
 
-    `metrics` and `kernels` are each rank's summary metrics and kernel table.
+    Per rank: its collective calls, its data-loading time (`input_us`), its summary metrics and kernel table.
     """
     steps = np.array([max(int(m.get("step_count") or 0), 1) for m in metrics], dtype=np.float64)
-    waits = collective_waits([find_collectives(t, cat.gpu_kinds(t.events)) for t in traces])
+    waits = collective_waits(collectives)
 
     def per_step(key: str) -> np.ndarray:
         return np.array([_number(m.get(key)) for m in metrics]) / steps
 
     step_ms = np.array([_number(m.get("step_time_ms_mean")) for m in metrics])
     compute = per_step("computation_ms")
-    loading = np.array([_input_us(t) for t in traces]) / US_PER_MS / steps
+    loading = np.array(input_us, dtype=np.float64) / US_PER_MS / steps
     waited = waits.waited_us / US_PER_MS / steps
     caused = waits.caused_us / US_PER_MS / steps
     typical_step = float(np.nanmedian(step_ms)) if not np.isnan(step_ms).all() else float("nan")
@@ -128,7 +128,7 @@ def _cause_excess(i: int, others: np.ndarray, loading: np.ndarray, host: np.ndar
     return {k: float(v) for k, v in excess.items() if not np.isnan(v)}, kernel
 
 
-def _input_us(trace: Trace) -> float:
+def input_us(trace: Trace) -> float:
     """Host time in data loading (DataLoader iteration, data/input/batch annotations), as a union."""
     e = trace.events
     loading = e.name_mask(cat.DATA_LOADING.search) & e.category_mask(cat.ANNOTATION_CATEGORIES | cat.HOST_OP_CATEGORIES)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from workbench.analyses import categories as cat
-from workbench.analyses.collectives import find_collectives
+from workbench.analyses.collectives import Collectives
 from workbench.analyses.intervals import merge
 from workbench.analyses.steps import step_mask
 from workbench.models.trace import MISSING, Trace
@@ -75,28 +75,40 @@ def timeline_tables(trace: Trace, start_ms: float | None = None, end_ms: float |
     return {name: table for name, table in tables.items() if table}
 
 
-def rank_origins(traces: list[Trace]) -> tuple[list[float], str]:
-    """Per trace of a job, the time that is 0 on the job's common axis, and what the ranks are aligned on.
+def rank_origins(firsts: list[float], steps: list[dict[str, float]],
+                 collectives: list[Collectives]) -> tuple[list[float], str]:
+    """Per rank of a job, the time that is 0 on the job's common axis, and what the ranks are aligned on.
 
     Ranks run on different clocks: each is aligned on the start of the first step they all have,
     else of their first collective of the kind the first rank calls first; the axis counts from
     the first rank's first event. Without either, each rank counts from its own first event.
+    Read from each rank's first event time (`trace_origin_us`), `step_starts` and collectives.
     """
-    firsts = [trace_origin_us(t) for t in traces]
-    anchors, label = _step_anchors(traces)
+    anchors, label = _step_anchors(steps)
     if anchors is None:
-        anchors, label = _collective_anchors(traces)
+        anchors, label = _collective_anchors(collectives)
     if anchors is None:
         return firsts, "each rank's first event"
     return [a - (anchors[0] - firsts[0]) for a in anchors], label
 
 
-def _step_anchors(traces: list[Trace]) -> tuple[list[float] | None, str]:
-    starts = []
-    for trace in traces:
-        events = trace.events
-        steps = np.flatnonzero(step_mask(events))
-        starts.append({events.names[events.name[i]]: float(events.ts[i]) for i in steps[::-1].tolist()})
+def step_starts(trace: Trace) -> dict[str, float]:
+    """Each step's name and the start of its first occurrence."""
+    events = trace.events
+    steps = np.flatnonzero(step_mask(events))
+    return {events.names[events.name[i]]: float(events.ts[i]) for i in steps[::-1].tolist()}
+
+
+def shift_timeline(tables: dict[str, list[dict[str, Any]]], by_ms: float) -> None:
+    """Move a trace's timeline tables by `by_ms` (onto a job's common axis)."""
+    for name in ("timeline", "timeline_events", "timeline_steps"):
+        for row in tables.get(name, []):
+            for key in ("start_ms", "end_ms", "link_start_ms"):
+                if row.get(key) is not None:
+                    row[key] += by_ms
+
+
+def _step_anchors(starts: list[dict[str, float]]) -> tuple[list[float] | None, str]:
     common = set(starts[0]).intersection(*starts[1:])
     if not common:
         return None, ""
@@ -104,8 +116,7 @@ def _step_anchors(traces: list[Trace]) -> tuple[list[float] | None, str]:
     return [s[name] for s in starts], f"the start of {name}"
 
 
-def _collective_anchors(traces: list[Trace]) -> tuple[list[float] | None, str]:
-    calls = [find_collectives(t, cat.gpu_kinds(t.events)) for t in traces]
+def _collective_anchors(calls: list[Collectives]) -> tuple[list[float] | None, str]:
     timed = [c.kind[~np.isnan(c.start_us)] for c in calls]
     if not len(timed[0]):
         return None, ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from workbench.commands.cluster_options import add_cluster_options, rank_runner
 from workbench.commands.options import add_report_options, emit, settings
 from workbench.config import Config
 from workbench.gate import exit_code, gate_section, rules_evaluated, tune
@@ -20,6 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                                "OOM messages, Flight Recorder dumps and logs, Nsight and Metal exports.")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="a file, or a folder (every artifact in it is recognized)")
     parser.add_argument("--top", type=int, default=50, metavar="N", help="rows per table in the report (default: 50)")
+    add_cluster_options(parser)
     add_report_options(parser)
     parser.set_defaults(run=run)
 
@@ -29,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
     config, ignore, fail_on = settings(args)
     bars = ProgressBars()
     try:
-        report = analyze_report(args.paths, AnalyzeOptions(top=args.top, progress=bars.task), config, ignore, fail_on)
+        with rank_runner(args) as runner:
+            options = AnalyzeOptions(top=args.top, progress=bars.task, runner=runner)
+            report = analyze_report(args.paths, options, config, ignore, fail_on)
     finally:
         bars.close()
     emit(report, args)

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from workbench.analyses.trace_diff import diff_inputs
+from workbench.commands.cluster_options import add_cluster_options, rank_runner
 from workbench.commands.options import add_report_options, emit, settings
 from workbench.errors import InputError
 from workbench.gate import exit_code, gate_section, rules_evaluated, tune
@@ -27,6 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_slowdown_option(parser)
     parser.add_argument("--top", type=int, default=15, metavar="N",
                         help="changed kernels/operators, and rows per table, in the report (default: 15)")
+    add_cluster_options(parser)
     add_report_options(parser)
     parser.set_defaults(run=run)
 
@@ -44,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
     max_slowdown = config.max_slowdown if args.max_slowdown is None else args.max_slowdown
     bars = ProgressBars()
     try:
-        options = AnalyzeOptions(top=ALL_ROWS, progress=bars.task)
-        base, new = (_compared_input(path, analyze_path(path, options)) for path in (args.base, args.new))
+        with rank_runner(args) as runner:
+            options = AnalyzeOptions(top=ALL_ROWS, progress=bars.task, runner=runner)
+            base, new = (_compared_input(path, analyze_path(path, options)) for path in (args.base, args.new))
     finally:
         bars.close()
     base_findings, new_findings = ([f.to_json() for f in tune(run_rules([i], ignore=ignore), config)]

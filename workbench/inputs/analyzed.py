@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from workbench.analyses.collectives import Collectives
 from workbench.models.trace import Trace
+
+if TYPE_CHECKING:
+    from workbench.rules.finding import Finding
 
 
 @dataclass
 class RankResult:
-    """One rank (one trace file) of an input."""
+    """One rank (one trace file) of an input: its summary, small and picklable, and its trace while kept.
+
+    A rank analyzed where its trace is dropped afterwards (a Dask worker) carries what the job's
+    cross-rank analysis and rules need instead: its collective calls, its data-loading time and the
+    findings of the per-trace rules (`rules.registry.trace_findings`).
+    """
 
     rank: int | None
     path: str
@@ -18,6 +27,12 @@ class RankResult:
     tables: dict[str, list[dict[str, Any]]]
     meta: dict[str, Any]
     trace: Trace | None = field(default=None, repr=False)
+    collectives: Collectives | None = field(default=None, repr=False)
+    input_us: float = 0.0  # host time in data loading (`stragglers.input_us`)
+    step_starts: dict[str, float] = field(default_factory=dict, repr=False)  # `timeline.step_starts`
+    first_us: float = 0.0  # the trace's first event (`timeline.trace_origin_us`)
+    findings: list[Finding] | None = field(default=None, repr=False)  # None while the trace is kept
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"rank": self.rank, "path": self.path, "meta": self.meta, "metrics": self.metrics,

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from statistics import fmean
 from typing import Any
 
-from workbench.analyses.stragglers import job_summary
-from workbench.analyses.timeline import rank_origins, timeline_tables
+from workbench.analyses import categories as cat
+from workbench.analyses.collectives import find_collectives
+from workbench.analyses.stragglers import input_us, job_summary
+from workbench.analyses.timeline import rank_origins, shift_timeline, step_starts, trace_origin_us
 from workbench.analyses.trace_summary import summarize_trace
+from workbench.errors import WorkbenchError
 from workbench.inputs.analyzed import AnalyzedInput, RankResult
+from workbench.inputs.rank_runner import RankFailure
 from workbench.inputs.registry import AnalyzeOptions, InputKind, register_kind
 from workbench.loaders.files import Progress, rank_in_name
 from workbench.loaders.kineto import load_kineto
@@ -25,30 +30,50 @@ def is_kineto_trace(path: Path, head: bytes) -> bool:
 
 
 def analyze_trace_files(folder: Path, files: list[Path], options: AnalyzeOptions) -> list[AnalyzedInput]:
-    """Traces of one folder: several with distinct ranks of one world size form a job, anything else one input each."""
-    ranks = [_analyze_rank(f, options.top, options.progress(f.name)) for f in files]
+    """Traces of one folder: several with distinct ranks of one world size form a job, anything else one input each.
+
+    One trace is analyzed here and kept (rules and the dashboard read it); several run on
+    `options.runner`, each summarized where it is read (`summarize_rank`). A file that fails is
+    left out with a warning; when most fail, the first failure is the error.
+    """
+    if len(files) == 1:
+        return [_single_input(files[0], _analyze_rank(files[0], options.top, options.progress(files[0].name)))]
+    task = partial(summarize_rank, top=options.top, keep_trace=options.keep_traces)
+    results = options.runner.map(task, files, options.progress)
+    failed = [r for r in results if isinstance(r, RankFailure)]
+    ranks = [r for r in results if isinstance(r, RankResult)]
+    if len(failed) * 2 > len(results):
+        raise WorkbenchError(f"{failed[0].message} ({len(failed)} of {len(results)} trace files in {folder} failed)")
     known = [r.rank for r in ranks if r.rank is not None]
     world_sizes = {r.meta.get("world_size") for r in ranks}
     if len(ranks) > 1 and len(known) == len(ranks) and len(set(known)) == len(known) and len(world_sizes) == 1:
-        return [_job_input(folder, ranks)]
-    return [_single_input(Path(r.path), r) for r in ranks]
+        return [_job_input(folder, ranks, failed)]
+    inputs = [_single_input(Path(r.path), r) for r in ranks]
+    if inputs:
+        inputs[0].warnings += [f"{f.message} (left out)" for f in failed]
+    return inputs
 
 
 def _single_input(path: Path, rank: RankResult) -> AnalyzedInput:
     return AnalyzedInput(
         path=str(path), kind=KIND_TRACE, metrics=rank.metrics, meta=rank.meta, tables=rank.tables,
-        ranks=[rank], warnings=_skip_warnings(rank),
+        ranks=[rank], warnings=_skip_warnings(rank) + rank.warnings,
     )
 
 
-def _job_input(path: Path, ranks: list[RankResult]) -> AnalyzedInput:
-    """The ranks of one distributed job, in rank order."""
+def _job_input(path: Path, ranks: list[RankResult], failed: list[RankFailure]) -> AnalyzedInput:
+    """The ranks of one distributed job, in rank order; `failed` are its files that could not be read."""
     ranks.sort(key=lambda r: r.rank)
     _align_timelines(ranks)
-    warnings = [w for r in ranks for w in _skip_warnings(r)]
+    warnings = [w for r in ranks for w in _skip_warnings(r) + r.warnings]
     meta = {"ranks": [r.rank for r in ranks], "world_size": ranks[0].meta.get("world_size"),
             "backend": ranks[0].meta.get("backend"), "devices": ranks[0].meta.get("devices", [])}
-    metrics, tables = job_summary([r.rank for r in ranks], [r.trace for r in ranks], [r.metrics for r in ranks],
+    if failed:
+        meta["missing_ranks"] = [rank_in_name(Path(f.path).name) for f in failed]
+        meta["missing_files"] = [f.path for f in failed]
+        warnings += [f"{f.message} (rank left out of the job)" for f in failed]
+    metrics, tables = job_summary([r.rank for r in ranks], [r.collectives for r in ranks],
+                                  [r.input_us for r in ranks], [r.metrics for r in ranks],
                                   [r.tables["kernels"] for r in ranks])
     return AnalyzedInput(path=str(path), kind=KIND_RANKS, metrics={**_mean_metrics(ranks), **metrics}, meta=meta,
                          tables=tables, ranks=ranks, warnings=warnings)
@@ -56,13 +81,29 @@ def _job_input(path: Path, ranks: list[RankResult]) -> AnalyzedInput:
 
 def _align_timelines(ranks: list[RankResult]) -> None:
     """The ranks' timelines on one time axis: ms from the first rank's first event, aligned on a common step."""
-    origins, anchor = rank_origins([r.trace for r in ranks])
+    origins, anchor = rank_origins([r.first_us for r in ranks], [r.step_starts for r in ranks],
+                                   [r.collectives for r in ranks])
     for rank, origin in zip(ranks, origins):
-        rank.tables.pop("timeline", None)
-        rank.tables.pop("timeline_steps", None)
-        rank.tables.update(timeline_tables(rank.trace, origin_us=origin))
+        shift_timeline(rank.tables, (rank.first_us - origin) / 1000.0)
         rank.meta["timeline_origin_us"] = origin
         rank.meta["timeline_aligned_on"] = anchor
+
+
+def summarize_rank(path: Path, progress: Progress, top: int, keep_trace: bool = False) -> RankResult:
+    """One rank's summary, computed where its file is read (a Dask task): without `keep_trace`, the trace is
+    dropped once the per-trace rules have run on it and its collectives are taken."""
+    rank = _analyze_rank(path, top, progress)
+    trace = rank.trace
+    rank.collectives = find_collectives(trace, cat.gpu_kinds(trace.events))
+    rank.input_us = input_us(trace)
+    rank.step_starts = step_starts(trace)
+    rank.first_us = trace_origin_us(trace)
+    if not keep_trace:
+        from workbench.rules.registry import trace_findings  # rules import this module's kinds
+
+        rank.findings, rank.warnings = trace_findings(_single_input(path, rank), (KIND_TRACE, KIND_RANKS))
+        rank.trace = None
+    return rank
 
 
 def _analyze_rank(path: Path, top: int, progress: Progress) -> RankResult:

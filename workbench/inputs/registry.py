@@ -17,6 +17,7 @@ from typing import Callable
 
 from workbench.errors import InputError, WorkbenchError
 from workbench.inputs.analyzed import AnalyzedInput
+from workbench.inputs.rank_runner import InProcess, RankRunner
 from workbench.loaders.files import Progress, open_input
 
 SNIFF_BYTES = 1 << 16
@@ -26,6 +27,8 @@ SNIFF_BYTES = 1 << 16
 class AnalyzeOptions:
     top: int = 50
     progress: Callable[[str], Progress] = lambda label: (lambda fraction: None)
+    runner: RankRunner = InProcess()  # where the files of a job are analyzed (`rank_runner`)
+    keep_traces: bool = False  # keep every rank's trace in this process (the dashboard's zoom; in-process only)
 
 
 @dataclass(frozen=True)
@@ -69,19 +72,37 @@ def analyze_path(path: str | Path, options: AnalyzeOptions) -> list[AnalyzedInpu
         return _analyze(kind, path, [path], options)
     groups: dict[tuple[str, Path], tuple[InputKind, list[Path]]] = {}
     singles: list[tuple[InputKind, Path]] = []
+    unreadable: list[tuple[Path, InputError]] = []
     for file in sorted(p for p in path.rglob("*") if p.is_file() and p.stat().st_size > 0):
-        kind = kind_of(file)
+        try:
+            kind = kind_of(file)
+        except InputError as exc:
+            unreadable.append((file, exc))
+            continue
         if kind is None:
             continue
         if kind.grouped:
             groups.setdefault((kind.name, file.parent), (kind, []))[1].append(file)
         else:
             singles.append((kind, file))
+    _join_groups(unreadable, groups)
     if not groups and not singles:
         raise InputError(path, "folder holds nothing workbench reads (traces, snapshots, dumps, logs)")
     inputs = [i for (_, folder), (kind, files) in groups.items() for i in _analyze(kind, folder, files, options)]
     inputs += [i for kind, file in singles for i in _analyze(kind, file, [file], options)]
     return inputs
+
+
+def _join_groups(unreadable: list[tuple[Path, InputError]],
+                 groups: dict[tuple[str, Path], tuple[InputKind, list[Path]]]) -> None:
+    """A file that cannot be read joins the one group of its folder (a job's rank file, cut short: the job
+    names it and goes on without it); anywhere else its error is the command's."""
+    for file, error in unreadable:
+        beside = [files for (_, folder), (_, files) in groups.items() if folder == file.parent]
+        if len(beside) != 1:
+            raise error
+        beside[0].append(file)
+        beside[0].sort()
 
 
 def _analyze(kind: InputKind, path: Path, files: list[Path], options: AnalyzeOptions) -> list[AnalyzedInput]:

@@ -84,7 +84,7 @@ def _offered(path: str | os.PathLike) -> dict[str, Any] | None:
 def analyze(*paths: str | os.PathLike, top: int = 50) -> DashboardData:
     """What `workbench analyze PATH...` reports (the project's `[tool.workbench]` settings included),
     with the models kept for zooming."""
-    inputs = [i for path in paths for i in analyze_path(path, AnalyzeOptions(top=top))]
+    inputs = [i for path in paths for i in analyze_path(path, AnalyzeOptions(top=top, keep_traces=True))]
     config = load_config()
     return DashboardData(inputs_report(inputs, config, list(config.ignore), config.fail_on), inputs, top)
 

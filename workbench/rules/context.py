@@ -152,16 +152,25 @@ def contexts(input_: AnalyzedInput) -> Iterator[TraceContext]:
 
 
 def on_traces(check: Callable[[TraceContext], Iterator]) -> Callable[[AnalyzedInput], Iterator]:
-    """Adapt a per-trace check to the registry's per-input signature; multi-rank findings name the rank."""
+    """Adapt a per-trace check to the registry's per-input signature; multi-rank findings name the rank.
+
+    The adapted check is marked `per_trace`: where a rank's trace is not kept, the registry runs it
+    where the trace was read (`registry.trace_findings`) and takes its findings from the rank.
+    """
 
     def run(input_: AnalyzedInput) -> Iterator:
-        several = len(input_.ranks) > 1
         for ctx in contexts(input_):
             for finding in check(ctx):
-                if several:
-                    finding.evidence = {"rank": ctx.rank, **finding.evidence}
-                    finding.input = f"{input_.path} (rank {ctx.rank})"
-                yield finding
+                yield name_rank(finding, input_, ctx.rank)
 
     run.__doc__ = check.__doc__
+    run.per_trace = True  # type: ignore[attr-defined]
     return run
+
+
+def name_rank(finding: Any, input_: AnalyzedInput, rank: int | None) -> Any:
+    """A finding of one rank of a multi-rank input, with the rank in its evidence and input."""
+    if len(input_.ranks) > 1:
+        finding.evidence = {"rank": rank, **finding.evidence}
+        finding.input = f"{input_.path} (rank {rank})"
+    return finding

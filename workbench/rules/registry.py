@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from workbench.inputs.analyzed import AnalyzedInput
+from workbench.rules.context import name_rank
 from workbench.rules.finding import Finding, Fix, severity_for
 
 Check = Callable[[AnalyzedInput], Iterable[Finding]]
@@ -64,12 +65,39 @@ def run_rules(inputs: list[AnalyzedInput], ignore: Iterable[str] = ()) -> list[F
                     raise
                 input_.warnings.append(f"rule {r.id} failed: {type(exc).__name__}: {exc}")
                 continue
+            if getattr(r.check, "per_trace", False):
+                found += _found_in_ranks(input_, r.id)
             for finding in found:
                 finding.input = finding.input or input_.path
                 if float(finding.estimated_gain.get("pct") or 0.0) >= MIN_GAIN_PCT:
                     findings.append(finding)
     findings.sort(key=Finding.sort_key)
     return findings
+
+
+def trace_findings(input_: AnalyzedInput, kinds: Iterable[str]) -> tuple[list[Finding], list[str]]:
+    """The findings of the per-trace rules for `kinds` on a one-trace input, and a warning per rule that failed:
+    run where the trace is (a Dask worker), so that the trace need not travel."""
+    load_builtin_rules()
+    wanted = set(kinds)
+    findings: list[Finding] = []
+    warnings: list[str] = []
+    for r in RULES.values():
+        if not getattr(r.check, "per_trace", False) or not r.kinds & wanted:
+            continue
+        try:
+            findings += r.check(input_)
+        except Exception as exc:
+            if os.environ.get("WORKBENCH_DEBUG"):
+                raise
+            warnings.append(f"rule {r.id} failed on {input_.path}: {type(exc).__name__}: {exc}")
+    return findings, warnings
+
+
+def _found_in_ranks(input_: AnalyzedInput, rule_id: str) -> list[Finding]:
+    """The findings of `rule_id` that ranks analyzed without their trace brought along."""
+    return [name_rank(f, input_, rank.rank) for rank in input_.ranks if rank.trace is None and rank.findings
+            for f in rank.findings if f.id == rule_id]
 
 
 def load_builtin_rules() -> None:

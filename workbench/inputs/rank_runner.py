@@ -1,0 +1,176 @@
+"""Where the files of a job are analyzed: one after another in this process, or as Dask tasks.
+
+A task reads one file from its path and returns a small picklable result (a `RankResult`
+without its trace), or a `RankFailure` naming the file and what is wrong with it. With Dask,
+the paths must be readable from the workers (a shared filesystem); a worker that cannot read
+one returns that path's failure like any other unreadable file. The coordinating process
+holds the results only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol, TextIO
+
+from workbench.errors import WorkbenchError
+from workbench.loaders.files import Progress
+
+SCHEDULER_VARIABLE = "DASK_SCHEDULER_ADDRESS"
+CONNECT_TIMEOUT_S = 5
+SMALL_JOB_BYTES = 32 << 20  # a job this small (files on disk) is read faster in-process than a cluster starts
+
+
+@dataclass(frozen=True)
+class RankFailure:
+    """A file of a job that could not be analyzed: one line naming it."""
+
+    path: str
+    message: str
+
+
+Task = Callable[[Path, Progress], Any]  # a file's analysis, told how far it has read
+ProgressFor = Callable[[str], Progress]
+
+
+def _silent(fraction: float) -> None:
+    pass
+
+
+def run_task(task: Task, path: str, progress: Progress = _silent) -> Any:
+    """`task(path, progress)`, or the `RankFailure` it ends in (WORKBENCH_DEBUG=1 re-raises)."""
+    try:
+        return task(Path(path), progress)
+    except WorkbenchError as exc:
+        return RankFailure(path, str(exc))
+    except Exception as exc:
+        if os.environ.get("WORKBENCH_DEBUG"):
+            raise
+        return RankFailure(path, f"{path}: cannot be analyzed: {type(exc).__name__}: {exc}")
+
+
+class RankRunner(Protocol):
+    def map(self, task: Task, paths: list[Path], progress: ProgressFor) -> list[Any]:
+        """`run_task(task, path)` for each path, in the order given; `progress(file name)` where the files are
+        read in this process."""
+
+
+class InProcess:
+    """The files one after another in this process (`--workers 1`)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+
+    def map(self, task: Task, paths: list[Path], progress: ProgressFor) -> list[Any]:
+        done = RankProgress(len(paths), self.stream)
+        results = []
+        for path in paths:
+            results.append(run_task(task, str(path), progress(path.name)))
+            done.done(results[-1])
+        return results
+
+    def close(self) -> None:
+        pass
+
+
+class DaskRunner:
+    """The files as tasks of a Dask cluster: an existing one at `scheduler`, else a local one of `workers`
+    processes (the machine's cores by default; in-process for a job under SMALL_JOB_BYTES), started at the
+    first job and closed by `close`."""
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None, stream: TextIO | None = sys.stderr):
+        self.workers = workers
+        self.scheduler = scheduler
+        self.stream = stream
+        self._client: Any = None
+        self._cluster: Any = None
+
+    def map(self, task: Task, paths: list[Path], progress: ProgressFor) -> list[Any]:
+        from distributed import as_completed
+
+        if self._small(paths):
+            return InProcess(self.stream).map(task, paths, progress)
+        client = self._connect()
+        futures = client.map(run_task, [task] * len(paths), [str(p) for p in paths], pure=False)
+        done = RankProgress(len(paths), self.stream, _dashboard(client))
+        for future in as_completed(futures):
+            done.done(future.result())
+        return [f.result() for f in futures]
+
+    def _small(self, paths: list[Path]) -> bool:
+        """Without --workers or a scheduler, a small job runs in-process (no cluster started)."""
+        if self.workers is not None or self.scheduler or self._client is not None:
+            return False
+        try:
+            return sum(p.stat().st_size for p in paths) < SMALL_JOB_BYTES
+        except OSError:
+            return False
+
+    def _connect(self) -> Any:
+        if self._client is not None:
+            return self._client
+        from distributed import Client, LocalCluster
+
+        if self.scheduler:
+            try:
+                self._client = Client(self.scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise WorkbenchError(f"Dask scheduler {self.scheduler} does not answer within {CONNECT_TIMEOUT_S} s "
+                                     f"({type(exc).__name__})") from None
+            return self._client
+        self._cluster = LocalCluster(n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1,
+                                     processes=True, dashboard_address=":0", silence_logs=logging.ERROR)
+        self._client = Client(self._cluster)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self._client = self._cluster = None
+
+
+def runner_for(workers: int | None, scheduler: str | None) -> InProcess | DaskRunner:
+    """`--workers 1` in this process; else Dask, on `scheduler` (or $DASK_SCHEDULER_ADDRESS) when given."""
+    scheduler = scheduler or os.environ.get(SCHEDULER_VARIABLE) or None
+    if workers is not None and workers < 1:
+        raise WorkbenchError(f"--workers: {workers} is not a number of workers (1 or more)")
+    if workers == 1 and not scheduler:
+        return InProcess(sys.stderr)
+    return DaskRunner(workers, scheduler)
+
+
+class RankProgress:
+    """Files done out of total, rewritten on one line of `stream` when it is a TTY; a file that failed as a
+    one-line warning wherever `stream` goes."""
+
+    def __init__(self, total: int, stream: TextIO | None, dashboard: str | None = None) -> None:
+        self.total, self.stream, self.count = total, stream, 0
+        self.tty = stream is not None and stream.isatty() and total > 1
+        if self.tty:
+            where = f" on Dask (dashboard: {dashboard})" if dashboard else ""
+            print(f"workbench: analyzing {total} rank files{where}", file=stream, flush=True)
+
+    def done(self, result: Any) -> None:
+        self.count += 1
+        if self.stream is None:
+            return
+        if isinstance(result, RankFailure):
+            print(("\r" if self.tty else "") + f"workbench: warning: {result.message} (left out of the job)",
+                  file=self.stream, flush=True)
+        if self.tty:
+            print(f"\rworkbench: ranks {self.count}/{self.total} done", end="\n" if self.count == self.total else "",
+                  file=self.stream, flush=True)
+
+
+def _dashboard(client: Any) -> str | None:
+    """The cluster's dashboard address, when it serves one (bokeh installed on the scheduler)."""
+    try:
+        services = client.scheduler_info().get("services", {})
+    except Exception:  # an old or foreign scheduler: no link rather than no analysis
+        return None
+    return client.dashboard_link if "dashboard" in services else None
