@@ -20,6 +20,27 @@ GLOO = SAMPLES / "public" / "rank-34.Jul_15_10_52_41.1074.pt.trace.json.gz"
 OOM_CAPACITY = SAMPLES / "h100" / "oom_capacity"
 OOM_EXPANDABLE = SAMPLES / "h100" / "oom_frag2_expandable"
 SYNTHETIC = SAMPLES / "synthetic"
+WILD_MESSAGES = ROOT / "tests" / "data" / "wild_messages.jsonl"  # real messages quoted in public issues
+
+
+def wild_messages() -> list[dict]:
+    """The real OOM and distributed-failure messages of `tests/data/wild_messages.jsonl`."""
+    import json
+
+    return [json.loads(line) for line in WILD_MESSAGES.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def wild_message_files(folder: Path, kind: str | None = None) -> list[Path]:
+    """One file per root finding the wild messages expect (the first message of each), written to `folder`."""
+    files: dict[str, Path] = {}
+    for message in wild_messages():
+        if kind and message["kind"] != kind:
+            continue
+        finding = message["expect"]["finding"]
+        if finding not in files:
+            files[finding] = folder / f"{message['id']}.txt"
+            files[finding].write_text(message["text"], encoding="utf-8")
+    return list(files.values())
 
 
 def shared_path(relative: str) -> Path:

@@ -72,5 +72,5 @@ def test_json_files_and_text_without_oom_are_not_claimed(tmp_path):
     plain = tmp_path / "notes.txt"
     plain.write_text("CUDA out of memory happened yesterday\n")
     assert not is_oom_text(plain, plain.read_bytes())
-    with pytest.raises(InputError, match="no CUDA or MPS out-of-memory message"):
+    with pytest.raises(InputError, match="no CUDA, HIP or MPS out-of-memory message"):
         load_oom_messages(plain)

@@ -99,9 +99,9 @@ class AllocatorSnapshot:
 class OomMessage:
     """The numbers of one out-of-memory error message (None where a wording lacks them)."""
 
-    backend: str  # "cuda" or "mps"
+    backend: str  # "cuda", "hip" or "mps"
     text: str
-    requested_bytes: int
+    requested_bytes: int | None  # None where the text names no size (runtime errors, a quote without it)
     device: int | None = None
     total_bytes: int | None = None
     free_bytes: int | None = None
@@ -115,6 +115,11 @@ class OomMessage:
     other_allocations_bytes: int | None = None  # MPS: memory of other allocations
     pool: str | None = None  # MPS: "private pool" or "shared pool"
     python_frames: list[str] = field(default_factory=list)  # the traceback above the message
+    kind: str = "allocator"  # "allocator" (the caching allocator's message) or "runtime" (CUDA error: out of memory)
+    library: str | None = None  # runtime: the library whose allocation failed (CUBLAS, CUDNN)
+    library_call: str | None = None  # runtime: the call that failed (cublasCreate)
+    error_type: str | None = None  # RuntimeError, torch.OutOfMemoryError, torch.AcceleratorError
+    rank: int | None = None  # from a `[rankN]:` prefix
 
 
 @dataclass

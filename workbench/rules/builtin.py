@@ -13,3 +13,4 @@ import workbench.rules.optimizer  # noqa: F401
 import workbench.rules.precision  # noqa: F401
 import workbench.rules.sync  # noqa: F401
 import workbench.rules.memory  # noqa: F401
+import workbench.rules.memory_causes  # noqa: F401

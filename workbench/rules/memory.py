@@ -7,7 +7,7 @@ from typing import Any, Iterator
 from workbench.inputs.analyzed import AnalyzedInput
 from workbench.rules.finding import Finding, Fix
 from workbench.rules.memory_facts import (
-    ALLOC_CONF_DOCS, RECORD_HISTORY_CODE, SNAPSHOT_DOCS, OomFacts, oom_facts, oom_gain,
+    ALLOC_CONF_DOCS, RECORD_HISTORY_CODE, SNAPSHOT_DOCS, oom_facts, oom_gain,
 )
 from workbench.rules.memory_fixes import alloc_conf_advice, capacity_fix, fragmentation_code
 from workbench.rules.registry import rule
@@ -21,7 +21,7 @@ OTHER_PROCESS_MIN_BYTES = 1 << 30
       "OOM while the cache held enough free memory, split into blocks too small for the request")
 def oom_fragmentation(input_: AnalyzedInput) -> Iterator[Finding]:
     facts = oom_facts(input_)
-    if facts is None or not facts.fragmented():
+    if facts is None or facts.cause() != "fragmentation":
         return
     pattern = _pinning_pattern(input_)
     advice = alloc_conf_advice(facts, input_.metrics)
@@ -45,22 +45,26 @@ def oom_fragmentation(input_: AnalyzedInput) -> Iterator[Finding]:
 @rule("oom-capacity", "memory", MEMORY_KINDS, "OOM because live tensors fill the device")
 def oom_capacity(input_: AnalyzedInput) -> Iterator[Finding]:
     facts = oom_facts(input_)
-    if facts is None or facts.fragmented() or _memory_cap(facts) or _others_decide(facts):
+    if facts is None or facts.cause() != "capacity":
         return
     categories = input_.tables.get("categories_at_oom") or []
     sites = input_.tables.get("sites_at_oom") or []
     fix = capacity_fix(facts, categories, input_.meta.get("is_training", True))
     evidence: dict[str, Any] = {**facts.numbers(), "oom_stack": facts.stack[:6],
                                 "live_by_category": categories[:5], "top_sites": sites[:5]}
-    if facts.device_free is not None and facts.reserved_unallocated is not None:
+    if None not in (facts.device_free, facts.reserved_unallocated, facts.requested):
         evidence["shortfall_bytes"] = max(0, facts.requested - facts.device_free - facts.reserved_unallocated)
         evidence["shortfall"] = format_bytes(evidence["shortfall_bytes"])
+    if note := facts.segment_note():
+        evidence["request_note"] = note
     where = f"; most of it from {sites[0]['site']} ({format_bytes(sites[0]['bytes'])})" if sites else ""
     live = f"{format_bytes(facts.allocated)} live" if facts.allocated is not None else "live tensors"
     total = f" of {format_bytes(facts.total)}" if facts.total else ""
+    request = format_bytes(facts.requested) if facts.requested is not None else "the next allocation"
+    segment = f" ({note})" if note else ""
     yield Finding(
         id="oom-capacity", severity="critical", category="memory", evidence=evidence,
-        title=f"Out of memory: {live}{total} left no room for {format_bytes(facts.requested)}{where}",
+        title=f"Out of memory: {live}{total} left no room for {request}{segment}{where}",
         estimated_gain=oom_gain("OOM"),
         fix=fix,
     )
@@ -71,9 +75,9 @@ def oom_other_processes(input_: AnalyzedInput) -> Iterator[Finding]:
     facts = oom_facts(input_)
     others = (facts.message.get("other_processes") or {}) if facts else {}
     held = sum(others.values())
-    if not facts or held < min(OTHER_PROCESS_MIN_BYTES, facts.requested):
+    if not facts or held < min(OTHER_PROCESS_MIN_BYTES, facts.requested or OTHER_PROCESS_MIN_BYTES):
         return
-    decisive = _others_decide(facts)
+    decisive = facts.cause() == "other-processes"
     yield Finding(
         id="oom-other-processes", severity="critical" if decisive else "warning", category="memory",
         evidence={**facts.numbers(), "other_processes": {str(pid): format_bytes(n) for pid, n in others.items()},
@@ -92,7 +96,7 @@ def oom_other_processes(input_: AnalyzedInput) -> Iterator[Finding]:
       "CUDA OOM at a per-process memory cap (set_per_process_memory_fraction), not at the device's size")
 def oom_memory_cap(input_: AnalyzedInput) -> Iterator[Finding]:
     facts = oom_facts(input_)
-    if facts is None or not _memory_cap(facts):
+    if facts is None or facts.cause() != "memory-cap":
         return
     allowed = facts.message["allowed_bytes"]
     yield Finding(
@@ -112,7 +116,8 @@ def oom_memory_cap(input_: AnalyzedInput) -> Iterator[Finding]:
 @rule("oom-without-snapshot", "memory", ("oom_message",),
       "an OOM message with no allocator snapshot: record one to see what was live")
 def oom_without_snapshot(input_: AnalyzedInput) -> Iterator[Finding]:
-    if input_.meta.get("oom_message", {}).get("backend") != "cuda":
+    message = input_.meta.get("oom_message", {})
+    if message.get("backend") not in ("cuda", "hip") or message.get("kind") == "runtime":
         return
     yield Finding(
         id="oom-without-snapshot", severity="info", category="memory",
@@ -145,18 +150,6 @@ def growing_allocations(input_: AnalyzedInput) -> Iterator[Finding]:
                     code=_STATIC_CACHE_CODE,
                     docs=["https://huggingface.co/docs/transformers/main/en/kv_cache#static-cache"]),
         )
-
-
-def _memory_cap(facts: OomFacts) -> bool:
-    """A CUDA cap below the device's size was what ran out."""
-    allowed = facts.message.get("allowed_bytes")
-    return bool(allowed) and facts.backend == "cuda" and facts.total is not None and allowed < 0.95 * facts.total
-
-
-def _others_decide(facts: OomFacts) -> bool:
-    """Without the other processes' memory, the device's free memory would have held the request."""
-    held = sum((facts.message.get("other_processes") or {}).values())
-    return bool(held) and facts.device_free is not None and facts.device_free + held >= facts.requested
 
 
 def _pinning_pattern(input_: AnalyzedInput) -> dict[str, Any]:
