@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+LABEXTENSION = Path(__file__).resolve().parents[2] / "workbench" / "labextension"
 TOKEN = uuid.uuid4().hex
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # JupyterLab may restore other panels, hidden
 NEWS_OFF = {"fetchNews": "false", "checkForUpdates": False}
@@ -39,7 +40,13 @@ def jupyter_lab(folder: Path) -> Iterator[tuple[str, Path]]:
     root.mkdir()
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps(NEWS_OFF))
-    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(folder / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(folder)}
+    # this checkout's prebuilt panel, found before the installed copy (which may be another checkout's)
+    extensions = folder / "data" / "labextensions"
+    extensions.mkdir(parents=True)
+    (extensions / "workbench-lab").symlink_to(LABEXTENSION, target_is_directory=True)
+    data_path = os.pathsep.join(p for p in (str(folder / "data"), os.environ.get("JUPYTER_PATH", "")) if p)
+    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(folder / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(folder),
+           "JUPYTER_PATH": data_path}
     port = _free_port()
     log = folder / "server.log"
     server = subprocess.Popen(

@@ -1,7 +1,9 @@
 """The dashboard in a real browser: JupyterLab on 127.0.0.1, Debian's Chromium driven by Playwright.
 
 A notebook shows the dashboard of the shipped `train_naive` trace; the test checks that the tabs
-render (with plotly charts), that a finding's insert button creates a new cell holding its fix
+render (with plotly charts taking the output's width), that moving the timeline's window slider
+(typing a window in its readout) sets the chart's x range and names each kernel on hover, that the
+memory chart's axis is in GiB, that a finding's insert button creates a new cell holding its fix
 code, and saves screenshots under the test's tmp_path. Skips when chromium, Playwright or
 JupyterLab is missing (CI installs chromium with apt, see README).
 """
@@ -20,6 +22,10 @@ pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytest.importorskip("jupyterlab", reason="jupyterlab is not installed")
 
 TABS = ["Overview", "Timeline", "Kernels & operators", "Memory", "Findings"]
+WIDTH_FOLLOWS = """([plot, output]) => { const gd = document.querySelector(plot);
+    const w = gd && gd._fullLayout && gd._fullLayout.width, o = output.clientWidth; return w > 0.8 * o && w <= o; }"""
+X_RANGE = "(s => { const gd = document.querySelector(s); return gd && gd._fullLayout && gd._fullLayout.xaxis.range; })"
+SLIDER_INSIDE = """([readout, output]) => readout.getBoundingClientRect().right <= output.getBoundingClientRect().right"""
 
 
 def test_dashboard_tabs_render_and_insert_creates_a_cell(tmp_path):
@@ -35,7 +41,39 @@ def test_dashboard_tabs_render_and_insert_creates_a_cell(tmp_path):
 
         tabs.filter(has_text="Timeline").click()
         page.wait_for_selector(f"{PANEL} .jp-OutputArea-output .js-plotly-plot .barlayer", state="attached")
+        output = page.locator(f"{PANEL} .jp-OutputArea-output").first
+        plot = f"{PANEL} .wb .js-plotly-plot"  # a selector: each redraw replaces the element
+        # drawn in a tab that was hidden, the chart still takes the output's width
+        page.wait_for_function(WIDTH_FOLLOWS, arg=[plot, output.element_handle()])
         page.screenshot(path=str(tmp_path / "timeline.png"))
+
+        readout = page.locator(f"{PANEL} .wb .widget-readout").first
+        readout.click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("100.9 - 101.4")
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"s => {{ const r = {X_RANGE}(s); return r && Math.abs(r[0] - 100.9) < 1e-6; }}", arg=plot)
+        assert page.evaluate(X_RANGE, plot) == [100.9, 101.4]  # the slider's window is the axis range
+        assert readout.inner_text().replace(" ", "") in ("100.9–101.4", "100.9-101.4")
+        assert page.evaluate(SLIDER_INSIDE, [readout.element_handle(), output.element_handle()])
+        kernels = page.evaluate(f"s => document.querySelector(s).data.findIndex(t => t.name === 'computation')", plot)
+        # plotly's drag layer lies over the bars and finds what is under the pointer
+        box = page.locator(f"{plot} .barlayer .trace:nth-of-type({kernels + 1}) .point path").nth(1).bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        hover = page.locator(f"{PANEL} .hoverlayer .hovertext").first
+        hover.wait_for()
+        text = hover.text_content()
+        assert text.startswith("void at::native::vectorized_elementwise_kernel<4") and "134.7 µs" in text
+        assert "launched by cudaLaunchKernel at 97.802 ms" in text  # its launch, by correlation id
+        page.screenshot(path=str(tmp_path / "timeline_zoomed.png"))
+
+        tabs.filter(has_text="Memory").click()
+        memory = page.locator(f"{PANEL} .wb .js-plotly-plot:visible").first
+        memory.locator(".ytitle").wait_for()
+        assert memory.locator(".ytitle").text_content() == "GiB"
+        ticks = memory.locator(".yaxislayer-above .ytick text").all_text_contents()
+        assert ticks and all(t.replace(".", "").isdigit() for t in ticks)  # 0, 1, 2 ... GiB, no decimal "G"
+        page.screenshot(path=str(tmp_path / "memory.png"))
 
         tabs.filter(has_text="Findings").click()
         insert = page.locator(f"{PANEL} .wb-insert").first

@@ -20,6 +20,8 @@ from workbench.notebook.sources import DashboardData
 from workbench.notebook.style import COLORS
 
 ROW_HEIGHT = 22
+MARGIN_TOP, MARGIN_BOTTOM = 30, 90  # px: step labels above; the axis, its title and the legend below
+LEGEND_BELOW = 58  # px from the axis to the legend, under the axis title
 LANE_GAP = 0.6  # blank rows' worth of space between lanes
 NAME_CHARS = 90  # longer names are cut in the middle in hover labels
 BAR_CHARS = 48  # and on the bars
@@ -83,14 +85,15 @@ def figure(tables: Tables, x_range: tuple[float, float]) -> go.Figure:
     labels = [dict(x=max(s["start_ms"], x_range[0]), y=1, xref="x", yref="paper", text=f"step {s['step']}",
                    showarrow=False, xanchor="left", yanchor="bottom", font_size=10) for s in steps]
     fig = go.Figure(traces)
+    plot_height = ROW_HEIGHT * (max(y, default=0) + 1)
     fig.update_layout(
         shapes=shading, annotations=labels, barmode="overlay", bargap=0, autosize=True,
-        height=110 + ROW_HEIGHT * (max(y, default=0) + 1), margin=dict(l=10, r=10, t=30, b=40),
+        height=plot_height + MARGIN_TOP + MARGIN_BOTTOM, margin=dict(l=10, r=10, t=MARGIN_TOP, b=MARGIN_BOTTOM),
         uniformtext=dict(minsize=9, mode="hide"),
         xaxis=dict(title=AXIS_TITLE, range=list(x_range)), hovermode="closest",
         yaxis=dict(tickvals=list(ticks), ticktext=list(ticks.values()), autorange="reversed", automargin=True,
                    zeroline=False, showgrid=False),
-        legend=dict(orientation="h", yanchor="top", y=-0.25 if len(ticks) < 3 else -0.12))
+        legend=dict(orientation="h", yanchor="top", y=-LEGEND_BELOW / plot_height))
     return fig
 
 
@@ -147,7 +150,7 @@ def _event_bars(rows: list[dict[str, Any]], y: list[float]) -> list[Any]:
     """Each event as a bar named after it, and the launch-to-kernel lines."""
     out: list[Any] = _bars(rows, y, lambda r: _event_hover(r, rows), lambda picked: dict(
         marker_line=dict(width=0.5, color="white"), text=[_name(r["name"], BAR_CHARS) for r in picked],
-        textposition="inside", insidetextanchor="start", textfont=dict(color="white", size=10), constraintext="none"))
+        textposition="inside", insidetextanchor="start", textangle=0, textfont=dict(color="white", size=10)))
     xs: list[float | None] = []
     ys: list[float | None] = []
     for row, at in zip(rows, y):

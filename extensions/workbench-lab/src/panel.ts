@@ -104,6 +104,7 @@ export class WorkbenchPanel extends Widget {
     this._selected = path;
     this.addClass('jp-mod-hasDetails');
     this._renderList();
+    this._list.querySelector('.jp-mod-selected')?.scrollIntoView?.({ block: 'nearest' });
     this._details.replaceChildren(element('div', 'jp-Workbench-message', `Analyzing ${path}…`));
     this._details.scrollTop = 0;
     try {
