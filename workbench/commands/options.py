@@ -12,7 +12,7 @@ from typing import Any
 from workbench.config import Config, load_config
 from workbench.errors import InputError, WorkbenchError
 from workbench.gate import gate_messages
-from workbench.reporters import FORMATS, markdown
+from workbench.reporters import FORMATS, markdown, text
 from workbench.rules.finding import SEVERITIES
 from workbench.rules.registry import RULES, load_builtin_rules
 
@@ -47,7 +47,9 @@ def settings(args: argparse.Namespace) -> tuple[Config, list[str], str | None]:
 
 def emit(report: dict[str, Any], args: argparse.Namespace) -> None:
     """Write the report where asked, append it to the job summary, and say on stderr why a gate failed."""
-    output = FORMATS[args.format](report)
+    stream = None if args.output else sys.stdout
+    output = text.render(report, **text.terminal(stream)) if args.format == "text" and stream else \
+        FORMATS[args.format](report)
     if args.output:
         try:
             Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +57,7 @@ def emit(report: dict[str, Any], args: argparse.Namespace) -> None:
         except OSError as exc:
             raise InputError(args.output, f"cannot write the report: {exc.strerror or exc}") from None
     else:
-        sys.stdout.write(output)
+        stream.write(output)
     summary = os.environ.get(SUMMARY_VARIABLE)
     if args.summary and summary:
         with open(summary, "a", encoding="utf-8") as handle:

@@ -24,7 +24,7 @@ STRAGGLERS = [Column("rank", "Rank"), Column("outlier_in", "Outlier in"), Column
               Column("others_wait_ms_per_step", "Others waited ms/step"), Column("likely_cause", "Likely cause"),
               Column("slow_kernel", "Slow kernel")]
 COLLECTIVES = [Column("kind", "Kind"), Column("count", "Count"), Column("total_ms", "Total ms"),
-               Column("mean_us", "Mean µs"), Column("bytes_mean", "Mean message bytes"),
+               Column("mean_us", "Mean µs"), Column("bytes_mean", "Mean message"),
                Column("algbw_gbps", "Alg. bandwidth GB/s")]
 HANGS = [Column("kind", "Diagnosis"), Column("group", "Group"), Column("seq", "Collective #"), Column("op", "Op"),
          Column("state", "State"), Column("waiting_ranks", "Waiting ranks"), Column("missing_ranks", "Missing ranks"),

@@ -64,7 +64,7 @@ def cell_text(key: str, value: Any) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, (int, float)) and (key == "bytes" or key.endswith("_bytes")):
+    if isinstance(value, (int, float)) and "bytes" in key.split("_"):  # `bytes_mean`, `free_bytes_beside` too
         return format_bytes(value)
     if isinstance(value, float):
         return f"{value:,.2f}"

@@ -62,7 +62,8 @@ KEY_METRICS: list[tuple[str, str, str]] = [
 TABLE_ROWS = 10
 _METRIC_FORMATS = {key: (label, fmt) for key, label, fmt in KEY_METRICS}
 
-Section = tuple[str, list[str], list[list[str]]]
+Section = tuple[str, list[str], list[list[str]]]  # a table's first column (kernel, operator, site) in full:
+# each format shortens it to its width
 
 
 def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
@@ -84,7 +85,7 @@ def input_sections(input_: dict[str, Any]) -> list[Section]:
                         ("sites_at_peak", "Live memory at the peak by allocation site")):
         rows = tables.get(name, [])[:TABLE_ROWS]
         sections.append((title, ["Site", "Bytes", "Blocks", "Category"],
-                         [[shorten(r["site"]), format_bytes(r["bytes"]), str(r["blocks"]), r["category"]] for r in rows]))
+                         [[r["site"], format_bytes(r["bytes"]), str(r["blocks"]), r["category"]] for r in rows]))
     for name, title in (("pools_at_oom", "Allocator pools at the OOM"), ("pools", "Allocator pools at the dump")):
         sections.append((title, ["Pool", "Reserved", "Allocated", "Free", "Largest free", "Free blocks", "Frag. %"],
                          [[r["pool"], format_bytes(r["reserved_bytes"]), format_bytes(r["allocated_bytes"]),
@@ -123,14 +124,14 @@ def distributed_sections(tables: dict[str, Any]) -> list[Section]:
 def kernel_rows(input_: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     rows = input_.get("tables", {}).get("kernels", [])[:TABLE_ROWS]
     header = ["Kernel", "Count", "Total ms", "Share %"]
-    return header, [[shorten(r["name"]), str(r["count"]), f"{r['total_ms']:.2f}", f"{r['share_pct']:.1f}"] for r in rows]
+    return header, [[r["name"], str(r["count"]), f"{r['total_ms']:.2f}", f"{r['share_pct']:.1f}"] for r in rows]
 
 
 def operator_rows(input_: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     rows = input_.get("tables", {}).get("operators", [])[:TABLE_ROWS]
     header = ["Operator", "Count", "Self CPU ms", "GPU ms", "Input shapes"]
     return header, [
-        [shorten(r["name"]), str(r["count"]), f"{r['self_cpu_ms']:.2f}", f"{r['gpu_ms']:.2f}",
+        [r["name"], str(r["count"]), f"{r['self_cpu_ms']:.2f}", f"{r['gpu_ms']:.2f}",
          shorten(r.get("input_shapes") or "", 40)]
         for r in rows
     ]
@@ -174,7 +175,7 @@ def _metric_change_row(change: dict[str, Any]) -> list[str]:
 
 def _changed_rows(rows: list[dict[str, Any]], column: str, unit: str) -> tuple[list[str], list[list[str]]]:
     header = [column, f"Base {unit}", f"New {unit}", f"Delta {unit}"]
-    return header, [[shorten(r["name"]), f"{r['base_ms']:.2f}", f"{r['new_ms']:.2f}", f"{r['delta_ms']:+.2f}"]
+    return header, [[r["name"], f"{r['base_ms']:.2f}", f"{r['new_ms']:.2f}", f"{r['delta_ms']:+.2f}"]
                     for r in rows]
 
 
@@ -187,7 +188,12 @@ def _format(value: Any, fmt: str) -> str:
 
 
 def shorten(text: str, width: int = 70) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """`text` in at most `width` characters, cut from the middle: a kernel's or a path's
+    distinguishing suffix (`..._nn_align1>(...)`, the file name) stays."""
+    if len(text) <= width:
+        return text
+    tail = (width - 1) // 2
+    return text[: width - 1 - tail] + "…" + text[len(text) - tail:]
 
 
 def describe_input(input_: dict[str, Any]) -> str:
@@ -202,14 +208,27 @@ def describe_input(input_: dict[str, Any]) -> str:
 
 
 def gain_text(gain: dict[str, Any]) -> str:
-    """An estimated gain as '38.1 ms/step (43.2%)'."""
-    if "time_ms_per_step" in gain:
-        return f"{gain['time_ms_per_step']:.1f} ms/step ({gain.get('pct', 0):.1f}%)"
-    if "time_ms" in gain:
-        return f"{gain['time_ms']:.1f} ms ({gain.get('pct', 0):.1f}%)"
-    return f"{gain.get('pct', 0):.1f}%"
+    """An estimated gain as '38.1 ms/step (43.2 % of the time)', '12.0 ms (...)', or for a failure
+    (an OOM, a hang: no speed-up) 'prevents the OOM that stopped the run'."""
+    if "prevents" in gain:
+        return f"prevents {gain['prevents']}"
+    share = f"{gain.get('pct', 0):.1f} % of the time"
+    for key, unit in (("time_ms_per_step", "ms/step"), ("time_ms", "ms")):
+        if key in gain:
+            return f"{gain[key]:.1f} {unit} ({share})"
+    return share
+
+
+# the findings table's gain columns, one unit each; a column no finding fills is left out
+GAIN_COLUMNS = (("Gain ms/step", lambda g: g.get("time_ms_per_step"), "{:.1f}"),
+                ("Gain ms", lambda g: None if "time_ms_per_step" in g else g.get("time_ms"), "{:.1f}"),
+                ("Gain % of time", lambda g: None if "prevents" in g else g.get("pct"), "{:.1f}"),
+                ("Fix prevents", lambda g: g.get("prevents"), "{}"))
 
 
 def finding_rows(findings: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    header = ["Severity", "Finding", "Est. gain", "Title"]
-    return header, [[f["severity"], f["id"], gain_text(f["estimated_gain"]), f["title"]] for f in findings]
+    gains = [f["estimated_gain"] for f in findings]
+    columns = [c for c in GAIN_COLUMNS if any(c[1](g) is not None for g in gains)]
+    header = ["Severity", "Finding", *(c[0] for c in columns), "Title"]
+    return header, [[f["severity"], f["id"], *(_format(get(g), fmt) for _, get, fmt in columns), f["title"]]
+                    for f, g in zip(findings, gains)]

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from workbench.reporters.common import (
-    describe_input, diff_sections, finding_rows, gain_text, input_sections, metric_rows, rank_rows,
+    describe_input, diff_sections, finding_rows, gain_text, input_sections, metric_rows, rank_rows, shorten,
 )
 
 
@@ -14,7 +14,8 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     def line(cells: list[str]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
-    return [line(header), "|" + "|".join("---" for _ in header) + "|", *(line(r) for r in rows), ""]
+    return [line(header), "|" + "|".join("---" for _ in header) + "|",
+            *(line([shorten(r[0]), *r[1:]]) for r in rows), ""]
 
 
 def render(report: dict[str, Any]) -> str:

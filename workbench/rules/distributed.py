@@ -18,8 +18,9 @@ from workbench.rules.registry import rule
 KINDS = ("flight_recorder",)
 CATEGORY = "communication"
 SHORT_TIMEOUT_MS = 5 * 60 * 1000
-_GAIN = failure_gain("a hang ends the run: fixing its root cause saves all of it")
-_SYMPTOM_GAIN = failure_gain("the same hang as its root cause; shown for the ranks left waiting")
+_GAIN = failure_gain("a hang ends the run: fixing its root cause saves all of it", "the hang that ended the run")
+_SYMPTOM_GAIN = failure_gain("the same hang as its root cause; shown for the ranks left waiting",
+                             "the hang that ended the run (with its root cause)")
 
 
 def _issues(input_: AnalyzedInput, kind: str) -> list[dict[str, Any]]:
@@ -145,8 +146,9 @@ def timeout_too_low(input_: AnalyzedInput) -> Iterator[Finding]:
             yield Finding(id="nccl-timeout-too-low", title=title, severity="warning", category=CATEGORY,
                           evidence={"timeout_ms": timeout, "ran_for_ms": issue.get("ran_for_ms"), "seq": issue["seq"],
                                     "op": issue.get("op"), "waiting_ranks": issue["waiting_ranks"]},
-                          estimated_gain={"pct": 100.0, "method": "the run was ended by the timeout; if the wait "
-                                          "was legitimate, a longer timeout saves all of it"},
+                          estimated_gain=failure_gain("the run was ended by the timeout; if the wait was "
+                                                      "legitimate, a longer timeout saves all of it",
+                                                      "the timeout that ended the run"),
                           fix=fixes.TIMEOUT)
 
 
@@ -163,6 +165,7 @@ def enable_flight_recorder(input_: AnalyzedInput) -> Iterator[Finding]:
     yield Finding(id="nccl-enable-flight-recorder", title=title, severity="info", category=CATEGORY,
                   evidence={"logs": input_.meta.get("logs", []),
                             "log_diagnosis": [i["kind"] for i in input_.tables["hang_issues"]]},
-                  estimated_gain={"pct": 100.0, "method": "the dumps name the rank and collective at fault in the "
-                                  "run that failed; without them the next failure is diagnosed from logs alone"},
+                  estimated_gain=failure_gain("the dumps name the rank and collective at fault in the run that "
+                                              "failed; without them the next failure is diagnosed from logs alone",
+                                              "the next failure diagnosed from logs alone"),
                   fix=fixes.ENABLE_FR)

@@ -10,9 +10,11 @@ CRITICAL_PCT = 10.0
 WARNING_PCT = 3.0
 
 
-def failure_gain(method: str) -> dict[str, Any]:
-    """The gain of fixing a failure that stopped the run (an OOM, a hang): all of the run."""
-    return {"pct": 100.0, "method": method}
+def failure_gain(method: str, prevents: str) -> dict[str, Any]:
+    """The gain of fixing a failure that stopped the run (an OOM, a hang): all of the run, and no
+    speed-up; `prevents` says what the fix prevents ('the OOM that stopped the run'), which the
+    reports show instead of a percentage."""
+    return {"pct": 100.0, "method": method, "prevents": prevents}
 
 
 def severity_for(pct_of_time: float) -> str:
@@ -39,7 +41,8 @@ class Finding:
     """One problem found in one input.
 
     `estimated_gain` holds `time_ms_per_step` and/or `pct` (share of step or run time that
-    fixing it could save) and always `method`, a sentence on how it was estimated.
+    fixing it could save), always `method`, a sentence on how it was estimated, and for a failure
+    `prevents`, what fixing it prevents (shown instead of the percentage).
     """
 
     id: str

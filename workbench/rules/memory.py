@@ -123,7 +123,8 @@ def oom_without_snapshot(input_: AnalyzedInput) -> Iterator[Finding]:
         id="oom-without-snapshot", severity="info", category="memory",
         evidence={"message": input_.meta["oom_message"]["text"][:400]},
         title="Only the OOM message was given: record an allocator snapshot to see what was live and where it came from",
-        estimated_gain={"pct": 0.1, "method": "no time is saved; the next OOM can be diagnosed to its source line"},
+        estimated_gain={"pct": 0.1, "method": "no time is saved; the next OOM can be diagnosed to its source line",
+                        "prevents": "the next OOM diagnosed without what was live"},
         fix=Fix(summary="Record the allocator history and dump a snapshot when the OOM happens; analyze it with workbench.",
                 code=RECORD_HISTORY_CODE, docs=[SNAPSHOT_DOCS]),
     )

@@ -132,7 +132,8 @@ def oom_facts(input_: AnalyzedInput) -> OomFacts | None:
 
 
 def oom_gain(what: str) -> dict[str, Any]:
-    return failure_gain(f"the run stopped at this {what}; fixing it lets the run complete")
+    return failure_gain(f"the run stopped at this {what}; fixing it lets the run complete",
+                        f"the {what} that stopped the run")
 
 
 RECORD_HISTORY_CODE = '''
