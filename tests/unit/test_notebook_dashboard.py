@@ -79,6 +79,10 @@ def test_a_dashboard_of_a_report_zooms_by_analyzing_its_input_again(naive):
     chart = next(p for p in dict(again.tabs)["Timeline"] if isinstance(p, Chart))
     assert chart.zoom is not None
     assert {t.name for t in chart.zoom(100.0, 101.0).data} >= {"computation", "launch"}
+    job = dashboard(DashboardData(dashboard(SAMPLES / "cpu" / "ddp_gloo_straggler").report))
+    chart = next(p for p in dict(job.tabs)["Timeline"] if isinstance(p, Chart))
+    detail = chart.zoom(*chart.extent)  # the ranks' traces are loaded again, kept for the zoom
+    assert len(detail.layout.yaxis.ticktext) == 4 and all(t.text for t in detail.data)
 
 
 def test_the_bundle_has_widgets_static_html_and_text(naive):

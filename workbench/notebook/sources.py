@@ -93,7 +93,7 @@ def _model(path: str, kind: str, top: int) -> AnalyzedInput | None:
     """The analyzed input of `path` of this kind (None when the path is gone)."""
     if not Path(path).exists():
         return None
-    found = analyze_path(path, AnalyzeOptions(top=top))
+    found = analyze_path(path, AnalyzeOptions(top=top, keep_traces=True))
     return next((i for i in found if i.path == path and i.kind == kind), found[0] if found else None)
 
 
