@@ -115,6 +115,9 @@ def test_panel_lists_analyzes_and_inserts_a_fix(tmp_path):
                     page.get_by_role("button", name="Open dashboard").click()
                     page.wait_for_selector(f"{NOTEBOOK} .jp-Cell .cm-content:has-text('workbench.show')")
                     page.wait_for_selector(f"{NOTEBOOK} .jp-OutputArea-output .wb-card")  # the command ran the cell
+                # the dashboard shows the report the server made, handed over by the panel
+                source_line = page.locator(f"{NOTEBOOK} .jp-OutputArea-output .wb-source").first.inner_text()
+                assert "The report the JupyterLab server made" in source_line
                 source = page.locator(f"{NOTEBOOK} .jp-Cell .cm-content").first.inner_text()
                 assert 'workbench.show("train_naive.pt.trace.json.gz")' in source
                 tabs = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab")

@@ -155,6 +155,7 @@ def test_an_offered_report_is_shown_while_its_files_are_unchanged(naive, tmp_pat
     offered = {**naive.report, "findings": []}  # told apart from a fresh analysis by its findings
     offer_report(trace, json.dumps(offered))
     assert load(str(trace)).report["findings"] == []
+    assert "JupyterLab server" in dashboard(str(trace)).tabs[0][1][0].html  # the Overview says whose report
     assert load(trace).inputs == []  # nothing analyzed yet: the timeline zoom analyzes on first use
     os.utime(trace, ns=(1, 1))  # the file changed: its report is made again
     assert load(trace).report["findings"]

@@ -17,7 +17,7 @@ TOP_FINDINGS = 3
 def parts(data: DashboardData) -> list[Part]:
     report = data.report
     inputs = report["inputs"]
-    out: list[Part] = []
+    out: list[Part] = [Html(f"<div class='wb-sub wb-source'>{esc(data.source)}</div>")] if data.source else []
     for input_ in inputs:
         out += input_title(input_, len(inputs) > 1)
         out.append(Html(f"<div class='wb-sub'>{esc(input_['path'])} · {esc(describe_input(input_))}</div>"))

@@ -23,6 +23,7 @@ from workbench.report import SCHEMA
 from workbench.server.artifacts import Signature, signature
 
 _OFFERED: dict[str, tuple[Signature, str]] = {}  # real path -> (its files' signature, its report as JSON)
+OFFERED_SOURCE = "The report the JupyterLab server made for the Workbench panel (not analyzed again here)."
 
 
 @dataclass
@@ -30,6 +31,7 @@ class DashboardData:
     report: dict[str, Any]
     inputs: list[AnalyzedInput] = field(default_factory=list)  # the models of report["inputs"], when known
     top: int = 50
+    source: str = ""  # where the report comes from, when the dashboard did not make it
     _loaded: dict[int, AnalyzedInput | None] = field(default_factory=dict, repr=False)
 
     def can_zoom(self, index: int) -> bool:
@@ -56,7 +58,7 @@ def load(source: Any, top: int = 50) -> DashboardData:
         return DashboardData(source)
     if isinstance(source, (str, os.PathLike)):
         offered = _offered(source)
-        return DashboardData(offered, top=top) if offered else analyze(source, top=top)
+        return DashboardData(offered, top=top, source=OFFERED_SOURCE) if offered else analyze(source, top=top)
     folder = getattr(source, "path", None)
     if isinstance(folder, (str, os.PathLike)) and Path(folder).exists():
         return analyze(folder, top=top)
