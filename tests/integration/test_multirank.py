@@ -144,15 +144,37 @@ def test_straggler_finding_names_the_rank_and_cause(gloo):
                                                                        ["others_wait_ms_per_step"], abs=1e-3)
 
 
-def test_exposed_communication_on_the_nccl_ranks(sampled):
-    findings = {f.evidence["rank"]: f for f in run_rules([sampled]) if f.id == "exposed-communication"}
-    assert sorted(findings) == [0, 1]
+def test_exposed_communication_on_the_nccl_ranks_is_one_job_finding(sampled):
+    (finding,) = [f for f in run_rules([sampled]) if f.id == "exposed-communication"]
+    job = finding.evidence
+    assert (job["ranks_affected"], job["ranks_total"], job["ranks"]) == (2, 2, [0, 1])
+    assert finding.input == str(sampled.path) and "on 2 of 2 ranks" in finding.title
+    by_rank = {job[k]["rank"]: job[k] for k in ("median_rank", "worst_rank")}
+    assert sorted(by_rank) == [0, 1]
     for rank in sampled.ranks:
-        evidence = findings[rank.rank].evidence
+        evidence = by_rank[rank.rank]
         assert evidence["exposed_comm_ms_per_step"] == pytest.approx(
             rank.metrics["communication_ms"] / rank.metrics["step_count"], abs=1e-3)
         assert evidence["comm_overlap_pct"] < 50
         assert evidence["collectives_by_time"][0]["kind"] == "all_to_all"
+    # the job's gain is the median rank's (the lower of two), its distribution spans both
+    gains = sorted(min(e["exposed_comm_ms_per_step"], e["compute_ms_per_step"]) for e in by_rank.values())
+    assert finding.estimated_gain["time_ms_per_step"] == pytest.approx(gains[0], abs=1e-3)
+    assert job["gain_ms_per_step"]["max"] == pytest.approx(gains[1], abs=1e-3)
+
+
+def test_job_ranks_as_distributions(gloo):
+    rows = {r["metric"]: r for r in gloo.tables["rank_distribution"]}
+    ranks = gloo.tables["ranks"]
+    loading = [r["input_ms_per_step"] for r in ranks]
+    assert rows["input_ms_per_step"]["max"] == pytest.approx(max(loading))
+    assert rows["input_ms_per_step"]["max_rank"] == 2 and rows["input_ms_per_step"]["outlier_ranks"] == [2]
+    assert rows["caused_wait_ms_per_step"]["outlier_ranks"] == [2]
+    assert rows["step_time_ms"]["min"] <= rows["step_time_ms"]["p50"] <= rows["step_time_ms"]["max"]
+
+
+def test_a_job_analyzed_in_process_keeps_no_trace_but_its_findings(gloo):
+    assert all(r.trace is None and r.findings is not None and r.collectives is not None for r in gloo.ranks)
 
 
 def test_newer_nccl_args_give_message_sizes(shared):

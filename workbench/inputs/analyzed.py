@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from workbench.analyses.collectives import Collectives
 from workbench.models.trace import Trace
@@ -33,10 +36,24 @@ class RankResult:
     first_us: float = 0.0  # the trace's first event (`timeline.trace_origin_us`)
     findings: list[Finding] | None = field(default=None, repr=False)  # None while the trace is kept
     warnings: list[str] = field(default_factory=list)
+    packed: bytes | None = field(default=None, repr=False)  # tables set aside by `pack` (compressed JSON)
+    detailed: bool = True  # its tables go into the report (a large job's report details a few ranks)
+
+    def pack(self, names: tuple[str, ...]) -> None:
+        """Set the tables `names` aside as compressed JSON (a large job's coordinator unpacks a few ranks' only)."""
+        chosen = {n: self.tables.pop(n) for n in names if n in self.tables}
+        self.packed = zlib.compress(msgspec.json.encode(chosen), 1) if chosen else None
+
+    def unpack(self) -> None:
+        if self.packed is not None:
+            self.tables.update(msgspec.json.decode(zlib.decompress(self.packed)))
+            self.packed = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"rank": self.rank, "path": self.path, "meta": self.meta, "metrics": self.metrics,
-                "tables": self.tables}
+        if not self.detailed:  # its job's meta has the devices
+            return {"rank": self.rank, "path": self.path, "meta": {k: v for k, v in self.meta.items() if k != "devices"},
+                    "metrics": self.metrics, "tables": {}}
+        return {"rank": self.rank, "path": self.path, "meta": self.meta, "metrics": self.metrics, "tables": self.tables}
 
 
 @dataclass

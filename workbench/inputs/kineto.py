@@ -9,6 +9,7 @@ from typing import Any
 
 from workbench.analyses import categories as cat
 from workbench.analyses.collectives import find_collectives
+from workbench.analyses.rank_distribution import detailed_ranks, rank_distribution
 from workbench.analyses.stragglers import input_us, job_summary
 from workbench.analyses.timeline import rank_origins, shift_timeline, step_starts, trace_origin_us
 from workbench.analyses.trace_summary import summarize_trace
@@ -22,6 +23,8 @@ from workbench.loaders.kineto import load_kineto
 KIND_TRACE = "kineto_trace"
 KIND_RANKS = "kineto_trace_ranks"
 TRACE_SUFFIXES = (".json", ".json.gz")
+DETAILED_RANKS = 8  # a larger job's report has the tables of this many ranks (`detailed_ranks`), metrics of all
+TIMELINE_TABLES = ("timeline", "timeline_events", "timeline_steps", "memory_curve")  # the largest, per rank
 
 
 def is_kineto_trace(path: Path, head: bytes) -> bool:
@@ -38,7 +41,9 @@ def analyze_trace_files(folder: Path, files: list[Path], options: AnalyzeOptions
     """
     if len(files) == 1:
         return [_single_input(files[0], _analyze_rank(files[0], options.top, options.progress(files[0].name)))]
-    task = partial(summarize_rank, top=options.top, keep_trace=options.keep_traces)
+    pack = len(files) > DETAILED_RANKS and not options.keep_traces
+    task = partial(summarize_rank, top=options.top, keep_trace=options.keep_traces,
+                   pack=TIMELINE_TABLES if pack else ())
     results = options.runner.map(task, files, options.progress)
     failed = [r for r in results if isinstance(r, RankFailure)]
     ranks = [r for r in results if isinstance(r, RankResult)]
@@ -48,6 +53,8 @@ def analyze_trace_files(folder: Path, files: list[Path], options: AnalyzeOptions
     world_sizes = {r.meta.get("world_size") for r in ranks}
     if len(ranks) > 1 and len(known) == len(ranks) and len(set(known)) == len(known) and len(world_sizes) == 1:
         return [_job_input(folder, ranks, failed)]
+    for rank in ranks:
+        rank.unpack()
     inputs = [_single_input(Path(r.path), r) for r in ranks]
     if inputs:
         inputs[0].warnings += [f"{f.message} (left out)" for f in failed]
@@ -64,7 +71,6 @@ def _single_input(path: Path, rank: RankResult) -> AnalyzedInput:
 def _job_input(path: Path, ranks: list[RankResult], failed: list[RankFailure]) -> AnalyzedInput:
     """The ranks of one distributed job, in rank order; `failed` are its files that could not be read."""
     ranks.sort(key=lambda r: r.rank)
-    _align_timelines(ranks)
     warnings = [w for r in ranks for w in _skip_warnings(r) + r.warnings]
     meta = {"ranks": [r.rank for r in ranks], "world_size": ranks[0].meta.get("world_size"),
             "backend": ranks[0].meta.get("backend"), "devices": ranks[0].meta.get("devices", [])}
@@ -75,6 +81,16 @@ def _job_input(path: Path, ranks: list[RankResult], failed: list[RankFailure]) -
     metrics, tables = job_summary([r.rank for r in ranks], [r.collectives for r in ranks],
                                   [r.input_us for r in ranks], [r.metrics for r in ranks],
                                   [r.tables["kernels"] for r in ranks])
+    tables["rank_distribution"] = rank_distribution(tables["ranks"])
+    if len(ranks) > DETAILED_RANKS:
+        detailed = set(detailed_ranks(tables, DETAILED_RANKS))
+        meta["detailed_ranks"] = sorted(detailed)
+        for rank in ranks:
+            rank.detailed = rank.rank in detailed
+            if rank.detailed:
+                rank.unpack()
+            rank.packed = None
+    _align_timelines(ranks)
     return AnalyzedInput(path=str(path), kind=KIND_RANKS, metrics={**_mean_metrics(ranks), **metrics}, meta=meta,
                          tables=tables, ranks=ranks, warnings=warnings)
 
@@ -89,9 +105,11 @@ def _align_timelines(ranks: list[RankResult]) -> None:
         rank.meta["timeline_aligned_on"] = anchor
 
 
-def summarize_rank(path: Path, progress: Progress, top: int, keep_trace: bool = False) -> RankResult:
+def summarize_rank(path: Path, progress: Progress, top: int, keep_trace: bool = False,
+                   pack: tuple[str, ...] = ()) -> RankResult:
     """One rank's summary, computed where its file is read (a Dask task): without `keep_trace`, the trace is
-    dropped once the per-trace rules have run on it and its collectives are taken."""
+    dropped once the per-trace rules have run on it and its collectives are taken; the tables `pack` names
+    travel compressed (`RankResult.pack`)."""
     rank = _analyze_rank(path, top, progress)
     trace = rank.trace
     rank.collectives = find_collectives(trace, cat.gpu_kinds(trace.events))
@@ -103,6 +121,7 @@ def summarize_rank(path: Path, progress: Progress, top: int, keep_trace: bool = 
 
         rank.findings, rank.warnings = trace_findings(_single_input(path, rank), (KIND_TRACE, KIND_RANKS))
         rank.trace = None
+    rank.pack(pack)
     return rank
 
 

@@ -109,16 +109,43 @@ def distributed_sections(tables: dict[str, Any]) -> list[Section]:
          [[r["kind"], str(r["count"]), ms(r["total_ms"]), ms(r["mean_us"]),
            "-" if r["bytes_mean"] is None else format_bytes(r["bytes_mean"]), ms(r["algbw_gbps"])]
           for r in tables.get("collectives", [])[:TABLE_ROWS]]),
-        ("Ranks, per step (ms)", ["Rank", "Step", "Compute", "Collectives", "Exposed comm.", "Input", "Waited",
-                                  "Others waited for it"],
+        ("Ranks as distributions (ms per step)", ["Metric", "Min", "p50", "p90", "Max", "Max on rank", "Outlier ranks"],
+         [[r["metric"], ms(r["min"]), ms(r["p50"]), ms(r["p90"]), ms(r["max"]), str(r["max_rank"]),
+           _outliers(r)] for r in tables.get("rank_distribution", [])] if len(tables.get("ranks", [])) > 2 else []),
+        (_ranks_title("Ranks, per step (ms)", tables.get("ranks", [])),
+         ["Rank", "Step", "Compute", "Collectives", "Exposed comm.", "Input", "Waited", "Others waited for it"],
          [[str(r["rank"]), *(ms(r[k]) for k in ("step_time_ms", "compute_ms_per_step", "comm_ms_per_step",
                                                 "exposed_comm_ms_per_step", "input_ms_per_step", "wait_ms_per_step",
-                                                "caused_wait_ms_per_step"))] for r in tables.get("ranks", [])]),
+                                                "caused_wait_ms_per_step"))]
+          for r in slowest_ranks(tables.get("ranks", []), "step_time_ms")]),
         ("Stragglers", ["Rank", "Outlier in", "Others waited ms/step", "Likely cause"],
          [[str(r["rank"]), ", ".join(r["outlier_in"]), ms(r["others_wait_ms_per_step"]),
            shorten(r["likely_cause"] + (f": {r['slow_kernel']}" if r.get("slow_kernel") else ""), 60)
            if r["likely_cause"] else "-"] for r in tables.get("stragglers", [])]),
     ]
+
+
+def slowest_ranks(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """A job's rows per rank, all of them up to TABLE_ROWS, else the TABLE_ROWS highest in `key` (in the row or
+    its `metrics`; the JSON report has all)."""
+    if len(rows) <= TABLE_ROWS:
+        return rows
+
+    def value(row: dict[str, Any]) -> float:
+        number = row.get("metrics", row).get(key)
+        return float(number) if isinstance(number, (int, float)) else float("-inf")
+
+    return sorted(rows, key=value, reverse=True)[:TABLE_ROWS]
+
+
+def _ranks_title(title: str, rows: list[Any]) -> str:
+    return title if len(rows) <= TABLE_ROWS else f"{title}: the {TABLE_ROWS} slowest of {len(rows)} (all in JSON)"
+
+
+def _outliers(row: dict[str, Any]) -> str:
+    listed = ", ".join(map(str, row["outlier_ranks"]))
+    more = row["outlier_count"] - len(row["outlier_ranks"])
+    return (listed + (f" (+{more} more)" if more > 0 else "")) or "-"
 
 
 def kernel_rows(input_: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -146,7 +173,7 @@ def rank_rows(input_: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, [
         [str(r["rank"]), fmt(r["metrics"].get("gpu_busy_pct"), ".1f"),
          fmt(r["metrics"].get("communication_pct"), ".1f"), fmt(r["metrics"].get("step_time_ms_mean"), ".2f")]
-        for r in input_.get("ranks", [])
+        for r in slowest_ranks(input_.get("ranks", []), "step_time_ms_mean")
     ]
 
 

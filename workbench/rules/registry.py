@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterable
 from workbench.inputs.analyzed import AnalyzedInput
 from workbench.rules.context import name_rank
 from workbench.rules.finding import Finding, Fix, severity_for
+from workbench.rules.job_findings import job_findings
 
 Check = Callable[[AnalyzedInput], Iterable[Finding]]
 MIN_GAIN_PCT = 0.1  # findings worth less than this share of the time are noise
@@ -67,10 +68,12 @@ def run_rules(inputs: list[AnalyzedInput], ignore: Iterable[str] = ()) -> list[F
                 continue
             if getattr(r.check, "per_trace", False):
                 found += _found_in_ranks(input_, r.id)
+            found = [f for f in found if float(f.estimated_gain.get("pct") or 0.0) >= MIN_GAIN_PCT]
+            if getattr(r.check, "per_trace", False) and len(input_.ranks) > 1:
+                found = job_findings(input_, found)
             for finding in found:
                 finding.input = finding.input or input_.path
-                if float(finding.estimated_gain.get("pct") or 0.0) >= MIN_GAIN_PCT:
-                    findings.append(finding)
+                findings.append(finding)
     findings.sort(key=Finding.sort_key)
     return findings
 

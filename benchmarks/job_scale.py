@@ -1,0 +1,94 @@
+"""How `workbench analyze` scales with the ranks of a job (synthetic jobs built from one real trace).
+
+    python benchmarks/job_scale.py [--ranks 16 64 256] [--workers 2] [--trace PATH]
+
+A job of N ranks is N rank-rewritten copies of one real trace (by default HTA's 26 MB A100 trace
+`../shared/traces/public/hta/negative_queue_length/rank0.json.gz`): the copies differ only in the
+`distributedInfo` rank and world size, so they are named synthetic and built in a temporary folder
+(each copy is a small gzip member with the rewritten header, followed by the trace's body
+compressed once: gzip readers join the members). Per job it prints the wall time and the cost per
+rank, the peak RSS of the coordinating process and of the largest worker process, and the JSON
+report's size; for the first job, also the speed-up of `--workers` local workers over one
+(`--workers 1`, in-process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TRACE = ROOT.parent / "shared" / "traces" / "public" / "hta" / "negative_queue_length" / "rank0.json.gz"
+DISTRIBUTED_INFO = re.compile(rb'"distributedInfo"\s*:\s*\{[^{}]*\}')
+POLL_S = 0.1
+
+
+def build_job(trace: Path, ranks: int, folder: Path) -> Path:
+    """`ranks` copies of `trace` in `folder`, rank r named `rank{r}.json.gz` and saying so in its header."""
+    data = gzip.decompress(trace.read_bytes())
+    body_at = data.index(b'"traceEvents"')
+    head, body = data[:body_at], gzip.compress(data[body_at:], compresslevel=6)
+    if not DISTRIBUTED_INFO.search(head):
+        raise SystemExit(f"{trace}: no distributedInfo before traceEvents")
+    folder.mkdir(parents=True, exist_ok=True)
+    for rank in range(ranks):
+        info = b'"distributedInfo": {"backend": "nccl", "rank": %d, "world_size": %d}' % (rank, ranks)
+        (folder / f"rank{rank}.json.gz").write_bytes(gzip.compress(DISTRIBUTED_INFO.sub(info, head)) + body)
+    return folder
+
+
+def run_analyze(folder: Path, workers: int, report: Path) -> dict[str, float]:
+    """`workbench analyze` on the job: wall seconds, peak RSS (MiB) of the command and of its largest child."""
+    command = [sys.executable, "-m", "workbench", "analyze", str(folder), "--workers", str(workers),
+               "--format", "json", "-o", str(report)]
+    start = time.perf_counter()
+    proc = psutil.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    coordinator = worker = 0
+    while proc.poll() is None:
+        try:
+            coordinator = max(coordinator, proc.memory_info().rss)
+            for child in proc.children(recursive=True):
+                worker = max(worker, child.memory_info().rss)
+        except psutil.Error:
+            pass
+        time.sleep(POLL_S)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"analyze failed (exit {proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
+    return {"wall_s": wall, "coordinator_mib": coordinator / 2**20, "worker_mib": worker / 2**20,
+            "report_mib": report.stat().st_size / 2**20}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ranks", type=int, nargs="+", default=[16, 64, 256])
+    parser.add_argument("--workers", type=int, default=2, help="local Dask workers (default: 2)")
+    parser.add_argument("--trace", type=Path, default=DEFAULT_TRACE)
+    args = parser.parse_args()
+    print(f"job_scale: synthetic jobs of rank-rewritten copies of {args.trace}")
+    print(f"{'ranks':>6} {'workers':>7} {'wall s':>8} {'ms/rank':>8} {'coord. MiB':>10} {'worker MiB':>10} "
+          f"{'report MiB':>10}")
+    for index, ranks in enumerate(args.ranks):
+        with tempfile.TemporaryDirectory(prefix="job-scale-") as tmp:
+            folder = build_job(args.trace, ranks, Path(tmp) / f"synthetic_{ranks}_ranks")
+            runs = [args.workers, 1] if index == 0 and args.workers > 1 else [args.workers]
+            results = {}
+            for workers in runs:
+                results[workers] = r = run_analyze(folder, workers, Path(tmp) / "report.json")
+                print(f"{ranks:>6} {workers:>7} {r['wall_s']:>8.1f} {1000 * r['wall_s'] / ranks:>8.0f} "
+                      f"{r['coordinator_mib']:>10.0f} {r['worker_mib']:>10.0f} {r['report_mib']:>10.2f}", flush=True)
+            if len(results) == 2:
+                print(f"speed-up of {args.workers} workers over 1 on {ranks} ranks: "
+                      f"{results[1]['wall_s'] / results[args.workers]['wall_s']:.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()

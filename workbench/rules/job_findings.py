@@ -1,0 +1,67 @@
+"""A job's per-rank findings as one finding per rule and cause, readable at any number of ranks.
+
+The findings of a per-trace rule on the ranks of a job are grouped by their fix (a rule chooses its
+fix from what it found, so one fix is one cause). Each group becomes one finding that names how
+many ranks it holds on, its gain on the median and the worst of them, and carries the evidence of
+those two ranks. Its estimated gain for the job is the median rank's: ranks in lockstep wait for
+each other, so what the typical rank saves is what the job's step saves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from workbench.inputs.analyzed import AnalyzedInput
+from workbench.rules.finding import Finding, severity_for
+
+PERCENTILES = {"min": 0, "p50": 50, "p90": 90, "max": 100}
+
+
+def job_findings(input_: AnalyzedInput, found: list[Finding]) -> list[Finding]:
+    """`found` (one rule's findings on the ranks of `input_`, each naming its rank) as one finding per cause."""
+    groups: dict[str, list[Finding]] = {}
+    for finding in found:
+        groups.setdefault(finding.fix.summary, []).append(finding)
+    return [_job_finding(input_, group) for group in groups.values()]
+
+
+def gain_ms(finding: Finding) -> float:
+    gain = finding.estimated_gain
+    return float(gain.get("time_ms_per_step", gain.get("time_ms")) or 0.0)
+
+
+def _job_finding(input_: AnalyzedInput, group: list[Finding]) -> Finding:
+    group = sorted(group, key=lambda f: (gain_ms(f), float(f.estimated_gain.get("pct") or 0.0), -_rank(f)))
+    median, worst = group[(len(group) - 1) // 2], group[-1]
+    total = len(input_.ranks)
+    unit = "ms/step" if "time_ms_per_step" in median.estimated_gain else "ms"
+    gains = np.array([gain_ms(f) for f in group])
+    pcts = np.array([float(f.estimated_gain.get("pct") or 0.0) for f in group])
+    gain = {**median.estimated_gain,
+            "method": f"the median rank's, of the {len(group)} where it holds (ranks in lockstep wait for each "
+                      f"other): {median.estimated_gain['method']}"}
+    title = f"{median.title}: on {len(group)} of {total} ranks" + (
+        f"; worth {gains[(len(group) - 1) // 2]:.1f} {unit} on the median rank, {gains[-1]:.1f} on the worst "
+        f"(rank {_rank(worst)})" if len(group) > 1 else f" (rank {_rank(median)})")
+    evidence: dict[str, Any] = {
+        "ranks_affected": len(group),
+        "ranks_total": total,
+        "ranks": sorted(_rank(f) for f in group),
+        f"gain_{unit.replace('/', '_per_')}": _distribution(gains),
+        "gain_pct": _distribution(pcts),
+        "median_rank": median.evidence,
+        "worst_rank": worst.evidence,
+    }
+    return Finding(id=median.id, title=title, severity=severity_for(float(gain.get("pct") or 0.0)),
+                   category=median.category, evidence=evidence, estimated_gain=gain, fix=worst.fix, input=input_.path)
+
+
+def _distribution(values: np.ndarray) -> dict[str, float]:
+    return {name: float(np.percentile(values, q)) for name, q in PERCENTILES.items()}
+
+
+def _rank(finding: Finding) -> int:
+    rank = finding.evidence.get("rank")
+    return rank if isinstance(rank, int) else -1
