@@ -248,6 +248,9 @@ def _call_kind(name: str) -> str:
 
 
 def _kernel_kind(name: str) -> str:
-    """`ncclDevKernel_AllReduce_Sum_f32_RING_LL` -> `all_reduce`; other kernels -> `other`."""
+    """`ncclDevKernel_AllReduce_Sum_f32_RING_LL` -> `all_reduce`, `multimem_all_reduce_kernel` -> `all_reduce`;
+    other kernels -> `other`."""
     match = KERNEL_OP.search(name)
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", match.group(1)).lower() if match else "other"
+    if match:
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", match.group(1)).lower()
+    return cat.serving_collective(name) or "other"

@@ -24,7 +24,7 @@ def kernel_table(events: EventTable, kinds: np.ndarray, top: int) -> list[dict[s
     return [
         {
             "name": events.names[code],
-            "kind": "communication" if cat.COMMUNICATION.search(events.names[code]) else "computation",
+            "kind": "communication" if cat.is_communication_kernel(events.names[code]) else "computation",
             "count": int(count[code]),
             "total_ms": float(total[code]) / 1000.0,
             "mean_us": float(total[code] / count[code]),
