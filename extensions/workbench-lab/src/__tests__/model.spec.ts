@@ -29,9 +29,16 @@ describe('statusText', () => {
 
 describe('gainText', () => {
   it('shows time per step and share, or the share alone', () => {
-    expect(gainText({ time_ms_per_step: 38.116, pct: 43.19, method: 'm' })).toBe('38.1 ms/step (43.2 %)');
-    expect(gainText({ pct: 100.0, method: 'm' })).toBe('100.0 %');
+    expect(gainText({ time_ms_per_step: 38.116, pct: 43.19, method: 'm' })).toBe('38.1 ms/step (43.2 % of the time)');
+    expect(gainText({ time_ms: 12.04, pct: 3.0, method: 'm' })).toBe('12.0 ms (3.0 % of the time)');
+    expect(gainText({ pct: 4.25, method: 'm' })).toBe('4.3 % of the time');
     expect(gainText({ method: 'm' })).toBe('');
+  });
+
+  it('says what fixing a failure prevents, not a percentage', () => {
+    expect(gainText({ pct: 100.0, method: 'm', prevents: 'the OOM that stopped the run' })).toBe(
+      'prevents the OOM that stopped the run'
+    );
   });
 });
 

@@ -75,7 +75,7 @@ describe('WorkbenchPanel', () => {
     const finding = panel.node.querySelector('.jp-Workbench-finding')!;
     expect(finding.querySelector('.jp-Workbench-title')!.textContent).toBe(REPORT.findings[0].title);
     expect(finding.querySelector('.jp-Workbench-facts')!.textContent).toBe(
-      'fp32-matmul · precision · 38.1 ms/step (43.2 %)'
+      'fp32-matmul · precision · 38.1 ms/step (43.2 % of the time)'
     );
     expect(finding.querySelector('.jp-Workbench-table td')!.textContent).toBe('sgemm');
     const buttons = Array.from(finding.querySelectorAll('button'));
