@@ -46,6 +46,8 @@ def test_dashboard_tabs_render_and_insert_creates_a_cell(tmp_path):
         # drawn in a tab that was hidden, the chart still takes the output's width
         page.wait_for_function(WIDTH_FOLLOWS, arg=[plot, output.element_handle()])
         page.screenshot(path=str(tmp_path / "timeline.png"))
+        page.click(".jp-SideBar .lm-TabBar-tab.lm-mod-current")  # the side panel closes: the chart widens
+        page.wait_for_function(WIDTH_FOLLOWS, arg=[plot, output.element_handle()])
 
         readout = page.locator(f"{PANEL} .wb .widget-readout").first
         readout.click()
