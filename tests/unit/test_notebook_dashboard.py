@@ -159,3 +159,16 @@ def test_an_offered_report_is_shown_while_its_files_are_unchanged(naive, tmp_pat
     assert load(trace).inputs == []  # nothing analyzed yet: the timeline zoom analyzes on first use
     os.utime(trace, ns=(1, 1))  # the file changed: its report is made again
     assert load(trace).report["findings"]
+
+
+def test_the_timeline_offers_its_steps_as_windows(naive):
+    from workbench.notebook.widgets import to_widget
+
+    chart = next(p for p in dict(naive.tabs)["Timeline"] if isinstance(p, Chart))
+    steps = naive.report["inputs"][0]["tables"]["timeline_steps"]
+    assert [label for label, _ in chart.windows] == ["the whole trace", "step 4", "step 5", "step 6"]
+    jump, slider, out = to_widget(chart).children
+    jump.value = (steps[1]["start_ms"], steps[1]["end_ms"])  # step 5 chosen: the slider and the chart follow
+    assert slider.value == pytest.approx((steps[1]["start_ms"], steps[1]["end_ms"]))
+    layout = out.outputs[0]["data"]["application/vnd.plotly.v1+json"]["layout"]
+    assert layout["xaxis"]["range"] == pytest.approx(list(slider.value))

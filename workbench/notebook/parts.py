@@ -22,11 +22,13 @@ class Html:
 
 @dataclass
 class Chart:
-    """A plotly figure; `zoom(start_ms, end_ms)` gives the figure of a window within `extent`, when it can zoom."""
+    """A plotly figure; `zoom(start_ms, end_ms)` gives the figure of a window within `extent`, when it can zoom;
+    `windows` are named windows to jump to (the steps)."""
 
     figure: Any
     zoom: Callable[[float, float], Any] | None = None
     extent: tuple[float, float] = (0.0, 0.0)
+    windows: list[tuple[str, tuple[float, float]]] = field(default_factory=list)
 
 
 @dataclass

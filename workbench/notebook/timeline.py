@@ -25,6 +25,7 @@ LEGEND_BELOW = 58  # px from the axis to the legend, under the axis title
 LANE_GAP = 0.6  # blank rows' worth of space between lanes
 NAME_CHARS = 90  # longer names are cut in the middle in hover labels
 BAR_CHARS = 48  # and on the bars
+MAX_STEP_WINDOWS = 100  # steps offered as windows to jump to
 AXIS_TITLE = "ms from the trace's first event (of the first rank, for a job)"
 
 Tables = dict[str, list[dict[str, Any]]]
@@ -47,12 +48,13 @@ def parts(data: DashboardData) -> list[Part]:
         tables = _joined([(s.get("rank") if several else None, s["tables"]) for s in sources])
         rows = tables["timeline"]
         extent = (min(r["start_ms"] for r in rows), max(r["end_ms"] for r in rows))
+        steps = [(f"step {s['step']}", (s["start_ms"], s["end_ms"])) for s in tables.get("timeline_steps", [])]
         out.append(Chart(figure(tables, extent), _zoom(data, index, sources) if data.can_zoom(index) else None,
-                         extent))
+                         extent, [("the whole trace", extent), *steps[:MAX_STEP_WINDOWS]]))
     if out:
         out.insert(0, Html("<div class='wb-sub'>Zoomed out, each rectangle takes the category that holds most of its "
                            "busy time (fainter: the lane was idle part of it; hover for its share and longest event). "
-                           "Move the window slider below a few ms or one step to see each kernel and operator by name, "
+                           "Pick a step or move the window slider below a few ms to see each kernel and operator by name, "
                            "with a line from each launch to its kernel.</div>"))
     return out
 

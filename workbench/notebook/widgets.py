@@ -4,7 +4,8 @@ A chart is an `Output` widget holding the figure as plotly's mime bundle, drawn 
 extension of JupyterLab and Notebook 7 with the plotly.js it already has: the kernel sends the
 figure's data only (plotly's `FigureWidget` would send its 5 MB of JavaScript with each chart).
 Charts take the output's width. A timeline that can zoom gets a window slider that asks the
-analysis for the window's detail and sets the chart's x range to it.
+analysis for the window's detail and sets the chart's x range to it, and a menu of the steps to
+jump to.
 """
 
 from __future__ import annotations
@@ -53,7 +54,11 @@ def _chart(chart: Chart) -> w.Widget:
                                 description="Window ms", continuous_update=False, readout_format=".1f",
                                 layout=w.Layout(width="100%"), style={"description_width": "initial"})
     slider.observe(lambda change: _draw(out, zoom(*change["new"])), names="value")
-    return w.VBox([slider, out])
+    if len(chart.windows) < 2:
+        return w.VBox([slider, out])
+    jump = w.Dropdown(options=chart.windows, value=chart.windows[0][1], description="Show")
+    jump.observe(lambda change: setattr(slider, "value", change["new"]), names="value")
+    return w.VBox([jump, slider, out])
 
 
 def _draw(out: w.Output, figure: Any) -> None:
