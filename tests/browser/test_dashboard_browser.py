@@ -58,7 +58,7 @@ def test_dashboard_tabs_render_and_insert_creates_a_cell(tmp_path):
         assert page.evaluate(X_RANGE, plot) == [100.9, 101.4]  # the slider's window is the axis range
         assert readout.inner_text().replace(" ", "") in ("100.9–101.4", "100.9-101.4")
         assert page.evaluate(SLIDER_INSIDE, [readout.element_handle(), output.element_handle()])
-        kernels = page.evaluate(f"s => document.querySelector(s).data.findIndex(t => t.name === 'computation')", plot)
+        kernels = page.evaluate("s => document.querySelector(s).data.findIndex(t => t.name === 'computation')", plot)
         # plotly's drag layer lies over the bars and finds what is under the pointer
         box = page.locator(f"{plot} .barlayer .trace:nth-of-type({kernels + 1}) .point path").nth(1).bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)

@@ -83,6 +83,10 @@ def test_a_zoomed_in_window_names_each_event(trace):
     assert sorted(r["name"] for r in rows if r["category"] == "computation") == sorted(
         events.names[c] for c in events.name[kernels].tolist())
     assert {r["category"] for r in rows} == {"computation", "operator", "launch", "runtime"}
+    # recorded with record_shapes: every operator carries its input shapes
+    masked_fill = next(r for r in rows if r["name"] == "aten::masked_fill")
+    assert masked_fill["shapes"] == "[[16, 12, 512, 512], [1, 1, 512, 512], []]"
+    assert all(r["shapes"] for r in rows if r["category"] == "operator")
     assert [s["step"] for s in window["timeline_steps"]] == ["5"]
 
 
