@@ -32,7 +32,7 @@ def collect_findings() -> dict[str, dict]:
     paths += [OOM_CAPACITY, OOM_EXPANDABLE, OOM_CAPACITY / "oom_capacity.oom.txt"]  # the OOM rules
     paths += sorted(SYNTHETIC.glob("*.synthetic.*"))  # memory problems no real file shows
     paths += [SHARED / p for p in SHARED_TRACES if (SHARED / p).exists()]
-    paths += wild_message_files(Path(tempfile.mkdtemp(prefix="wild-")), "oom")  # OOM and NCCL wordings from public issues
+    paths += wild_message_files(Path(tempfile.mkdtemp(prefix="wild-")))  # OOM and NCCL wordings from public issues
     found: dict[str, dict] = {}
     for path in paths:
         for finding in run_rules(analyze_path(path, AnalyzeOptions())):

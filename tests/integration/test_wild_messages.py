@@ -38,8 +38,7 @@ def test_corpus_size():
     assert kinds.count("oom") >= 40 and kinds.count("distributed") >= 25
 
 
-@pytest.mark.parametrize("message", [pytest.param(m, marks=pytest.mark.xfail(reason="distributed wordings: next step"))
-                                     if m["kind"] == "distributed" else m for m in MESSAGES], ids=[m["id"] for m in MESSAGES])
+@pytest.mark.parametrize("message", MESSAGES, ids=[m["id"] for m in MESSAGES])
 def test_wild_message(message: dict, tmp_path: Path):
     report = _report(message["text"], tmp_path)
     findings = [f for f in report["findings"] if f["id"] not in INFO_ONLY]
@@ -55,3 +54,15 @@ def test_wild_message(message: dict, tmp_path: Path):
     else:
         assert set(expect["seqs"]) <= set(evidence.get("seqs") or []), (message["url"], evidence.get("seqs"))
         assert set(expect["ranks"]) <= set(evidence.get("ranks_named") or []), (message["url"], evidence.get("ranks_named"))
+
+
+def test_oom_on_one_rank_comes_before_the_timeouts_it_caused(tmp_path: Path):
+    """Synthetic join of two real quotes: rank 1's OOM, then the watchdog timeouts of the ranks left waiting."""
+    oom = next(m for m in MESSAGES if m["url"].endswith("OCRFlux/issues/64"))["text"]
+    timeouts = next(m for m in MESSAGES if m["url"].endswith("BasicSR/issues/737"))["text"]
+    text = "".join(f"[rank1]: {line}\n" for line in oom.splitlines()) + timeouts
+    report = _report(text, tmp_path)
+    ids = [f["id"] for f in report["findings"] if f["id"] not in INFO_ONLY]
+    assert ids[0] == "oom-other-processes" and "nccl-stuck-collective" in ids
+    assert [i["kind"] for i in report["inputs"]] == ["oom_message", "flight_recorder"]
+    assert report["findings"][0]["evidence"]["rank"] == 1

@@ -12,6 +12,7 @@ import re
 from dataclasses import fields
 from typing import Any
 
+from workbench.analyses.failure_logs import desync, failure_issues
 from workbench.analyses.hang import Diagnosis, Issue, user_frame
 from workbench.models.flight_recorder import P2P_OPS, Frame, RankLog
 
@@ -101,8 +102,10 @@ def _peer_position(issue: Issue, peer: re.Match[str] | None) -> dict[str, Any] |
 
 def diagnose_logs(logs: list[RankLog]) -> list[Issue]:
     """Issues from logs alone: DETAIL mismatches, monitoredBarrier failures, watchdog and transport timeouts."""
-    failed = [log for log in logs_by_rank(logs).values() if log.failed]
+    unranked = [log for log in logs if log.rank is None]
+    failed = [log for log in [*logs_by_rank(logs).values(), *unranked] if log.failed]
     issues = _detail_mismatch(failed) or _barrier(failed) or _watchdog(failed) or _transport(failed)
+    issues += failure_issues(failed)
     for issue in issues:
         issue.setdefault("source", "log")
         involved = set(issue.get("ranks", {})) | set(issue.get("missing_ranks", []))
@@ -148,6 +151,8 @@ def _watchdog(logs: list[RankLog]) -> list[Issue]:
     timed_out = [(log, log.watchdog[0]) for log in logs if log.watchdog]
     if not timed_out:
         return []
+    if split := desync([(log, log.watchdog) for log in logs if log.watchdog]):
+        return [split]
     seq = min(w["seq"] or 0 for _, w in timed_out)
     first = next(w for _, w in timed_out if (w["seq"] or 0) == seq)
     behind = [log.rank for log, w in timed_out if (w["seq"] or 0) == seq]
@@ -155,7 +160,8 @@ def _watchdog(logs: list[RankLog]) -> list[Issue]:
              "input_sizes": [[first["numel_in"]]] if first["numel_in"] is not None else [], "input_dtypes": [],
              "timeout_ms": first["timeout_ms"], "ran_for_ms": first["ran_for_ms"], "never_started": None,
              "waiting_ranks": sorted(r for r in behind if r is not None), "waiting_for": [],
-             "ranks": {log.rank: {**_log_position(log), "seq": w["seq"], "op": op_name(w["op"])} for log, w in timed_out}}]
+             "ranks": {log.rank: {**_log_position(log), "seq": w["seq"], "op": op_name(w["op"])} for log, w in timed_out
+                       if log.rank is not None}}]
 
 
 def _transport(logs: list[RankLog]) -> list[Issue]:

@@ -13,11 +13,12 @@ from workbench.analyses.hang import Diagnosis, diagnose_dumps, dump_sets
 from workbench.analyses.hang_logs import diagnose_logs, join_logs
 from workbench.inputs.analyzed import AnalyzedInput
 from workbench.inputs.registry import AnalyzeOptions, InputKind, read_head, register_kind
-from workbench.loaders.distributed_logs import is_distributed_log, load_log
+from workbench.loaders.distributed_logs import is_distributed_log, load_logs
 from workbench.loaders.flight_recorder import is_flight_recorder_dump, load_dump
 
 KIND = "flight_recorder"
-_PRIORITY = {"mismatch": 0, "missing": 1, "p2p_unpaired": 2, "stuck": 3}
+_PRIORITY = {"mismatch": 0, "gloo_crash": 0, "missing": 1, "p2p_unpaired": 2, "desync": 3, "network": 4,
+             "backend_error": 4, "child_failed": 5, "watchdog_stuck": 6, "blocking_wait": 7, "stuck": 7}
 
 
 def is_hang_artifact(path: Path, head: bytes) -> bool:
@@ -28,12 +29,15 @@ def analyze_hang(path: Path, files: list[Path], options: AnalyzeOptions) -> list
     """Diagnose the dumps and logs among `files` as one job."""
     dump_files = [f for f in files if is_flight_recorder_dump(f, read_head(f))]
     dumps = [load_dump(f) for f in dump_files]
-    logs = [load_log(f) for f in files if f not in dump_files]
+    logs = [log for f in files if f not in dump_files for log in load_logs(f)]
     diagnosis = diagnose_dumps(dumps)
     join_logs(diagnosis, logs)
     if not diagnosis.issues:
         diagnosis.issues = diagnose_logs(logs)
     issues = _root_causes(diagnosis)
+    named = named_in_logs(logs)
+    for issue in issues:
+        issue.update(named)
     ranks = sorted({d.rank for d in dumps} | {log.rank for log in logs if log.rank is not None})
     backends = sorted({d.backend for d in dumps if d.backend})
     meta = {"ranks": ranks, "world_size": max((len(r) for d in dumps for r in d.groups.values()), default=None),
@@ -46,9 +50,27 @@ def analyze_hang(path: Path, files: list[Path], options: AnalyzeOptions) -> list
                "fr_entry_count": sum(len(d.entries) for d in dumps),
                "process_group_count": len({e.group for d in dumps for e in d.entries}),
                "hang_issue_count": len(issues)}
-    return [AnalyzedInput(path=str(path), kind=KIND, metrics=metrics, meta=meta,
-                          tables={"hang_issues": issues, "rank_positions": diagnosis.positions},
-                          warnings=diagnosis.notes)]
+    hang = AnalyzedInput(path=str(path), kind=KIND, metrics=metrics, meta=meta,
+                         tables={"hang_issues": issues, "rank_positions": diagnosis.positions}, warnings=diagnosis.notes)
+    return _oom_inputs([f for f in files if f not in dump_files]) + [hang]
+
+
+def _oom_inputs(log_files: list[Path]) -> list[AnalyzedInput]:
+    """The OOM messages in the logs, as inputs of their own placed first: an OOM on one rank is the root
+    of the timeouts and lost connections the others report after it."""
+    from workbench.inputs.memory import message_input  # not at import: the kinds' order is builtin's
+    from workbench.loaders.oom_message import holds_oom_text, load_oom_messages
+
+    return [message_input(f, load_oom_messages(f)) for f in log_files if holds_oom_text(f, read_head(f))]
+
+
+def named_in_logs(logs: list) -> dict[str, list[int]]:
+    """Every SeqNum and rank the logs name (torchrun's local rank where it names no rank), carried into each issue."""
+    seqs = {s for log in logs for s in log.seqs_named} | {w["seq"] for log in logs for w in log.watchdog if w["seq"] is not None}
+    ranks = {log.rank for log in logs if log.rank is not None}
+    ranks |= {row["rank"] if row.get("rank") is not None else row["local_rank"] for log in logs
+              for row in log.child_failures if (row.get("rank") if row.get("rank") is not None else row.get("local_rank")) is not None}
+    return {"seqs": sorted(seqs), "ranks_named": sorted(ranks)}
 
 
 def _root_causes(diagnosis: Diagnosis) -> list[dict]:

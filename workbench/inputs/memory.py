@@ -38,7 +38,7 @@ def analyze_memory_files(path: Path, files: list[Path], options: AnalyzeOptions)
         text = paired.get(snapshot)
         message = messages[text][0] if text else None
         inputs.append(_snapshot_input(snapshot, text, message, options))
-    inputs += [_message_input(f, found) for f, found in messages.items() if f not in paired.values()]
+    inputs += [message_input(f, found) for f, found in messages.items() if f not in paired.values()]
     inputs += [_timeline_input(f) for f in timelines]
     return inputs
 
@@ -79,7 +79,7 @@ def _snapshot_input(path: Path, text: Path | None, message: OomMessage | None,
                          tables=summary.tables, warnings=warnings)
 
 
-def _message_input(path: Path, messages: list[OomMessage]) -> AnalyzedInput:
+def message_input(path: Path, messages: list[OomMessage]) -> AnalyzedInput:
     summary = summarize_oom_message(messages[0], len(messages))
     warnings = [f"{path}: {len(messages)} out-of-memory messages; the first is analyzed"] if len(messages) > 1 else []
     return AnalyzedInput(path=str(path), kind=KIND_OOM, metrics=summary.metrics, meta=summary.meta,

@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from workbench.loaders.distributed_errors import MARKERS as ERROR_MARKERS
+from workbench.loaders.distributed_errors import child_failures, parse_errors, split_by_rank
+from workbench.loaders.error_text import clean_lines
 from workbench.loaders.files import may_be_log, open_input
 from workbench.loaders.flight_recorder import rank_from_name
 from workbench.models.flight_recorder import Frame, RankLog
@@ -24,9 +27,9 @@ FAILURE = re.compile(
     rb"Watchdog caught collective operation timeout|NCCL WARN|Detected mismatch between collectives"
     rb"|failed to pass monitoredBarrier|Timed out waiting \d+ms for (?:send|recv) operation"
     rb"|Connection closed by peer|DistBackendError|DistNetworkError|\[E\d{4} [^\]]*ProcessGroup(?:NCCL|Gloo)\.cpp"
-    rb"|^Thread \d+ \(\w+\): \"MainThread\"", re.MULTILINE)
+    rb"|^Thread \d+ \(\w+\): \"MainThread\"" + ERROR_MARKERS, re.MULTILINE)
 
-_WATCHDOG = re.compile(r"Watchdog caught collective operation timeout: (\w+)\((.*?)\) ran for (\d+) milliseconds")
+_WATCHDOG = re.compile(r"Watchdog caught collective operation timeout:\s{1,4}(\w+)\((.*?)\) ran for (\d+) milliseconds")
 _FIELD = re.compile(r"(SeqNum|OpType|NumelIn|NumelOut|Timeout\(ms\))=(\w+)")
 _PG_STATUS = re.compile(r"(?:\[PG ID (\d+) PG GUID ([^\]]*?) Rank \d+\])?\s*failure detected by watchdog at work "
                         r"sequence id: (\d+) PG status: last enqueued work: (-?\d+), last completed work: (-?\d+)")
@@ -47,7 +50,12 @@ _FR_SETTINGS = re.compile(r"TORCH_(?:FR|NCCL_TRACE)_BUFFER_SIZE|TORCH_FR_DUMP_TE
 
 def is_distributed_log(path: Path, head: bytes) -> bool:
     """A text file holding a distributed failure message (or a py-spy dump); OOM-only logs are not ours."""
-    if b"\x00" in head or not may_be_log(path):
+    return may_be_log(path) and holds_distributed_failure(path, head)
+
+
+def holds_distributed_failure(path: Path, head: bytes) -> bool:
+    """Whatever its name: text holding a distributed failure message (or a py-spy dump)."""
+    if b"\x00" in head:
         return False
     if FAILURE.search(head):
         return True
@@ -69,19 +77,44 @@ def _scan(path: Path) -> bool:
 
 
 def load_log(path: str | Path) -> RankLog:
-    """Parse one rank's log or py-spy dump."""
+    """Parse one rank's log or py-spy dump (the rank from the file name, else the first `[rankN]:` prefix)."""
     path = Path(path)
-    with open_input(path) as handle:
-        text = handle.stream.read(MAX_LOG_BYTES).decode("utf-8", errors="replace")
+    text = _read(path)
     rank = rank_from_name(path.name)
     if rank is None and (match := _LOG_RANK.search(text)):
         rank = int(match.group(1))
+    log = _parse(path, rank, "\n".join(line.text for line in clean_lines(text)))
+    log.child_failures = child_failures(clean_lines(text))
+    return log
+
+
+def load_logs(path: str | Path) -> list[RankLog]:
+    """The logs of every rank a file holds: one per `[rankN]:`/`[Rank N]` that prints lines (a pasted job
+    log), else one for the rank its name gives. torchrun's failure summary goes to the first."""
+    path = Path(path)
+    lines = clean_lines(_read(path))
+    rank = rank_from_name(path.name)
+    parts = split_by_rank(lines)
+    if rank is not None and len([r for r in parts if r is not None]) <= 1:  # one rank's log, named for it
+        parts = {rank: "\n".join(line.text for line in lines)}
+    logs = [_parse(path, r, text) for r, text in parts.items()]
+    logs[0].child_failures = child_failures(lines)
+    return [log for log in logs if log.rank is not None or log.failed or len(logs) == 1]
+
+
+def _read(path: Path) -> str:
+    with open_input(path) as handle:
+        return handle.stream.read(MAX_LOG_BYTES).decode("utf-8", errors="replace")
+
+
+def _parse(path: Path, rank: int | None, text: str) -> RankLog:
     log = RankLog(path=str(path), rank=rank, fr_enabled=bool(_FR_SETTINGS.search(text)))
     lines = text.splitlines()
     _parse_messages(log, text)
     _parse_traceback(log, lines)
     log.failed_stack = _failed_stack(lines)
     log.pyspy_stack = _pyspy_main_thread(lines)
+    parse_errors(log, text)
     return log
 
 

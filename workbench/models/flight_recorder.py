@@ -111,8 +111,16 @@ class RankLog:
     failed_stack: list[Frame] = field(default_factory=list)   # "Stack trace of the failed collective"
     pyspy_stack: list[Frame] = field(default_factory=list)    # py-spy: main thread, innermost first
     fr_enabled: bool = False                          # the log mentions Flight Recorder settings
+    heartbeat_stuck_s: int | None = None              # "watchdog got stuck for N seconds" (0: heartbeat timed out)
+    nccl_errors: list[dict[str, Any]] = field(default_factory=list)  # ncclRemoteError etc. with `Last error:`
+    network_errors: list[str] = field(default_factory=list)  # socket resets, IB/OFI completion errors, gloo pairs
+    gloo_enforce: list[dict[str, Any]] = field(default_factory=list)  # gloo::EnforceNotMet: expression, both sides
+    child_failures: list[dict[str, Any]] = field(default_factory=list)  # torchrun's ChildFailedError rows
+    blocking_wait: list[dict[str, Any]] = field(default_factory=list)  # "timed out in blocking wait"
+    seqs_named: list[int] = field(default_factory=list)  # every WorkNCCL SeqNum the text names
 
     @property
     def failed(self) -> bool:
         return bool(self.watchdog or self.transport_timeouts or self.connection_closed or self.mismatch
-                    or self.barrier_missing or self.error)
+                    or self.barrier_missing or self.error or self.heartbeat_stuck_s is not None or self.nccl_errors
+                    or self.network_errors or self.gloo_enforce or self.child_failures or self.blocking_wait)

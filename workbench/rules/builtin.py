@@ -14,3 +14,4 @@ import workbench.rules.precision  # noqa: F401
 import workbench.rules.sync  # noqa: F401
 import workbench.rules.memory  # noqa: F401
 import workbench.rules.memory_causes  # noqa: F401
+import workbench.rules.distributed_failures  # noqa: F401
