@@ -119,3 +119,25 @@ def test_ranks_share_one_time_axis():
         assert rank.meta["timeline_aligned_on"] == "the start of ProfilerStep#2"
         starts.append(next(s["start_ms"] for s in rank.tables["timeline_steps"] if s["step"] == "2"))
     assert max(starts) - min(starts) < 1e-6
+
+
+def test_ranks_without_a_common_step_align_on_their_first_collective():
+    # synthetic: every real job here has common steps; rank 1 calls an all_reduce before its first broadcast
+    import numpy as np
+
+    from workbench.analyses.collectives import Collectives
+    from workbench.analyses.timeline import rank_origins
+
+    def calls(kinds, starts):
+        n = len(kinds)
+        return Collectives(event=np.arange(n), kind=np.array(kinds, dtype=object),
+                           process_group=np.array([""] * n, dtype=object), nelems=np.full(n, -1),
+                           bytes=np.full(n, np.nan), start_us=np.array(starts, dtype=float),
+                           time_us=np.ones(n), step=np.full(n, -1))
+
+    origins, label = rank_origins([0.0, 500.0], [{}, {"ProfilerStep#1": 600.0}],
+                                  [calls(["broadcast", "all_reduce"], [10.0, 20.0]),
+                                   calls(["all_reduce", "broadcast"], [700.0, 710.0])])
+    assert label == "the start of the first broadcast"
+    assert origins == [0.0, 700.0]  # both broadcasts start 10 µs after their rank's 0
+    assert rank_origins([0.0, 5.0], [{}, {}], [calls([], []), calls([], [])]) == ([0.0, 5.0], "each rank's first event")
