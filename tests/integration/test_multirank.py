@@ -197,3 +197,12 @@ def test_df_index_resolver_has_2020_all_reduces_without_sizes(shared):
     assert row["count"] == len(kernels) == 2020
     assert row["total_ms"] == pytest.approx(sum(k["dur"] for k in kernels) / 1000)
     assert row["bytes_total"] is None  # neither the annotations nor record_param_comms record sizes there
+
+
+def test_gloo_ranks_have_host_compute_per_step(gloo):
+    """CPU-only ranks: compute is their time in operators outside collectives and data loading."""
+    for rank, row in zip(gloo.ranks, gloo.tables["ranks"]):
+        events = [e for e in load_json(Path(rank.path))["traceEvents"] if e.get("ph") == "X" and e.get("cat") == "cpu_op"]
+        assert 0 < row["compute_ms_per_step"] * rank.metrics["step_count"] <= sum(e["dur"] for e in events) / 1000
+    rows = {r["metric"]: r for r in gloo.tables["rank_distribution"]}
+    assert rows["compute_ms_per_step"]["ranks"] == 4

@@ -10,6 +10,7 @@ data loading, host-bound GPU idle time or kernels exceeds the other ranks' media
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ MIN_EXCESS = 0.05  # 5 % above the median
 MIN_WAIT_SHARE = 0.02  # the others' wait for a rank: at least 2 % of the median step
 ROBUST_Z = 3.5
 MAD_TO_SIGMA = 1.4826
+HOST_COMM = re.compile(r"^(c10d::|ProcessGroup|record_param_comms|(nccl|gloo|mpi|ucc):)")  # a collective on the host
 
 
 def robust_outliers(values: np.ndarray, min_excess: float) -> np.ndarray:
@@ -45,11 +47,13 @@ def robust_outliers(values: np.ndarray, min_excess: float) -> np.ndarray:
     return out
 
 
-def job_summary(ranks: list[int], collectives: list[Collectives], input_us: list[float], metrics: list[dict[str, Any]],
+def job_summary(ranks: list[int], collectives: list[Collectives], input_us: list[float], host_compute: list[float],
+                metrics: list[dict[str, Any]],
                 kernels: list[list[dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """Input-level metrics and the `ranks` and `stragglers` tables of a multi-rank job, from per-rank summaries.
 
-    Per rank: its collective calls, its data-loading time (`input_us`), its summary metrics and kernel table.
+    Per rank: its collective calls, its data-loading time (`input_us`), its host compute (`host_compute_us`,
+    the compute of a rank without GPU kernels), its summary metrics and kernel table.
     """
     steps = np.array([max(int(m.get("step_count") or 0), 1) for m in metrics], dtype=np.float64)
     waits = collective_waits(collectives)
@@ -58,7 +62,8 @@ def job_summary(ranks: list[int], collectives: list[Collectives], input_us: list
         return np.array([_number(m.get(key)) for m in metrics]) / steps
 
     step_ms = np.array([_number(m.get("step_time_ms_mean")) for m in metrics])
-    compute = per_step("computation_ms")
+    on_host = np.array([not m.get("kernel_count") and m.get("computation_ms") is None for m in metrics])
+    compute = np.where(on_host, np.array(host_compute, dtype=np.float64) / US_PER_MS / steps, per_step("computation_ms"))
     loading = np.array(input_us, dtype=np.float64) / US_PER_MS / steps
     waited = waits.waited_us / US_PER_MS / steps
     caused = waits.caused_us / US_PER_MS / steps
@@ -126,6 +131,15 @@ def _cause_excess(i: int, others: np.ndarray, loading: np.ndarray, host: np.ndar
     if kernel is not None:
         excess["slow kernel"] = kernel_excess[kernel]
     return {k: float(v) for k, v in excess.items() if not np.isnan(v)}, kernel
+
+
+def host_compute_us(trace: Trace) -> float:
+    """Host time in operators outside collectives and data loading (as a union): a CPU-only rank's compute."""
+    e = trace.events
+    host = e.category_mask(cat.ANNOTATION_CATEGORIES | cat.HOST_OP_CATEGORIES)
+    other = host & e.name_mask(lambda name: bool(cat.DATA_LOADING.search(name) or HOST_COMM.search(name)))
+    ops = e.category_mask(cat.HOST_OP_CATEGORIES) | other
+    return union_length(e.ts[ops], e.end[ops]) - union_length(e.ts[other], e.end[other])
 
 
 def input_us(trace: Trace) -> float:
