@@ -11,6 +11,10 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f"workbench.{name}")
+    if name == "explain":  # workbench.explain(text): the diagnosis of a pasted error in a notebook
+        from workbench.text_input import explain
+
+        return explain
     if name == "show":  # the notebook dashboard: ipywidgets and plotly load only when it is asked for
         from workbench.notebook import show
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import wild_messages
+from tests.conftest import SYNTHETIC, wild_messages
 from workbench.commands.analyze import analyze_report
 from workbench.config import Config
 from workbench.inputs import AnalyzeOptions
@@ -66,3 +66,12 @@ def test_oom_on_one_rank_comes_before_the_timeouts_it_caused(tmp_path: Path):
     assert ids[0] == "oom-other-processes" and "nccl-stuck-collective" in ids
     assert [i["kind"] for i in report["inputs"]] == ["oom_message", "flight_recorder"]
     assert report["findings"][0]["evidence"]["rank"] == 1
+
+
+def test_blocking_wait_is_one_ranks_view():
+    """Synthetic: the blocking-wait wording (TORCH_NCCL_BLOCKING_WAIT=1); no public issue quoted it whole."""
+    report = analyze_report([str(SYNTHETIC / "nccl_blocking_wait.synthetic.log")], AnalyzeOptions(), Config(), [], None)
+    finding = report["findings"][0]
+    assert finding["id"] == "nccl-blocking-wait-timeout"
+    assert finding["evidence"]["seqs"] == [41] and finding["evidence"]["ranks_named"] == [2]
+    assert "not known is which rank" in finding["title"]

@@ -156,6 +156,7 @@ def _watchdog(logs: list[RankLog]) -> list[Issue]:
     seq = min(w["seq"] or 0 for _, w in timed_out)
     first = next(w for _, w in timed_out if (w["seq"] or 0) == seq)
     behind = [log.rank for log, w in timed_out if (w["seq"] or 0) == seq]
+    behind += [log.rank for log in logs if not log.watchdog and any(p["seq"] == seq for p in log.pg_status)]
     return [{"kind": "stuck", "seq": seq, "op": op_name(first["op"]), "numel": first["numel_in"],
              "input_sizes": [[first["numel_in"]]] if first["numel_in"] is not None else [], "input_dtypes": [],
              "timeout_ms": first["timeout_ms"], "ran_for_ms": first["ran_for_ms"], "never_started": None,

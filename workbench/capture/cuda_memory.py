@@ -40,10 +40,15 @@ def dump_snapshot(path: Path) -> None:
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    """A CUDA `torch.OutOfMemoryError`, or MPS's out-of-memory `RuntimeError`."""
+    """A `torch.OutOfMemoryError` (CUDA, HIP), MPS's out-of-memory `RuntimeError`, or a runtime OOM
+    (`CUDA error: out of memory` as `RuntimeError` or `torch.AcceleratorError`, `CUBLAS_STATUS_ALLOC_FAILED`)."""
     import torch
 
-    return isinstance(exc, torch.OutOfMemoryError) or (isinstance(exc, RuntimeError) and MPS_OOM in str(exc))
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    from workbench.loaders.oom_message import has_oom_marker  # the wordings `workbench analyze` reads
+
+    return isinstance(exc, RuntimeError) and (MPS_OOM in str(exc) or has_oom_marker(str(exc)[:4096].encode()))
 
 
 def write_oom(path: Path, exc: BaseException) -> None:

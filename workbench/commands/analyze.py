@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from workbench.commands.cluster_options import add_cluster_options, rank_runner
@@ -19,7 +20,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("analyze", help="analyze artifacts of a run and print a report",
                                    description="Analyze the artifacts of a run: profiler traces, allocator snapshots, "
                                                "OOM messages, Flight Recorder dumps and logs, Nsight and Metal exports.")
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="a file, or a folder (every artifact in it is recognized)")
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="a file, or a folder (every artifact in it is recognized); - reads pasted text "
+                             "(an OOM message, a NCCL or torchrun log) from standard input")
     parser.add_argument("--top", type=int, default=50, metavar="N", help="rows per table in the report (default: 50)")
     add_cluster_options(parser)
     add_report_options(parser)
@@ -42,8 +45,15 @@ def run(args: argparse.Namespace) -> int:
 
 def analyze_report(paths: list[str], options: AnalyzeOptions, config: Config, ignore: list[str],
                    fail_on: str | None) -> dict[str, Any]:
-    """The report `analyze` writes (the JupyterLab panel's server extension serves the same)."""
-    return inputs_report([i for path in paths for i in analyze_path(path, options)], config, ignore, fail_on)
+    """The report `analyze` writes (the JupyterLab panel's server extension serves the same); `-` is stdin."""
+    inputs = [i for path in paths for i in (_stdin(options) if path == "-" else analyze_path(path, options))]
+    return inputs_report(inputs, config, ignore, fail_on)
+
+
+def _stdin(options: AnalyzeOptions) -> list[AnalyzedInput]:
+    from workbench.text_input import analyze_text
+
+    return analyze_text(sys.stdin.buffer.read(), "<stdin>", options)
 
 
 def inputs_report(inputs: list[AnalyzedInput], config: Config, ignore: list[str],

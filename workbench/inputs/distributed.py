@@ -13,7 +13,7 @@ from workbench.analyses.hang import Diagnosis, diagnose_dumps, dump_sets
 from workbench.analyses.hang_logs import diagnose_logs, join_logs
 from workbench.inputs.analyzed import AnalyzedInput
 from workbench.inputs.registry import AnalyzeOptions, InputKind, read_head, register_kind
-from workbench.loaders.distributed_logs import is_distributed_log, load_logs
+from workbench.loaders.distributed_logs import holds_distributed_failure, is_distributed_log, load_logs
 from workbench.loaders.flight_recorder import is_flight_recorder_dump, load_dump
 
 KIND = "flight_recorder"
@@ -81,4 +81,4 @@ def _root_causes(diagnosis: Diagnosis) -> list[dict]:
     return sorted(kept, key=lambda i: (_PRIORITY[i["kind"]], bool(i.get("symptom"))))
 
 
-register_kind(InputKind(KIND, is_hang_artifact, analyze_hang, grouped=True))
+register_kind(InputKind(KIND, is_hang_artifact, analyze_hang, grouped=True, sniff_named=holds_distributed_failure))

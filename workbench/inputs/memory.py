@@ -14,7 +14,7 @@ from workbench.inputs.analyzed import AnalyzedInput
 from workbench.inputs.registry import AnalyzeOptions, InputKind, read_head, register_kind
 from workbench.loaders.memory_snapshot import is_snapshot, load_snapshot
 from workbench.loaders.memory_timeline import is_memory_timeline, load_memory_timeline
-from workbench.loaders.oom_message import is_oom_text, load_oom_messages
+from workbench.loaders.oom_message import holds_oom_text, is_oom_text, load_oom_messages
 from workbench.models.memory import OomMessage
 
 KIND = "memory"
@@ -92,4 +92,4 @@ def _timeline_input(path: Path) -> AnalyzedInput:
                          tables=summary.tables)
 
 
-register_kind(InputKind(KIND, is_memory_artifact, analyze_memory_files, grouped=True))
+register_kind(InputKind(KIND, is_memory_artifact, analyze_memory_files, grouped=True, sniff_named=holds_oom_text))

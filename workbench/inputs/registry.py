@@ -37,6 +37,7 @@ class InputKind:
     sniff: Callable[[Path, bytes], bool]
     analyze: Callable[[Path, list[Path], AnalyzeOptions], list[AnalyzedInput]]
     grouped: bool = False
+    sniff_named: Callable[[Path, bytes], bool] | None = None  # for a file named on its own: any name or extension
 
 
 KINDS: list[InputKind] = []
@@ -52,10 +53,15 @@ def read_head(path: Path) -> bytes:
         return handle.stream.read(SNIFF_BYTES)
 
 
-def kind_of(path: Path) -> InputKind | None:
+def kind_of(path: Path, named: bool = False) -> InputKind | None:
+    """The first kind that claims the file; for a file named on its own (`named`), then the first whose
+    `sniff_named` claims it whatever its name (a `.md` or `.json` holding an error message)."""
     _load_builtin_kinds()
     head = read_head(path)
-    return next((k for k in KINDS if k.sniff(path, head)), None)
+    found = next((k for k in KINDS if k.sniff(path, head)), None)
+    if found is None and named:
+        found = next((k for k in KINDS if k.sniff_named and k.sniff_named(path, head)), None)
+    return found
 
 
 def analyze_path(path: str | Path, options: AnalyzeOptions) -> list[AnalyzedInput]:
@@ -66,7 +72,7 @@ def analyze_path(path: str | Path, options: AnalyzeOptions) -> list[AnalyzedInpu
     if path.is_file():
         if path.stat().st_size == 0:
             raise InputError(path, "empty file")
-        kind = kind_of(path)
+        kind = kind_of(path, named=True)
         if kind is None:
             raise InputError(path, "unrecognized file: not a trace, snapshot, dump or log that workbench reads")
         return _analyze(kind, path, [path], options)

@@ -126,6 +126,18 @@ def child_failed(input_: AnalyzedInput) -> Iterator[Finding]:
         yield _finding("torchrun-child-failed", _upper(title), issue, fix)
 
 
+@rule("nccl-blocking-wait-timeout", CATEGORY, KINDS,
+      "a collective that timed out in blocking wait (TORCH_NCCL_BLOCKING_WAIT=1): one rank's view of a hang")
+def blocking_wait(input_: AnalyzedInput) -> Iterator[Finding]:
+    for issue in _issues(input_, "blocking_wait"):
+        ranks = issue.get("reporting_ranks") or []
+        on = f" on {_ranks(ranks)}" if ranks else ""
+        title = (f"Collective {issue['seq']} ({issue['op']}) timed out in blocking wait{on}: known is that this rank "
+                 "waited its whole timeout; not known is which rank never arrived or why (each rank only sees itself) "
+                 "- the other ranks' logs or Flight Recorder dumps say")
+        yield _finding("nccl-blocking-wait-timeout", title, issue, fixes.ENABLE_FR)
+
+
 _WATCHDOG_FIX = Fix(
     summary=("Find the call the process is stuck in: `py-spy dump --native --pid <pid>` on the stuck rank while it "
              "hangs (a thread in a CUDA/NCCL call holding the GIL), and enable the Flight Recorder so the next hang "
