@@ -19,7 +19,7 @@ from workbench.models.flight_recorder import RankLog
 MARKERS = (rb"|Heartbeat monitor timed out|watchdog got stuck for|nccl(?:Remote|Internal|System|InvalidUsage"
            rb"|UnhandledCuda|InvalidArgument)Error|NCCL error in:|NCCL error: |third_party/gloo/gloo/"
            rb"|gloo::EnforceNotMet|ChildFailedError|multiprocessing[./]api(?:\.py:\d+\])?:? ?failed \(exitcode"
-           rb"|timed out in blocking wait|WorkNCCL\(SeqNum=|NET/OFI [^\n]{0,200}error|NET/IB : Got completion")
+           rb"|WorkNCCL\(SeqNum=|NET/OFI [^\n]{0,200}error|NET/IB : Got completion")
 
 _LINE_RANK = re.compile(r"\[(?:PG [^\]\n]{0,120}? )?Rank (\d{1,6})\]")
 _HEARTBEAT_STUCK = re.compile(r"watchdog got stuck for (\d+) seconds")
