@@ -16,13 +16,17 @@ from pathlib import Path
 
 import pytest
 
+from workbench.commands.analyze import analyze_report
+from workbench.config import Config
+from workbench.inputs import AnalyzeOptions
+
 from workbench.cli import main
 
 pytest.importorskip("torch", reason="the hang scenarios need torch")
 
 WORKER = Path(__file__).with_name("gloo_hang_worker.py")
 TIMEOUT_S = 3
-SCENARIOS = {"stuck": 3, "missing": 3, "order": 2, "p2p": 2}
+SCENARIOS = {"stuck": 3, "missing": 3, "order": 2, "p2p": 2, "sizes": 3}
 DEADLINE_S = 90
 
 
@@ -62,6 +66,8 @@ def analyze(folder: Path, capsys) -> list[dict]:
 
 def test_every_rank_dumped(runs):
     for scenario, world in SCENARIOS.items():
+        if scenario == "sizes":  # the rank that aborts in C++ cannot dump
+            continue
         assert sorted(p.name for p in runs[scenario].glob("fr_rank_*")) == [f"fr_rank_{r}" for r in range(world)]
 
 
@@ -98,3 +104,12 @@ def test_a_send_without_a_recv_is_unpaired(runs, capsys):
     evidence = findings[0]["evidence"]
     assert evidence["p2p_rank"] == 0 and evidence["p2p_op"] == "send" and evidence["peer"] == 1
     assert evidence["peer_position"]["op"] == "all_reduce"
+
+
+def test_a_gloo_rank_that_aborted_on_a_size_mismatch_is_joined_with_the_dumps(runs):
+    """A rank aborts in C++ (gloo::EnforceNotMet, no dump of its own); its peers' dumps and logs name the collective."""
+    report = analyze_report([str(runs["sizes"])], AnalyzeOptions(), Config(), [], None)
+    root = report["findings"][0]
+    assert root["id"] in ("nccl-mismatch", "gloo-size-mismatch"), root["title"]
+    assert root["evidence"]["crashed_rank"] in (0, 1, 2) and root["evidence"]["enforce"]["right"] > 0
+    assert "aborted in gloo" in root["title"]

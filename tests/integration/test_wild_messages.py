@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SYNTHETIC, wild_messages
+from tests.conftest import SAMPLES, SYNTHETIC, wild_messages
 from workbench.commands.analyze import analyze_report
 from workbench.config import Config
 from workbench.inputs import AnalyzeOptions
@@ -75,3 +75,15 @@ def test_blocking_wait_is_one_ranks_view():
     assert finding["id"] == "nccl-blocking-wait-timeout"
     assert finding["evidence"]["seqs"] == [41] and finding["evidence"]["ranks_named"] == [2]
     assert "not known is which rank" in finding["title"]
+
+
+def test_real_gloo_crash_joined_with_the_surviving_dump():
+    """sample_traces/nccl_cpu/gloo_size_mismatch: rank 0 aborted (EnforceNotMet 64 vs 16), rank 1 dumped."""
+    report = analyze_report([str(SAMPLES / "nccl_cpu" / "gloo_size_mismatch")], AnalyzeOptions(), Config(), [], None)
+    assert report["inputs"][0]["metrics"]["log_count"] == 2 and report["inputs"][0]["metrics"]["dump_count"] == 1
+    root = report["findings"][0]
+    assert root["id"] == "gloo-size-mismatch"
+    e = root["evidence"]
+    assert (e["crashed_rank"], e["seq"], e["op"], e["sent_bytes"], e["expected_bytes"]) == (0, 2, "all_reduce", 64, 16)
+    assert e["ranks"]["1"]["input_sizes"] == [[64]]  # the JSON report keys ranks as strings
+    assert e["peers_lost_connection"] == [1]

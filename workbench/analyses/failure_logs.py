@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.models.flight_recorder import RankLog
+from workbench.analyses.hang import user_frame
+from workbench.models.flight_recorder import Dump, RankLog
 
 Issue = dict[str, Any]
 NETWORK_NCCL_ERRORS = {"ncclRemoteError"}
@@ -42,6 +43,37 @@ def desync(timed_out: list[tuple[RankLog, list[dict[str, Any]]]]) -> Issue | Non
             "timeout_ms": first.get("timeout_ms"), "ran_for_ms": first.get("ran_for_ms"),
             "ranks": {log.rank: {"seqs": sorted({w["seq"] for w in items if w["seq"] is not None}),
                                  "op": items[0]["op"]} for log, items in timed_out if log.rank is not None}}
+
+
+def join_gloo_crash(issues: list[Issue], dumps: list[Dump], logs: list[RankLog]) -> list[Issue]:
+    """A rank that aborted in gloo writes no dump; its peers do. The crash joins their last collective:
+    the dump's mismatch gains the crashed rank and its byte counts, or, when the dumps alone show no
+    mismatch (one side dumped), the crash becomes an issue with the survivors' collective, sizes and dtypes."""
+    crashes = _gloo_crash(logs)
+    if not crashes or not dumps:
+        return issues
+    crash = crashes[0]
+    survivors = {d.rank: d for d in dumps if d.rank != crash["crashed_rank"] and d.entries}
+    last = {rank: max((e for e in d.entries if not e.is_p2p), key=lambda e: e.seq, default=None)
+            for rank, d in survivors.items()}
+    last = {rank: e for rank, e in last.items() if e is not None}
+    joined = {k: crash[k] for k in ("crashed_rank", "enforce", "sent_bytes", "expected_bytes", "size_mismatch")}
+    joined["crashed_rank_dumped"] = crash["crashed_rank"] in {d.rank for d in dumps}
+    mismatch = next((i for i in issues if i["kind"] == "mismatch"), None)
+    if mismatch is not None:
+        mismatch.update(joined)
+        return issues
+    if not last:
+        return issues
+    seq = max(e.seq for e in last.values())
+    entry = next(e for e in last.values() if e.seq == seq)
+    crash.update(seq=seq, op=entry.op, input_sizes=entry.input_sizes, input_dtypes=entry.input_dtypes,
+                 source="flight_recorder+log", crashed_rank_dumped=joined["crashed_rank_dumped"])
+    for rank, e in last.items():
+        crash["ranks"][rank] = {**crash["ranks"].get(rank, {}), "seq": e.seq, "op": e.op, "input_sizes": e.input_sizes,
+                                "input_dtypes": e.input_dtypes,
+                                "user_frame": str(f) if (f := user_frame(e.frames)) else None}
+    return [crash, *issues]
 
 
 def _ranks(logs: list[RankLog]) -> list[int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from workbench.analyses.hang import Diagnosis, diagnose_dumps, dump_sets
+from workbench.analyses.failure_logs import join_gloo_crash
 from workbench.analyses.hang_logs import diagnose_logs, join_logs
 from workbench.inputs.analyzed import AnalyzedInput
 from workbench.inputs.registry import AnalyzeOptions, InputKind, read_head, register_kind
@@ -32,6 +33,7 @@ def analyze_hang(path: Path, files: list[Path], options: AnalyzeOptions) -> list
     logs = [log for f in files if f not in dump_files for log in load_logs(f)]
     diagnosis = diagnose_dumps(dumps)
     join_logs(diagnosis, logs)
+    diagnosis.issues = join_gloo_crash(diagnosis.issues, dumps, logs)
     if not diagnosis.issues:
         diagnosis.issues = diagnose_logs(logs)
     issues = _root_causes(diagnosis)

@@ -115,6 +115,9 @@ def mismatch(input_: AnalyzedInput) -> Iterator[Finding]:
         what = {"op": "collectives issued in a different order (or different collectives) on different ranks",
                 "sizes": "different input sizes (an uneven last batch? drop_last)", "dtypes": "different dtypes"}
         title = f"Collective {issue['seq']} differs across ranks: {' vs '.join(sides)}: {what[issue['mismatch']]}"
+        if issue.get("crashed_rank") is not None:  # a gloo rank that aborted on it (analyses.failure_logs)
+            title += (f"; rank {issue['crashed_rank']} aborted in gloo on it ({issue['enforce']['left']} bytes "
+                      f"received where {issue['enforce']['right']} were expected)")
         fix = fixes.ORDER if issue["mismatch"] == "op" else fixes.SIZES
         yield _finding("nccl-mismatch", title, issue, fix)
 

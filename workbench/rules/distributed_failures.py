@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 from workbench.inputs.analyzed import AnalyzedInput
 from workbench.rules import distributed_fixes as fixes
-from workbench.rules.distributed import CATEGORY, KINDS, _finding, _issues, _ranks, _upper
+from workbench.rules.distributed import CATEGORY, KINDS, _finding, _issues, _ranks, _upper, _where
 from workbench.rules.finding import Finding, Fix
 from workbench.rules.registry import rule
 
@@ -102,7 +102,11 @@ def gloo_size_mismatch(input_: AnalyzedInput) -> Iterator[Finding]:
             what = f"the check `{issue['enforce']['expression']}` failed ({issue['enforce']['left']} vs {issue['enforce']['right']})"
         lost = issue.get("peers_lost_connection") or []
         after = f"; {_ranks(lost)} then lost the connection to it" if lost else ""
-        yield _finding("gloo-size-mismatch", f"{who} aborted in gloo: {what}{after}", issue, fixes.SIZES)
+        at = f" at collective {issue['seq']} ({issue.get('op')})" if issue.get("seq") is not None else ""
+        dumped = [f"rank {r} has {e['input_sizes']} {'/'.join(e.get('input_dtypes') or [])} "
+                  f"({_where(e.get('user_frame'))})" for r, e in issue.get("ranks", {}).items() if e.get("input_sizes")]
+        sides = f"; the dump of {', '.join(dumped)}, the crashed rank wrote none" if dumped else ""
+        yield _finding("gloo-size-mismatch", f"{who} aborted in gloo{at}: {what}{after}{sides}", issue, fixes.SIZES)
 
 
 @rule("torchrun-child-failed", CATEGORY, KINDS,
