@@ -45,8 +45,9 @@ class Config:
     severity: dict[str, str] = field(default_factory=dict)
 
 
-def load_config(explicit: str | None = None, start: Path | None = None) -> Config:
-    """The settings of `explicit`, else of the nearest config file in `start` (the working folder) or above it."""
+def load_config(explicit: str | None = None, start: Path | None = None, within: Path | None = None) -> Config:
+    """The settings of `explicit`, else of the nearest config file in `start` (the working folder) or above it,
+    up to `within` when given."""
     if explicit is not None:
         path = Path(explicit)
         table = _table(path, _read_toml(path))
@@ -54,7 +55,10 @@ def load_config(explicit: str | None = None, start: Path | None = None) -> Confi
             raise InputError(path, "has no [tool.workbench] table")
         return parse_config(path, table)
     here = (start or Path.cwd()).resolve()
-    for folder in [here, *here.parents]:
+    folders = [here, *here.parents]
+    if within is not None:
+        folders = [f for f in folders if f.is_relative_to(within.resolve())]
+    for folder in folders:
         for name in (CONFIG_FILE, PYPROJECT):
             path = folder / name
             if path.is_file():

@@ -15,4 +15,10 @@ class InputError(WorkbenchError):
     def __init__(self, path: str | Path, problem: str) -> None:
         self.path = str(path)
         self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        super().__init__(f"{shown_path(self.path)}: {problem}")
+
+
+def shown_path(path: str | Path) -> str:
+    """A file name fit for one line: as is when printable, else quoted with its control characters escaped."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)

@@ -40,7 +40,7 @@ def test_resolve_refuses_dot_dot_and_links_out(tmp_path):
 
 def test_signature_changes_with_any_file_of_a_folder(tmp_path):
     (tmp_path / "a.log").write_text("one")
-    before = signature(tmp_path)
+    before = signature(tmp_path, tmp_path)
     (tmp_path / "b.log").write_text("two")
-    assert signature(tmp_path) != before
-    assert signature(tmp_path / "a.log") == ((".", 3, (tmp_path / "a.log").stat().st_mtime_ns),)
+    assert signature(tmp_path, tmp_path) != before
+    assert signature(tmp_path / "a.log", tmp_path) == ((".", 3, (tmp_path / "a.log").stat().st_mtime_ns),)

@@ -49,3 +49,50 @@ def test_status_shows_the_progress_sent_by_workers():
 def test_done_job_counts_findings_by_severity():
     job = Job((), report={"findings": [{"severity": "critical"}, {"severity": "info"}, {"severity": "info"}]})
     assert job.status() == {"state": "done", "findings": {"critical": 1, "warning": 0, "info": 2}, "seconds": 0.0}
+
+
+AMD = "public/mi250_minitoy_train_ROCm6_2_kineto.json.gz"
+
+
+async def _finish(reports, relative):
+    job = reports.start(relative, ((relative, 1, 1),))
+    await job.future
+    return job
+
+
+def test_a_killed_or_timed_out_worker_fails_only_its_analysis_and_the_next_runs_fresh():
+    async def scenario():
+        reports = ReportCache(SAMPLES, workers=1)
+        try:
+            job = reports.start(AMD, ((AMD, 1, 1),))
+            while not reports._busy:
+                await asyncio.sleep(0.01)
+            reports._busy[AMD].process.kill()  # what the out-of-memory killer does
+            await job.future
+            killed = job.error
+            reports.timeout_s = 0.05
+            late = (await _finish(reports, "public/sampled_2of128_ranks")).error
+            reports.timeout_s = 600
+            after = await _finish(reports, AMD)
+            return killed, late, after
+        finally:
+            reports.close()
+
+    killed, late, after = asyncio.run(scenario())
+    assert killed == f"{AMD}: the analysis process was killed (SIGKILL: the system's out-of-memory killer, or a cancel)"
+    assert late == "public/sampled_2of128_ranks: the analysis ran past its time limit of 0.05 s and was stopped"
+    assert after.error is None and after.report["inputs"][0]["kind"] == "kineto_trace"
+
+
+def test_a_cancelled_analysis_says_so():
+    async def scenario():
+        reports = ReportCache(SAMPLES, workers=1)
+        try:
+            job = reports.start(AMD, ((AMD, 1, 1),))
+            assert reports.cancel(AMD)
+            await job.future
+            return job.error, reports.cancel(AMD)
+        finally:
+            reports.close()
+
+    assert asyncio.run(scenario()) == (f"{AMD}: the analysis was cancelled", False)

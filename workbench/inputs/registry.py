@@ -10,7 +10,9 @@ are left alone.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -29,6 +31,7 @@ class AnalyzeOptions:
     progress: Callable[[str], Progress] = lambda label: (lambda fraction: None)
     runner: RankRunner = InProcess()  # where the files of a job are analyzed (`rank_runner`)
     keep_traces: bool = False  # keep every rank's trace in this process (the dashboard's zoom; in-process only)
+    root: Path | None = None  # when set, no file outside it is read (the server's root)
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,56 @@ def kind_of(path: Path, named: bool = False) -> InputKind | None:
     return found
 
 
+def inside(path: str | Path, root: Path | None) -> bool:
+    """Whether `path`, links resolved, lies in `root` (always true without one)."""
+    if root is None:
+        return True
+    real_root, real = os.path.realpath(root), os.path.realpath(path)
+    return os.path.commonpath([real_root, real]) == real_root
+
+
+def walk_files(folder: Path, root: Path | None = None) -> tuple[list[Path], int]:
+    """The non-empty regular files under `folder` in path order (links to folders are not followed),
+    and how many links were skipped because they lead outside `root`."""
+    files: list[Path] = []
+    skipped = 0
+    for top, dirs, names in os.walk(folder):
+        dirs.sort()
+        skipped += sum(1 for d in dirs if os.path.islink(os.path.join(top, d)) and not inside(os.path.join(top, d), root))
+        for name in sorted(names):
+            file = Path(top, name)
+            if not inside(file, root):
+                skipped += 1
+            elif file.is_file() and file.stat().st_size > 0:
+                files.append(file)
+    return sorted(files), skipped
+
+
+def check_regular(path: Path) -> None:
+    """`InputError` unless `path` is a regular file or a folder, saying what it is instead."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(path, "symbolic link loop") from None
+        if os.path.islink(path):
+            raise InputError(path, f"broken symbolic link (to {os.readlink(path)!r})") from None
+        if exc.errno == errno.ENOENT:
+            raise InputError(path, "no such file or directory") from None
+        raise InputError(path, f"cannot be read: {exc.strerror}") from None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return
+    what = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
+            else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "a special file")
+    raise InputError(path, f"is {what}, not a file or folder workbench reads")
+
+
 def analyze_path(path: str | Path, options: AnalyzeOptions) -> list[AnalyzedInput]:
-    """Analyze a file or a folder of artifacts."""
+    """Analyze a file or a folder of artifacts (only what lies in `options.root`, when set)."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(path, "no such file or directory")
+    check_regular(path)
+    if not inside(path, options.root):
+        raise InputError(path, "outside the root")
     if path.is_file():
         if path.stat().st_size == 0:
             raise InputError(path, "empty file")
@@ -79,7 +127,8 @@ def analyze_path(path: str | Path, options: AnalyzeOptions) -> list[AnalyzedInpu
     groups: dict[tuple[str, Path], tuple[InputKind, list[Path]]] = {}
     singles: list[tuple[InputKind, Path]] = []
     unreadable: list[tuple[Path, InputError]] = []
-    for file in sorted(p for p in path.rglob("*") if p.is_file() and p.stat().st_size > 0):
+    files, _ = walk_files(path, options.root)
+    for file in files:
         try:
             kind = kind_of(file)
         except InputError as exc:

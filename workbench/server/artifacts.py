@@ -4,7 +4,8 @@ An artifact is what the panel lists and what one analysis covers: a file (a trac
 export, a snapshot, an OOM message), or a folder whose files are analyzed together (the
 ranks of a job, the dumps and logs of a hang, a snapshot with its OOM message, a capture run
 folder with its `manifest.json`). Paths are confined to the root: `resolve` refuses any that
-leads outside it, through `..` or a symbolic link.
+leads outside it, through `..` or a symbolic link; the listing and the signatures skip (and count)
+the links that leave it, as the analysis does (`AnalyzeOptions.root`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from workbench.errors import WorkbenchError
 from workbench.inputs.kineto import KIND_RANKS, KIND_TRACE
-from workbench.inputs.registry import InputKind, kind_of
+from workbench.inputs.registry import InputKind, inside, kind_of, walk_files
 from workbench.loaders.files import rank_in_name
 
 KIND_RUN = "capture_run"
@@ -29,6 +30,10 @@ Signature = tuple[tuple[str, int, int], ...]
 
 class PathRefused(Exception):
     """A requested path that leads outside the root."""
+
+
+class BadPath(ValueError):
+    """A requested path that names nothing: empty, or holding a NUL character."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,10 @@ class Artifact:
 
 
 def resolve(root: Path, relative: str) -> Path:
-    """The real path of `relative` under `root`; `PathRefused` outside it, `FileNotFoundError` if absent."""
+    """The real path of `relative` under `root`; `BadPath` if empty or with a NUL, `PathRefused` outside the root,
+    `FileNotFoundError` if absent."""
+    if not relative.strip() or "\0" in relative:
+        raise BadPath(relative)
     real_root = os.path.realpath(root)
     real = os.path.realpath(os.path.join(real_root, relative.lstrip("/")))
     if os.path.commonpath([real_root, real]) != real_root:
@@ -55,9 +63,9 @@ def resolve(root: Path, relative: str) -> Path:
     return Path(real)
 
 
-def signature(path: Path) -> Signature:
-    """Name, size and mtime of every file an analysis of `path` reads: a changed file changes it."""
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+def signature(path: Path, root: Path) -> Signature:
+    """Name, size and mtime of every file an analysis of `path` under `root` reads: a changed file changes it."""
+    files = [path] if path.is_file() else walk_files(path, root)[0]
     stats = ((p, p.stat()) for p in files)
     return tuple((str(p.relative_to(path)), s.st_size, s.st_mtime_ns) for p, s in stats)
 
@@ -69,10 +77,12 @@ class ArtifactIndex:
         self.root = Path(os.path.realpath(root))
         self._kinds: dict[tuple[str, int, int], InputKind | None] = {}
         self.truncated = False
+        self.skipped_links = 0  # links leading outside the root, not listed
 
     def list(self) -> list[Artifact]:
         """Every artifact under the root, in path order; stops after MAX_FILES files (`truncated`)."""
         self.truncated = False
+        self.skipped_links = 0
         found: list[Artifact] = []
         budget = [MAX_FILES]
         self._walk(self.root, 0, found, budget)
@@ -83,7 +93,10 @@ class ArtifactIndex:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
             return
-        visible = [e for e in entries if not e.name.startswith(".") and self._inside(e.path)]
+        visible = [e for e in entries if not e.name.startswith(".")]
+        inside_root = [e for e in visible if inside(e.path, self.root)]
+        self.skipped_links += len(visible) - len(inside_root)
+        visible = inside_root
         files = [e for e in visible if e.is_file()]
         by_kind: dict[str, tuple[InputKind, list[os.DirEntry]]] = {}
         for entry in files[:max(budget[0], 0)]:
@@ -99,7 +112,7 @@ class ArtifactIndex:
             found += self._group(Path(folder), kind, members)
         if depth < MAX_DEPTH:
             for entry in visible:
-                if entry.is_dir() and entry.name not in SKIP_DIRS:
+                if entry.is_dir(follow_symlinks=False) and entry.name not in SKIP_DIRS:
                     self._walk(Path(entry.path), depth + 1, found, budget)
 
     def _group(self, folder: Path, kind: InputKind, members: list[os.DirEntry]) -> list[Artifact]:
@@ -114,7 +127,7 @@ class ArtifactIndex:
         return [self._artifact(Path(m.path), kind.name) for m in members]
 
     def _artifact(self, path: Path, kind: str) -> Artifact:
-        files = signature(path)
+        files = signature(path, self.root)
         relative = path.relative_to(self.root).as_posix()
         return Artifact(path=relative, kind=kind, folder=path.is_dir(), files=len(files),
                         size=sum(f[1] for f in files), mtime=max((f[2] for f in files), default=0) / 1e9)
@@ -131,7 +144,3 @@ class ArtifactIndex:
                     pass
             self._kinds[key] = kind
         return self._kinds[key]
-
-    def _inside(self, path: str) -> bool:
-        real = os.path.realpath(path)
-        return os.path.commonpath([str(self.root), real]) == str(self.root)

@@ -1,36 +1,39 @@
 """Reports of the root's artifacts, computed in worker processes and cached by path and file stamps.
 
-An analysis runs in a process pool so that a large trace neither blocks the server's event loop
-nor holds its GIL; the worker reports progress through workbench's progress callbacks over a
-queue. A report is reused while the name, size and mtime of every file it read are unchanged.
-Workers run in the root, so report paths are relative to it, as `workbench analyze` run there
-writes them.
+An analysis runs in a small pool of worker processes so that a large trace neither blocks the
+server's event loop nor holds its GIL; the worker reports progress through workbench's progress
+callbacks over a queue. Each analysis has a time limit and can be cancelled; a worker that dies
+(killed, out of memory, over time) fails only its own analysis, saying why, and is replaced.
+A report is reused while the name, size and mtime of every file it read are unchanged. Workers
+run in the root and read only files inside it, so report paths are relative to it, as `workbench
+analyze` run there writes them.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import multiprocessing
 import os
 import queue
+import resource
+import signal
 import time
 from collections import OrderedDict
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from multiprocessing.connection import wait
 from typing import Any, Callable
 
 from workbench.commands.analyze import analyze_report
-from workbench.commands.options import settings
-from workbench.errors import WorkbenchError
+from workbench.config import load_config
+from workbench.errors import WorkbenchError, shown_path
 from workbench.inputs import AnalyzeOptions
 from workbench.rules.finding import SEVERITIES
 from workbench.server.artifacts import Signature
 
 KEEP_REPORTS = 32
 PROGRESS_EVERY_S = 0.2
+TIMEOUT_S = 900.0  # an analysis running longer is stopped
 
 _progress_queue: Any = None  # the worker's end of the progress queue
 
@@ -47,6 +50,7 @@ class Job:
     error: str | None = None
     seconds: float = 0.0
     started: float = field(default_factory=time.monotonic)
+    cancelled: bool = False
 
     def status(self) -> dict[str, Any]:
         if self.error is not None:
@@ -62,12 +66,16 @@ class Job:
 class ReportCache:
     """Starts analyses, tracks their progress and keeps the latest reports."""
 
-    def __init__(self, root: Path, workers: int = 1) -> None:
+    def __init__(self, root: Path, workers: int = 2, timeout_s: float = TIMEOUT_S,
+                 memory_bytes: int | None = None) -> None:
         self.root = Path(os.path.realpath(root))
-        self.workers = workers
+        self.timeout_s = timeout_s
+        self.memory_bytes = memory_bytes
         self._context = multiprocessing.get_context("spawn")
         self._queue = self._context.Queue()
-        self._pool: ProcessPoolExecutor | None = None
+        self._slots = asyncio.Semaphore(workers)
+        self._idle: list[Worker] = []
+        self._busy: dict[str, Worker] = {}
         self._jobs: OrderedDict[str, Job] = OrderedDict()
 
     def status(self, relative: str, stamp: Signature) -> dict[str, Any]:
@@ -77,6 +85,13 @@ class ReportCache:
         if job is None or job.signature != stamp:
             return {"state": "not_analyzed"}
         return job.status()
+
+    def finished(self, relative: str, stamp: Signature) -> Job | None:
+        """The job for `relative` at `stamp` if it has its report or its error; None if none ran or it runs."""
+        job = self._jobs.get(relative)
+        if job is None or job.signature != stamp or (job.report is None and job.error is None):
+            return None
+        return job
 
     def start(self, relative: str, stamp: Signature) -> Job:
         """The job for `relative` at `stamp`, started unless it already ran or runs."""
@@ -91,30 +106,52 @@ class ReportCache:
             self._jobs.popitem(last=False)
         return job
 
+    def cancel(self, relative: str) -> bool:
+        """Stop `relative`'s running analysis (its worker is killed); whether one was running."""
+        job = self._jobs.get(relative)
+        if job is None or job.future is None:
+            return False
+        job.cancelled = True
+        worker = self._busy.get(relative)
+        if worker is not None:
+            worker.kill()
+        return True
+
     async def report(self, relative: str, stamp: Signature) -> Job:
-        """The finished job for `relative` at `stamp` (its report, or its error)."""
+        """The finished job for `relative` at `stamp` (its report, or its error), started if needed."""
         job = self.start(relative, stamp)
         if job.future is not None:
             await asyncio.shield(job.future)
         return job
 
     async def _run(self, relative: str, job: Job) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            outcome = await loop.run_in_executor(self._executor(), analyze_artifact, relative)
-        except BrokenProcessPool:
-            self._pool = None
-            outcome = {"error": f"{relative}: the analysis process died (out of memory?)"}
+        async with self._slots:
+            if job.cancelled:
+                outcome = {"error": f"{shown_path(relative)}: the analysis was cancelled"}
+            else:
+                worker = self._idle.pop() if self._idle else Worker(self._context, self.root, self._queue,
+                                                                    self.memory_bytes)
+                self._busy[relative] = worker
+                try:
+                    outcome = await worker.run(relative, self.timeout_s)
+                finally:
+                    del self._busy[relative]
+                if worker.alive and not outcome.get("retire"):
+                    self._idle.append(worker)
+                else:  # a dead, killed or out-of-memory worker is replaced by a fresh one
+                    worker.kill()
+                if job.cancelled and "report" not in outcome:
+                    outcome = {"error": f"{shown_path(relative)}: the analysis was cancelled"}
         self._drain()
         job.report, job.error = outcome.get("report"), outcome.get("error")
         job.seconds = time.monotonic() - job.started
         job.future = None
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=_start_worker,
-                                             initargs=(str(self.root), self._queue))
-        return self._pool
+    def close(self) -> None:
+        """Stop every worker."""
+        for worker in [*self._idle, *self._busy.values()]:
+            worker.kill()
+        self._idle.clear()
 
     def _drain(self) -> None:
         """Apply the progress messages the workers sent since the last call."""
@@ -128,6 +165,70 @@ class ReportCache:
                 job.label, job.fraction = label, fraction
 
 
+class Worker:
+    """One analysis process, reused while it stays healthy: sent a path, it answers an outcome."""
+
+    def __init__(self, context: Any, root: Path, progress_queue: Any, memory_bytes: int | None) -> None:
+        self._conn, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child, str(root), progress_queue, memory_bytes),
+                                       daemon=True)
+        self.process.start()
+        child.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    async def run(self, relative: str, timeout_s: float) -> dict[str, Any]:
+        """The worker's outcome for `relative`, or an error saying why it has none (killed, timeout)."""
+        ready: list[Any] = []
+        try:
+            self._conn.send(relative)
+            ready = await asyncio.to_thread(wait, [self._conn, self.process.sentinel], timeout_s)
+            if self._conn in ready:
+                return self._conn.recv()
+        except (EOFError, OSError):
+            pass
+        name = shown_path(relative)
+        if not ready:
+            self.kill()
+            return {"error": f"{name}: the analysis ran past its time limit of {timeout_s:g} s and was stopped"}
+        self.process.join(1)
+        return {"error": f"{name}: {_death(self.process.exitcode)}"}
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self._conn.close()
+
+
+def _death(exitcode: int | None) -> str:
+    """Why a worker process ended, from its exit code."""
+    if exitcode == -signal.SIGKILL:
+        return ("the analysis process was killed (SIGKILL: the system's out-of-memory killer, "
+                "or a cancel)")
+    if exitcode is not None and exitcode < 0:
+        return f"the analysis process died of signal {signal.Signals(-exitcode).name}"
+    return f"the analysis process exited with status {exitcode}"
+
+
+def _serve(conn: Any, root: str, progress_queue: Any, memory_bytes: int | None) -> None:
+    """A worker's loop: analyze each path it is sent; stop when the server hangs up or memory ran out."""
+    _start_worker(root, progress_queue)
+    if memory_bytes:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    while True:
+        try:
+            relative = conn.recv()
+        except (EOFError, OSError):
+            return
+        outcome = analyze_artifact(relative)
+        conn.send(outcome)
+        if outcome.get("retire"):
+            return
+
+
 def _start_worker(root: str, progress_queue: Any) -> None:
     global _progress_queue
     os.chdir(root)
@@ -138,13 +239,15 @@ def analyze_artifact(relative: str) -> dict[str, Any]:
     """In a worker: `{"report": ...}` as `workbench analyze --format json` run in the root makes it (its config
     file included), or `{"error": line}`."""
     try:
-        config, ignore, fail_on = settings(argparse.Namespace(config=None, ignore=[], fail_on=None))
-        options = AnalyzeOptions(progress=lambda label: _reporter(relative, label))
-        return {"report": analyze_report([relative], options, config, ignore, fail_on)}
+        config = load_config(within=Path.cwd())  # a config file in the root, never above it
+        options = AnalyzeOptions(progress=lambda label: _reporter(relative, label), root=Path.cwd())
+        return {"report": analyze_report([relative], options, config, list(config.ignore), config.fail_on)}
     except WorkbenchError as exc:
         return {"error": str(exc)}
+    except MemoryError:
+        return {"error": f"{shown_path(relative)}: the analysis ran out of memory", "retire": True}
     except Exception as exc:  # an exception object may not survive pickling back to the server
-        return {"error": f"{relative}: {type(exc).__name__}: {exc}"}
+        return {"error": f"{shown_path(relative)}: {type(exc).__name__}: {exc}"}
 
 
 def _reporter(relative: str, label: str) -> Callable[[float], None]:

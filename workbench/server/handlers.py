@@ -1,7 +1,8 @@
 """REST handlers under `/workbench/api/`: the artifact list, analysis status and progress, and reports.
 
 Every handler requires Jupyter's authentication (403 without it). A `path` parameter is
-relative to the server's root; one that resolves outside it is refused with 403.
+relative to the server's root; an empty one (or one with a NUL) is a 400, one that resolves
+outside the root a 403. Only `POST analyze` starts work; the GETs only read.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from workbench.server.artifacts import ArtifactIndex, PathRefused, Signature, resolve, signature
+from workbench.server.artifacts import ArtifactIndex, BadPath, PathRefused, Signature, resolve, signature
 from workbench.server.cache import ReportCache
 
 
@@ -29,16 +30,19 @@ class WorkbenchHandler(APIHandler):
 
     async def target(self) -> tuple[str, Signature]:
         """The `path` argument as a path relative to the real root, with its current signature."""
-        requested = self.get_query_argument("path", None)
-        if requested is None:
+        values = self.request.query_arguments.get("path")  # raw: tornado's getters turn control characters into spaces
+        if not values:
             raise web.HTTPError(400, "missing the path argument")
+        requested = values[-1].decode("utf-8", errors="replace")
         try:
             real = resolve(self.index.root, requested)
+        except BadPath:
+            raise web.HTTPError(400, f"{requested!r}: not a path (empty, or holding a NUL character)") from None
         except PathRefused:
             raise web.HTTPError(403, f"{requested}: outside the server's root") from None
         except FileNotFoundError:
             raise web.HTTPError(404, f"{requested}: no such file or directory") from None
-        stamp = await asyncio.to_thread(signature, real)
+        stamp = await asyncio.to_thread(signature, real, self.index.root)
         return Path(os.path.relpath(real, self.index.root)).as_posix(), stamp
 
     def reply(self, body: dict[str, Any], status: int = 200) -> None:
@@ -51,9 +55,11 @@ class ArtifactsHandler(WorkbenchHandler):
     async def get(self) -> None:
         """The analyzable artifacts under the root, each with the status of its analysis."""
         artifacts = await asyncio.to_thread(self.index.list)
-        stamps = await asyncio.to_thread(lambda: [signature(self.index.root / a.path) for a in artifacts])
+        root = self.index.root
+        stamps = await asyncio.to_thread(lambda: [signature(root / a.path, root) for a in artifacts])
         rows = [{**a.to_json(), "status": self.cache.status(a.path, stamp)} for a, stamp in zip(artifacts, stamps)]
-        self.reply({"root": self.index.root.name, "truncated": self.index.truncated, "artifacts": rows})
+        self.reply({"root": root.name, "truncated": self.index.truncated,
+                    "skipped_links": self.index.skipped_links, "artifacts": rows})
 
 
 class AnalyzeHandler(WorkbenchHandler):
@@ -63,6 +69,16 @@ class AnalyzeHandler(WorkbenchHandler):
         relative, stamp = await self.target()
         status = self.cache.start(relative, stamp).status()
         self.reply({"path": relative, "status": status}, 202 if status["state"] == "running" else 200)
+
+
+class CancelHandler(WorkbenchHandler):
+    @web.authenticated
+    async def post(self) -> None:
+        """Stop `path`'s running analysis (its report becomes a 'cancelled' error); 404 if none runs."""
+        relative, _ = await self.target()
+        if not self.cache.cancel(relative):
+            raise web.HTTPError(404, f"{relative}: no analysis is running")
+        self.reply({"path": relative, "cancelled": True})
 
 
 class StatusHandler(WorkbenchHandler):
@@ -76,9 +92,13 @@ class StatusHandler(WorkbenchHandler):
 class ReportHandler(WorkbenchHandler):
     @web.authenticated
     async def get(self) -> None:
-        """The `workbench.report/1` document of `path`, analyzing it first if needed; 422 if it cannot be."""
+        """The `workbench.report/1` document of `path` once `POST analyze` made it; 422 if it could not be, 409
+        while it is not analyzed (at these file stamps) or still running."""
         relative, stamp = await self.target()
-        job = await self.cache.report(relative, stamp)
+        job = self.cache.finished(relative, stamp)
+        if job is None:
+            state = self.cache.status(relative, stamp)["state"]
+            raise web.HTTPError(409, f"{relative}: {state.replace('_', ' ')}; POST /workbench/api/analyze starts it")
         if job.error is not None:
             raise web.HTTPError(422, job.error)
         self.reply(job.report)
@@ -91,6 +111,7 @@ def setup_handlers(web_app: web.Application, root: str | Path) -> None:
     web_app.add_handlers(".*$", [
         (url_path_join(api, "artifacts"), ArtifactsHandler, shared),
         (url_path_join(api, "analyze"), AnalyzeHandler, shared),
+        (url_path_join(api, "cancel"), CancelHandler, shared),
         (url_path_join(api, "status"), StatusHandler, shared),
         (url_path_join(api, "report"), ReportHandler, shared),
     ])
