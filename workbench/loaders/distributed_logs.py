@@ -20,30 +20,32 @@ from workbench.loaders.flight_recorder import rank_from_name
 from workbench.models.flight_recorder import Frame, RankLog
 
 MAX_LOG_BYTES = 64 << 20
+MAX_LINE = 4096
 _CHUNK = 4 << 20
 _LOG_NAME = re.compile(r"\.(log|txt|out|err)$|stdout|stderr|pyspy|py-spy", re.IGNORECASE)
 
 FAILURE = re.compile(
     rb"Watchdog caught collective operation timeout|NCCL WARN|Detected mismatch between collectives"
     rb"|failed to pass monitoredBarrier|Timed out waiting \d+ms for (?:send|recv) operation"
-    rb"|Connection closed by peer|DistBackendError|DistNetworkError|\[E\d{4} [^\]]*ProcessGroup(?:NCCL|Gloo)\.cpp"
+    rb"|Connection closed by peer|DistBackendError|DistNetworkError|\[E\d{4} [^\]\n]{0,160}ProcessGroup(?:NCCL|Gloo)\.cpp"
     rb"|^Thread \d+ \(\w+\): \"MainThread\"" + ERROR_MARKERS, re.MULTILINE)
 
-_WATCHDOG = re.compile(r"Watchdog caught collective operation timeout:\s{1,4}(\w+)\((.*?)\) ran for (\d+) milliseconds")
-_FIELD = re.compile(r"(SeqNum|OpType|NumelIn|NumelOut|Timeout\(ms\))=(\w+)")
-_PG_STATUS = re.compile(r"(?:\[PG ID (\d+) PG GUID ([^\]]*?) Rank \d+\])?\s*failure detected by watchdog at work "
-                        r"sequence id: (\d+) PG status: last enqueued work: (-?\d+), last completed work: (-?\d+)")
-_STACK_LINE = re.compile(r"^#(\d+) (\S+) from (.+):(\d+)$")
-_TRANSPORT = re.compile(r"Timed out waiting (\d+)ms for (send|recv) operation to complete")
+_WATCHDOG = re.compile(r"Watchdog caught collective operation timeout:\s{1,4}(\w+)\(([^\n]{0,2000}?)\) ran for (\d{1,18}) milliseconds")
+_FIELD = re.compile(r"(SeqNum|OpType|NumelIn|NumelOut|Timeout\(ms\))=(\w{1,40})")
+_PG_STATUS = re.compile(r"(?:\[PG ID (\d{1,18}) PG GUID ([^\]\n]{0,200}?) Rank \d{1,18}\])?[ \t]{0,8}failure detected by watchdog "
+                        r"at work sequence id: (\d{1,18}) PG status: last enqueued work: (-?\d{1,18}), "
+                        r"last completed work: (-?\d{1,18})")
+_STACK_LINE = re.compile(r"^#(\d{1,9}) (\S+) from (.+):(\d{1,9})$")
+_TRANSPORT = re.compile(r"Timed out waiting (\d{1,18})ms for (send|recv) operation to complete")
 _WARN = re.compile(r"NCCL WARN (.*)")
-_PRINT = re.compile(r"Rank (\d+) is running collective: CollectiveFingerPrint\(SequenceNumber=(\d+), "
-                    r"OpType=(\w+), TensorShape=\[([^\]]*)\], TensorDtypes=(\w+)")
+_PRINT = re.compile(r"Rank (\d{1,18}) is running collective: CollectiveFingerPrint\(SequenceNumber=(\d{1,18}), "
+                    r"OpType=(\w+), TensorShape=\[([^\]\n]{0,2000})\], TensorDtypes=(\w{1,40})")
 _ASPECTS = re.compile(r"Collectives differ in the following aspects:\s*(.*)")
-_BARRIER = re.compile(r"Ranks? ([\d, ]+) failed to pass monitoredBarrier in (\d+) ms")
-_TB_FRAME = re.compile(r'^\s*File "(.+)", line (\d+), in (\S+)')
-_ERROR = re.compile(r"\b((?:\w+\.)*\w*(?:Error|Exception)): (.+)")
-_LOG_RANK = re.compile(r"^\[rank(\d+)\]:", re.MULTILINE)
-_PYSPY_FRAME = re.compile(r"^\s+(.+?) \((.+):(\d+)\)$")
+_BARRIER = re.compile(r"Ranks? ([\d, ]{1,10000}) failed to pass monitoredBarrier in (\d{1,18}) ms")
+_TB_FRAME = re.compile(r'^\s*File "(.+)", line (\d{1,9}), in (\S+)')
+_ERROR = re.compile(r"(?:Error|Exception): (.+)")  # the dotted name before it is read backwards: linear
+_LOG_RANK = re.compile(r"^\[rank(\d{1,9})\]:", re.MULTILINE)
+_PYSPY_FRAME = re.compile(r"^\s+(.+?) \((.+):(\d{1,9})\)$")
 _FR_SETTINGS = re.compile(r"TORCH_(?:FR|NCCL_TRACE)_BUFFER_SIZE|TORCH_FR_DUMP_TEMP_FILE|TORCH_NCCL_DEBUG_INFO_TEMP_FILE"
                           r"|dump the debug info|dump debug info")
 
@@ -109,7 +111,7 @@ def _read(path: Path) -> str:
 
 def _parse(path: Path, rank: int | None, text: str) -> RankLog:
     log = RankLog(path=str(path), rank=rank, fr_enabled=bool(_FR_SETTINGS.search(text)))
-    lines = text.splitlines()
+    lines = [line[:MAX_LINE] for line in text.splitlines()]  # a frame is never longer: bounds the line regexes
     _parse_messages(log, text)
     _parse_traceback(log, lines)
     log.failed_stack = _failed_stack(lines)
@@ -141,9 +143,17 @@ def _parse_messages(log: RankLog, text: str) -> None:
         aspects = _ASPECTS.search(text)
         log.mismatch = {"ranks": prints, "differ": aspects.group(1).strip() if aspects else ""}
     if barrier := _BARRIER.search(text):
-        log.barrier_missing = [int(r) for r in re.findall(r"\d+", barrier.group(1))]
+        log.barrier_missing = [int(r) for r in re.findall(r"\d+", barrier.group(1)) if len(r) <= 9]
     if error := _ERROR.search(text):
-        log.error = f"{error.group(1)}: {error.group(2).strip()}"[:300]
+        log.error = f"{_error_name(text, error.start())}{error.group(0).strip()}"[:300]
+
+
+def _error_name(text: str, end: int) -> str:
+    """The dotted name (`torch.distributed.Dist`) right before an `Error:` at `end`, scanned backwards."""
+    start = end
+    while start > max(0, end - 200) and (text[start - 1].isalnum() or text[start - 1] in "_."):
+        start -= 1
+    return text[start:end].lstrip(".")
 
 
 def _parse_traceback(log: RankLog, lines: list[str]) -> None:
@@ -185,4 +195,5 @@ def _pyspy_main_thread(lines: list[str]) -> list[Frame]:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value is not None and value.lstrip("-").isdigit() else None
+    digits = value.lstrip("-") if value is not None else ""
+    return int(value) if digits.isdigit() and digits.isascii() and len(digits) <= 18 else None

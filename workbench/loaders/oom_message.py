@@ -28,7 +28,9 @@ MARKERS = re.compile(
     rb"|cudaErrorMemoryAllocation|hipErrorOutOfMemory|CUBLAS_STATUS_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED"
     rb"|is allocated by PyTorch|already allocated; ")
 
-_SIZE = r"(\d+(?:\.\d+)?) ?(bytes|B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)\b"
+# Digits bounded and not preceded by a digit: linear on any run of digits, and a number too long to be a size
+# is no size rather than its last digits.
+_SIZE = r"(?<![\d.])(\d{1,15}(?:\.\d{1,15})?) ?(bytes|B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)\b"
 _UNITS = {"bytes": 0, "B": 0, "KiB": 1, "MiB": 2, "GiB": 3, "TiB": 4, "KB": 1, "MB": 2, "GB": 3, "TB": 4}
 _START = re.compile(r"\b(CUDA|HIP) out of memory\. Tried to allocate " + _SIZE)
 _HEADLESS = re.compile(r"Including non-PyTorch memory, this process has|is allocated by PyTorch")
@@ -39,7 +41,7 @@ _RUNTIME = re.compile(r"\b(CUDA|HIP) error: ?out of memory|\b(cudaErrorMemoryAll
 _ERROR_TYPE = re.compile(r"\b((?:torch\.(?:cuda\.)?)?(?:OutOfMemoryError|AcceleratorError|RuntimeError)):")
 # Each field of the allocator's message, in the wordings of torch >= 2.1 and of torch 0.4-2.0.
 _FIELDS = {
-    "device": re.compile(r"\bGPU (\d+)"),
+    "device": re.compile(r"\bGPU (\d{1,9})"),
     "total_bytes": re.compile(r"total capac\w* of " + _SIZE + r"|" + _SIZE + r" total capacity"),
     "free_bytes": re.compile(r"of which " + _SIZE + r" is free|; " + _SIZE + r" free[;)]"),
     "process_bytes": re.compile(r"this process has " + _SIZE + r" memory in use"),
@@ -50,8 +52,8 @@ _FIELDS = {
     "private_pool_bytes": re.compile(r"with " + _SIZE + r" allocated in private pools"),
     "allowed_bytes": re.compile(_SIZE + r" allowed;"),
 }
-_OTHER_PROCESS = re.compile(r"Process (\d+) has " + _SIZE + r" memory in use")
-_FRAME = re.compile(r'File "([^"\n]{1,1000})", line (\d+), in (\S+)[ \t]*\n(?:[ \t]+(\S[^\n]*)\n)?')
+_OTHER_PROCESS = re.compile(r"Process (\d{1,12}) has " + _SIZE + r" memory in use")
+_FRAME = re.compile(r'File "([^"\n]{1,1000})", line (\d{1,9}), in (\S+)[ \t]*\n(?:[ \t]+(\S[^\n]*)\n)?')
 
 
 def has_oom_marker(data: bytes) -> bool:

@@ -38,7 +38,6 @@ MPS_SUBSYSTEM = "PyTorchMPS"
 ROOT_TAG = b"<trace-query-result"
 _SIGNPOST_TABLE = re.compile(r"signpost", re.IGNORECASE)
 _BLIT = re.compile(r"\bblit\b", re.IGNORECASE)
-_LABEL_TAIL = re.compile(r"\s{2,}\(.*\)\s*$")  # "Compute Command 0     ( python )": the process part
 _BUFFER_PREFIX = re.compile(r"^Command Buffer \d+:")  # unlabelled command buffers, numbered in order
 _COLUMNS = ("ts", "dur", "cat", "name", "pid", "tid", "device", "stream", "correlation")
 
@@ -65,9 +64,12 @@ def load_xctrace(paths: list[Path]) -> Trace:
         for name, rows in _read_tables(path):
             tables.setdefault(name, []).extend(rows)
     builder = _Events()
-    gpu_processes = _gpu_intervals(builder, tables.get(GPU_TABLE, []))
-    signposts = [rows for name, rows in tables.items() if _SIGNPOST_TABLE.search(name)]
-    mps_signposts = sum(_signposts(builder, rows) for rows in signposts)
+    try:
+        gpu_processes = _gpu_intervals(builder, tables.get(GPU_TABLE, []))
+        signposts = [rows for name, rows in tables.items() if _SIGNPOST_TABLE.search(name)]
+        mps_signposts = sum(_signposts(builder, rows) for rows in signposts)
+    except _BadInteger as exc:
+        raise InputError(paths[0], f"malformed xctrace export: {exc}") from None
     metadata = {
         "deviceProperties": [{"id": 0, "name": "Apple GPU (Metal)", "type": "mps"}],
         "xctrace": {"tables": sorted(tables), "gpu_processes": gpu_processes,
@@ -118,14 +120,45 @@ def _text(value: Value | None) -> str:
     return "" if value is None else value.text
 
 
-def _int(text: str, default: int = MISSING) -> int:
-    return int(text) if text.lstrip("-").isdigit() else default
+class _BadInteger(ValueError):
+    """A cell that should hold an integer (ns, ids) and holds something else."""
+
+
+def _int(text: str, default: int = MISSING, field: str = "") -> int:
+    """An integer cell, `default` when empty; `_BadInteger` when it is not a (64-bit) integer."""
+    if not text:
+        return default
+    digits = text[1:] if text[:1] == "-" else text
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
+        raise _BadInteger(f"{field or 'a cell'} is {text[:40]!r}, not an integer of at most 18 digits")
+    return int(text)
+
+
+def _field_int(row: Row, field: str, default: int = MISSING) -> int:
+    return _int(_text(row.get(field)), default, field)
+
+
+def _without_process(label: str) -> str:
+    """'Compute Command 0     ( python )' -> 'Compute Command 0': cut at 2+ spaces before a '(' when the label
+    ends with ')'; plain string scans, linear in the label."""
+    end = label.rstrip()
+    if not end.endswith(")"):
+        return label
+    at = end.find("(")
+    while at >= 0:
+        run = 0
+        while run < at and end[at - run - 1].isspace():
+            run += 1
+        if run >= 2:
+            return label[:at - run]
+        at = end.find("(", at + 1)
+    return label
 
 
 def _process(value: Value | None) -> tuple[int, str]:
     if value is None:
         return MISSING, ""
-    return _int(value.nested.get("pid", "")), value.fmt.split(" (")[0]
+    return _int(value.nested.get("pid", ""), field="pid"), value.fmt.split(" (")[0]
 
 
 class _Events:
@@ -158,11 +191,11 @@ class _Events:
 
 def _gpu_intervals(events: _Events, rows: list[Row]) -> list[dict[str, Any]]:
     """Add the run's GPU intervals; returns GPU time per process (the run's first)."""
-    rows = [r for r in rows if _text(r.get("state")) in ("", "Active") and _int(_text(r.get("event-depth")), 0) == 0]
+    rows = [r for r in rows if _text(r.get("state")) in ("", "Active") and _field_int(r, "event-depth", 0) == 0]
     busy: dict[tuple[int, str], int] = {}
     for row in rows:
         key = _process(row.get("process"))
-        busy[key] = busy.get(key, 0) + max(_int(_text(row.get("duration")), 0), 0)
+        busy[key] = busy.get(key, 0) + max(_field_int(row, "duration", 0), 0)
     if not busy:
         return []
     ranked = sorted(busy, key=lambda k: (not re.search("python", k[1], re.IGNORECASE), -busy[k]))
@@ -171,13 +204,13 @@ def _gpu_intervals(events: _Events, rows: list[Row]) -> list[dict[str, Any]]:
     for row in rows:
         if _process(row.get("process")) != ours:
             continue
-        label = _BUFFER_PREFIX.sub("", _LABEL_TAIL.sub("", _text(row.get("event-label"))))
+        label = _BUFFER_PREFIX.sub("", _without_process(_text(row.get("event-label"))))
         channel = _text(row.get("channel-name")) or "Compute"
         category = "gpu_memcpy" if _BLIT.search(label) else "kernel"
         stream = channels.setdefault(channel, len(channels))
-        events.add(category, label or "GPU command", _int(_text(row.get("start")), 0),
-                   _int(_text(row.get("duration")), 0), pid=0, tid=stream, device=0, stream=stream,
-                   correlation=_int(_text(row.get("cmdbuffer-id"))))
+        events.add(category, label or "GPU command", _field_int(row, "start", 0),
+                   _field_int(row, "duration", 0), pid=0, tid=stream, device=0, stream=stream,
+                   correlation=_field_int(row, "cmdbuffer-id"))
     return [{"pid": pid, "process": name, "gpu_ms": busy[(pid, name)] / 1e6} for pid, name in ranked]
 
 
@@ -189,9 +222,9 @@ def _signposts(events: _Events, rows: list[Row]) -> int:
             continue
         pid, _ = _process(row.get("process"))
         thread = row.get("start-thread") or row.get("thread")
-        tid = _int(thread.nested.get("tid", "")) if thread else MISSING
+        tid = _int(thread.nested.get("tid", ""), field="tid") if thread else MISSING
         message = _text(row.get("start-message") or row.get("message"))
-        start, duration = _int(_text(row.get("start")), 0), _int(_text(row.get("duration")), 0)
+        start, duration = _field_int(row, "start", 0), _field_int(row, "duration", 0)
         if _text(row.get("subsystem")) == MPS_SUBSYSTEM:
             mps += 1
             events.add("gpu_user_annotation", message or _text(row.get("name")), start, duration, pid=0,

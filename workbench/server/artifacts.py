@@ -63,8 +63,8 @@ def resolve(root: Path, relative: str) -> Path:
     return Path(real)
 
 
-def signature(path: Path, root: Path) -> Signature:
-    """Name, size and mtime of every file an analysis of `path` under `root` reads: a changed file changes it."""
+def signature(path: Path, root: Path | None = None) -> Signature:
+    """Name, size and mtime of every file an analysis of `path` (confined to `root`) reads: a changed file changes it."""
     files = [path] if path.is_file() else walk_files(path, root)[0]
     stats = ((p, p.stat()) for p in files)
     return tuple((str(p.relative_to(path)), s.st_size, s.st_mtime_ns) for p, s in stats)

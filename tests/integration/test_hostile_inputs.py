@@ -1,0 +1,130 @@
+"""Hostile and broken inputs (issue 19's audit): each is run through `workbench analyze` in a child process whose
+exit code, stderr and cost are checked. The ceilings are generous (60 s, 1.5 GB) against cases that used to take
+minutes or gigabytes, so machine load cannot flip them; the child also runs under a 4 GB address-space limit so a
+regression fails the test instead of the machine. Every input here is synthetic, generated in the test from a
+shipped sample or from nothing, and named for the defect it provokes."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from tests.conftest import SAMPLES
+
+ROOT = Path(__file__).resolve().parents[2]
+SECONDS = 60.0
+PEAK_BYTES = 1_500_000_000
+ADDRESS_SPACE = 4 << 30
+XCTRACE = SAMPLES / "synthetic" / "xctrace_mps" / "metal-gpu-intervals.synthetic.xml"
+
+
+@dataclass
+class Outcome:
+    code: int
+    stdout: str
+    stderr: list[str]
+    seconds: float
+    peak_bytes: int
+
+
+def _limit() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+
+
+def analyze(*args: str | Path, cwd: Path | None = None) -> Outcome:
+    """`workbench analyze ARGS --format json` in a child; its peak RSS from the kernel's accounting of that child."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WORKBENCH_DEBUG": ""}
+    started = time.monotonic()
+    child = subprocess.Popen([sys.executable, "-m", "workbench", "analyze", *map(str, args), "--format", "json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
+                             preexec_fn=_limit, text=True)
+    try:
+        stdout, stderr = child.communicate(timeout=SECONDS * 3)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
+        pytest.fail(f"workbench analyze {args} ran past {SECONDS * 3:.0f} s")
+    seconds = time.monotonic() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # the largest child so far: an upper bound
+    return Outcome(child.returncode, stdout, [line for line in stderr.splitlines() if line], seconds, peak)
+
+
+def assert_bounded(outcome: Outcome, code: int, message: str | None = None) -> None:
+    assert "Traceback" not in "\n".join(outcome.stderr), outcome.stderr
+    assert outcome.code == code, outcome.stderr
+    if code == 2:
+        assert len(outcome.stderr) == 1, outcome.stderr
+        if message is not None:
+            assert message in outcome.stderr[0], outcome.stderr
+    assert outcome.seconds < SECONDS
+    assert outcome.peak_bytes < PEAK_BYTES
+
+
+def xctrace_with(old: str, new: str) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        text = XCTRACE.read_text()
+        assert old in text
+        path = folder / "metal-gpu-intervals.xml"
+        path.write_text(text.replace(old, new, 1))
+        return path
+    return make
+
+
+def text_file(name: str, data: bytes, compress: bool = False) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        path = folder / name
+        path.write_bytes(gzip.compress(data, 1) if compress else data)
+        return path
+    return make
+
+
+OOM_LINE = b"torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 MiB. GPU 0 has a total capacity of "
+
+# (id, how to make the input in a folder, exit code, a piece of the one-line error)
+CASES = [
+    # super-linear regexes on small text
+    ("log-bracket-without-close", text_file("rank0.log", b"[E1234 x" * 500000), 2, "unrecognized file"),
+    ("nccl-warn-then-spaces", text_file("rank0.log", b"NCCL WARN x\n" + b" " * 1_000_000), 0, None),
+    ("dotted-name-without-error", text_file("rank0.log", b"NCCL WARN y\n" + b"a." * 20000), 0, None),
+    ("watchdog-without-close", text_file("rank0.log", b"NCCL WARN z\n" + b"Watchdog caught collective operation "
+                                         b"timeout: WorkNCCL(" * 20000), 0, None),
+    ("oom-then-digits", text_file("oom.log", OOM_LINE + b"1" * 30000 + b"\n"), 0, None),
+    ("oom-5000-digit-size", text_file("oom.log", OOM_LINE + b"9" * 5000 + b" GiB\n"), 0, None),
+    ("xctrace-label-of-spaces", xctrace_with("Compute Command 0     ( python3.11 )", " " * 200_000), 0, None),
+    # integers an export cannot hold
+    ("xctrace-double-minus", xctrace_with(">1000000</start-time>", ">--5</start-time>"), 2,
+     "malformed xctrace export: start is '--5', not an integer"),
+    ("xctrace-superscript-digit", xctrace_with(">200000</duration>", ">\u00b2</duration>"), 2,
+     "duration is '\u00b2', not an integer"),
+    ("xctrace-id-over-int64", xctrace_with(">200000</duration>", ">" + "9" * 30 + "</duration>"), 2,
+     "not an integer of at most 18 digits"),
+]
+
+
+@pytest.mark.parametrize("make, code, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_hostile_file_is_bounded_and_answered_in_one_line(tmp_path, make, code, message):
+    assert_bounded(analyze(make(tmp_path)), code, message)
+
+
+def test_special_files_are_named_for_what_they_are(tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    for path, message in ((tmp_path / "fifo", "is a named pipe (FIFO)"), (Path("/dev/null"), "is a character device"),
+                          (tmp_path / "loop", "symbolic link loop")):
+        assert_bounded(analyze(path), 2, message)
+
+
+def test_control_characters_in_a_file_name_are_escaped(tmp_path):
+    path = tmp_path / "a\nb\x1b[31m.json"
+    path.write_text("{")
+    outcome = analyze(path)
+    assert_bounded(outcome, 2, "\\nb\\x1b[31m.json")
