@@ -87,3 +87,13 @@ def test_real_gloo_crash_joined_with_the_surviving_dump():
     assert (e["crashed_rank"], e["seq"], e["op"], e["sent_bytes"], e["expected_bytes"]) == (0, 2, "all_reduce", 64, 16)
     assert e["ranks"]["1"]["input_sizes"] == [[64]]  # the JSON report keys ranks as strings
     assert e["peers_lost_connection"] == [1]
+
+
+def test_each_rank_that_ran_out_of_memory_is_diagnosed_the_first_one_first(tmp_path: Path):
+    """Synthetic join of two real quotes printed by two ranks: each is an input, in the order of the text."""
+    first = next(m for m in MESSAGES if m["url"].endswith("murong-xu/CADS/issues/4"))["text"].splitlines()[0]
+    second = next(m for m in MESSAGES if m["url"].endswith("jhc13/taggui/issues/188"))["text"]
+    report = _report(f"[rank3]: {first}\n[rank0]: {second}\n", tmp_path)
+    roots = [f for f in report["findings"] if f["id"] not in INFO_ONLY]
+    assert [(f["id"], f["evidence"]["rank"]) for f in roots] == [("oom-capacity", 3), ("oom-inconclusive", 0)]
+    assert [i["path"].rsplit(" ", 2)[-2:] for i in report["inputs"]] == [["(rank", "3)"], ["(rank", "0)"]]

@@ -60,10 +60,10 @@ def analyze_hang(path: Path, files: list[Path], options: AnalyzeOptions) -> list
 def _oom_inputs(log_files: list[Path]) -> list[AnalyzedInput]:
     """The OOM messages in the logs, as inputs of their own placed first: an OOM on one rank is the root
     of the timeouts and lost connections the others report after it."""
-    from workbench.inputs.memory import message_input  # not at import: the kinds' order is builtin's
+    from workbench.inputs.memory import message_inputs  # not at import: the kinds' order is builtin's
     from workbench.loaders.oom_message import holds_oom_text, load_oom_messages
 
-    return [message_input(f, load_oom_messages(f)) for f in log_files if holds_oom_text(f, read_head(f))]
+    return [i for f in log_files if holds_oom_text(f, read_head(f)) for i in message_inputs(f, load_oom_messages(f))]
 
 
 def named_in_logs(logs: list) -> dict[str, list[int]]:

@@ -38,7 +38,7 @@ def analyze_memory_files(path: Path, files: list[Path], options: AnalyzeOptions)
         text = paired.get(snapshot)
         message = messages[text][0] if text else None
         inputs.append(_snapshot_input(snapshot, text, message, options))
-    inputs += [message_input(f, found) for f, found in messages.items() if f not in paired.values()]
+    inputs += [i for f, found in messages.items() if f not in paired.values() for i in message_inputs(f, found)]
     inputs += [_timeline_input(f) for f in timelines]
     return inputs
 
@@ -79,11 +79,21 @@ def _snapshot_input(path: Path, text: Path | None, message: OomMessage | None,
                          tables=summary.tables, warnings=warnings)
 
 
-def message_input(path: Path, messages: list[OomMessage]) -> AnalyzedInput:
-    summary = summarize_oom_message(messages[0], len(messages))
-    warnings = [f"{path}: {len(messages)} out-of-memory messages; the first is analyzed"] if len(messages) > 1 else []
-    return AnalyzedInput(path=str(path), kind=KIND_OOM, metrics=summary.metrics, meta=summary.meta,
-                         warnings=warnings)
+def message_inputs(path: Path, messages: list[OomMessage]) -> list[AnalyzedInput]:
+    """One input per rank that ran out of memory (its first message: the later ones are retries or the
+    same failure printed again), in the order the text shows them; the first is the root."""
+    by_rank: dict[int | None, list[OomMessage]] = {}
+    for message in messages:
+        by_rank.setdefault(message.rank, []).append(message)
+    several = len(by_rank) > 1
+    inputs = []
+    for rank, found in by_rank.items():
+        label = f"{path} (rank {rank})" if several and rank is not None else str(path)
+        summary = summarize_oom_message(found[0], len(found))
+        warnings = [f"{label}: {len(found)} out-of-memory messages; the first is analyzed"] if len(found) > 1 else []
+        inputs.append(AnalyzedInput(path=label, kind=KIND_OOM, metrics=summary.metrics, meta=summary.meta,
+                                    warnings=warnings))
+    return inputs
 
 
 def _timeline_input(path: Path) -> AnalyzedInput:
