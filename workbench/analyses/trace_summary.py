@@ -10,6 +10,7 @@ import numpy as np
 from workbench.analyses import categories as cat
 from workbench.analyses.collectives import collective_metrics, collective_table, find_collectives
 from workbench.analyses.gpu_time import gpu_time_metrics
+from workbench.analyses.inference import inference_summary
 from workbench.analyses.kernels import kernel_table
 from workbench.analyses.launch import launch_metrics
 from workbench.analyses.operators import operator_table
@@ -28,6 +29,7 @@ class TraceSummary:
     metrics: dict[str, Any]
     tables: dict[str, list[dict[str, Any]]]
     meta: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # about the trace's content (its path is added by the input)
 
 
 def summarize_trace(trace: Trace, top: int = 50) -> TraceSummary:
@@ -55,8 +57,12 @@ def summarize_trace(trace: Trace, top: int = 50) -> TraceSummary:
     curve = trace_memory_curve(trace.memory)
     if curve:
         tables["memory_curve"] = curve
+    inference, steps_table, warnings = inference_summary(trace, kinds)
+    metrics.update(inference)
+    if steps_table:
+        tables["inference_steps"] = steps_table
     tables.update(timeline_tables(trace))
-    return TraceSummary(metrics=metrics, tables=tables, meta=trace_meta(trace))
+    return TraceSummary(metrics=metrics, tables=tables, meta=trace_meta(trace), warnings=warnings)
 
 
 def _copy_metrics(trace: Trace, kinds: np.ndarray) -> dict[str, Any]:

@@ -121,7 +121,8 @@ def summarize_rank(path: Path, progress: Progress, top: int, keep_trace: bool = 
     if not keep_trace:
         from workbench.rules.registry import trace_findings  # rules import this module's kinds
 
-        rank.findings, rank.warnings = trace_findings(_single_input(path, rank), (KIND_TRACE, KIND_RANKS))
+        rank.findings, rule_warnings = trace_findings(_single_input(path, rank), (KIND_TRACE, KIND_RANKS))
+        rank.warnings += rule_warnings
         rank.trace = None
     rank.pack(pack)
     return rank
@@ -133,7 +134,7 @@ def _analyze_rank(path: Path, top: int, progress: Progress) -> RankResult:
     rank = trace.rank if trace.rank is not None else rank_in_name(path.name)
     summary.meta["rank"] = rank
     return RankResult(rank=rank, path=str(path), metrics=summary.metrics, tables=summary.tables,
-                      meta=summary.meta, trace=trace)
+                      meta=summary.meta, trace=trace, warnings=[f"{path}: {w}" for w in summary.warnings])
 
 
 def _skip_warnings(rank: RankResult) -> list[str]:

@@ -25,6 +25,7 @@ def analyze_export(path: Path, files: list[Path], options: AnalyzeOptions) -> li
         summary.meta["profiler"] = {"name": "Nsight Systems", **{k: nsys[k] for k in NSYS_META}}
         warnings = [] if trace.events.category_mask(GPU_CATEGORIES).any() else [
             f"{file}: no CUDA kernels, copies or memsets (was it profiled with `nsys profile -t cuda`?)"]
+        warnings += [f"{file}: {w}" for w in summary.warnings]
         rank = RankResult(rank=None, path=str(file), metrics=summary.metrics, tables=summary.tables,
                           meta=summary.meta, trace=trace)
         inputs.append(AnalyzedInput(path=str(file), kind=KIND_NSYS, metrics=summary.metrics, meta=summary.meta,

@@ -7,6 +7,8 @@ costs four bytes per event.
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -57,6 +59,21 @@ class EventTable:
         """Boolean mask of the events whose name satisfies `predicate(name) -> bool`."""
         codes = [i for i, n in enumerate(self.names) if predicate(n)]
         return np.isin(self.name, codes)
+
+    def dims_of_code(self, code: int) -> list[Any]:
+        """The input shapes stored under string `code` (parsed once), [] for MISSING or bad JSON."""
+        if code == MISSING:
+            return []
+        if code not in self._dims:
+            try:
+                self._dims[code] = json.loads(self.strings[code])
+            except ValueError:
+                self._dims[code] = []
+        return self._dims[code]
+
+    @cached_property
+    def _dims(self) -> dict[int, list[Any]]:
+        return {}
 
     @cached_property
     def name_array(self) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -117,18 +116,7 @@ class TraceContext:
 
     def dims_of_code(self, code: int) -> list[Any]:
         """The input shapes stored under string `code` (parsed once), [] for MISSING or bad JSON."""
-        if code == MISSING:
-            return []
-        if code not in self._dims:
-            try:
-                self._dims[code] = json.loads(self.events.strings[code])
-            except ValueError:
-                self._dims[code] = []
-        return self._dims[code]
-
-    @cached_property
-    def _dims(self) -> dict[int, list[Any]]:
-        return {}
+        return self.events.dims_of_code(code)
 
     @cached_property
     def stacks(self) -> StackIndex:

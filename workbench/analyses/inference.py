@@ -1,0 +1,335 @@
+"""Model forward passes of an inference trace: prefill, decode, mixed, verify and draft passes.
+
+Sources, most specific first: engine step annotations (vLLM `execute_[N_]context_R(...)_generation_R(...)`,
+SGLang `step[EXTEND bs=.. toks=..]`, `step[DECODE bs=..]`, `TARGET_VERIFY`, `DRAFT_EXTEND`), then the
+model's token embedding (one `aten::embedding` of the largest vocabulary per pass; its ids' `[batch,
+new tokens]` say prefill or decode), then one CUDA/HIP graph launch per replayed step. A pass's GPU time
+is that of the kernels launched from its host span; its wall time runs to the next pass's start.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from workbench.analyses import categories as cat
+from workbench.analyses.operators import lookup
+from workbench.models.trace import MISSING, EventTable, Trace
+from workbench.units import US_PER_MS
+
+# vLLM v1 (`execute_context_9(...)_generation_37(...)`, newer with the scheduled token count first); the
+# parentheses hold sq<sum of query lengths>sk<sum of sequence lengths>sqsq<..>sqsk<..>.
+VLLM_LOOSE = re.compile(r"^execute_(?:\w*_)?context_")
+VLLM = re.compile(r"^execute_(?:(\d+)_)?context_(\d+)\(sq(\d+)sk(\d+)[^)]*\)_generation_(\d+)\(sq(\d+)sk(\d+)[^)]*\)$")
+SGLANG_LOOSE = re.compile(r"^step\[")
+SGLANG = re.compile(r"^step\[(EXTEND|DECODE|MIXED|TARGET_VERIFY|DRAFT_EXTEND|DRAFT_DECODE|IDLE)"
+                    r"\s+bs=(\d+)(?:\s+toks=(\d+))?[^\]]*\]$")
+SGLANG_PHASES = {"EXTEND": "prefill", "DECODE": "decode", "MIXED": "mixed", "TARGET_VERIFY": "verify",
+                 "DRAFT_EXTEND": "draft", "DRAFT_DECODE": "draft", "IDLE": "idle"}
+GRAPH_LAUNCH = re.compile(r"^(cuda|hip)GraphLaunch$|^cuGraphLaunch$")
+EMBEDDING = "aten::embedding"
+TRAINING = re.compile(r"^autograd::engine::evaluate_function|^Optimizer\.step#")
+TRANSFORMERS = re.compile(r"(^|/)transformers/(models|generation)/")
+
+# (backend, kernel or operator name pattern), first match wins
+ATTENTION_OPS = (
+    ("sdpa_flash", re.compile(r"^aten::_scaled_dot_product_flash_attention")),
+    ("sdpa_mem_efficient", re.compile(r"^aten::_scaled_dot_product_efficient_attention")),
+    ("sdpa_cudnn", re.compile(r"^aten::_scaled_dot_product_cudnn_attention")),
+    ("sdpa_math", re.compile(r"^aten::_scaled_dot_product_attention_math")),
+)
+ATTENTION_KERNELS = (
+    ("vllm_paged", re.compile(r"paged_attention_v[12]|vllm::.*paged_attention", re.IGNORECASE)),
+    ("flashinfer", re.compile(r"flashinfer::.*(Prefill|Decode|Attention|MLA)", re.IGNORECASE)),
+    ("flash_attn", re.compile(r"^void flash::|flash_fwd_splitkv_kernel|flash_fwd_kernel", re.IGNORECASE)),
+    ("sdpa_cudnn", re.compile(r"cudnn.*sdpa|sdpa.*cudnn|fort_native_sdpa", re.IGNORECASE)),
+    ("ck_fmha", re.compile(r"ck_tile.*Fmha|aiter.*(fmha|mha|pa_)", re.IGNORECASE)),
+    ("triton", re.compile(r"unified_attention|attn_fwd|_fwd_kernel|triton_.*attention", re.IGNORECASE)),
+)
+KV_PAGED = re.compile(r"reshape_and_cache|store_kvcache|paged_kv|PagedKV|append_paged|concat_and_cache",
+                      re.IGNORECASE)
+KV_STATIC = re.compile(r"index_copy|index_put|scatter_kernel", re.IGNORECASE)
+
+
+@dataclass
+class Passes:
+    """Forward passes in host order: phase, requests and tokens per pass (-1 where unknown), host span."""
+
+    source: str  # "engine_annotation" | "token_embedding" | "graph_replay"
+    phase: list[str]
+    prefill_requests: np.ndarray
+    decode_requests: np.ndarray
+    prefill_tokens: np.ndarray
+    decode_tokens: np.ndarray
+    start_us: np.ndarray
+    end_us: np.ndarray  # of the host span (annotation or call)
+    event: np.ndarray  # the annotation, embedding call or graph launch
+    warnings: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.phase)
+
+
+def find_passes(events: EventTable) -> Passes | None:
+    """The forward passes of an inference trace, None for training or when none is recognizable."""
+    if events.name_mask(TRAINING.search).any():
+        return None
+    for find in (engine_passes, embedding_passes, graph_passes):
+        passes = find(events)
+        if passes is not None:  # engine annotations that all failed to parse still end the search
+            return passes
+    return None
+
+
+def engine_passes(events: EventTable) -> Passes | None:
+    """Passes from SGLang's or vLLM's step annotations (SGLang's when both are there)."""
+    notes = np.flatnonzero(events.category_mask(cat.ANNOTATION_CATEGORIES))
+    names = events.names
+    for loose, parse in ((SGLANG_LOOSE, _sglang), (VLLM_LOOSE, _vllm)):
+        index = [i for i in notes.tolist() if loose.match(names[events.name[i]])]
+        if not index:
+            continue
+        rows, warnings = [], []
+        for i in sorted(index, key=lambda i: events.ts[i]):
+            row = parse(names[events.name[i]])
+            if row is None:
+                if not warnings:
+                    warnings.append(f"engine annotation {names[events.name[i]][:120]!r}: its numbers do not "
+                                    "parse; such steps are left out")
+                continue
+            rows.append((i, *row))
+        if rows:
+            return _passes("engine_annotation", events, rows, warnings)
+        return Passes("engine_annotation", [], *(np.empty(0, np.int64) for _ in range(4)),
+                      np.empty(0), np.empty(0), np.empty(0, np.int64), warnings)
+    return None
+
+
+def _sglang(name: str) -> tuple | None:
+    """(phase, prefill requests, decode requests, prefill tokens, decode tokens) of `step[...]`."""
+    match = SGLANG.match(name)
+    if not match:
+        return None
+    phase = SGLANG_PHASES[match.group(1)]
+    bs = int(match.group(2))
+    toks = int(match.group(3)) if match.group(3) else (bs if phase == "decode" else -1)
+    if phase in ("prefill", "draft", "verify", "mixed"):
+        return phase, bs, 0, toks, 0
+    return phase, 0, bs, 0, toks
+
+
+def _vllm(name: str) -> tuple | None:
+    match = VLLM.match(name)
+    if not match:
+        return None
+    ctx_reqs, ctx_toks, gen_reqs, gen_toks = (int(match.group(k)) for k in (2, 3, 5, 6))
+    phase = "mixed" if ctx_reqs and gen_reqs else "prefill" if ctx_reqs else "decode"
+    return phase, ctx_reqs, gen_reqs, ctx_toks, gen_toks
+
+
+def embedding_passes(events: EventTable) -> Passes | None:
+    """One pass per token-embedding call: the `aten::embedding` of the largest table with [batch, tokens] ids."""
+    ops = np.flatnonzero(events.category_mask(cat.HOST_OP_CATEGORIES) & events.name_mask(EMBEDDING.__eq__))
+    calls = []
+    for i in ops.tolist():
+        dims = events.dims_of_code(int(events.shapes[i]))
+        if len(dims) >= 2 and _ints(dims[0], 2) and _ints(dims[1], 2):
+            calls.append((i, dims[0][0], dims[1][0], dims[1][1]))
+    if not calls:
+        return None
+    vocab = max(c[1] for c in calls)
+    rows = []
+    for i, _, batch, tokens in sorted((c for c in calls if c[1] == vocab), key=lambda c: events.ts[c[0]]):
+        if tokens > 1:
+            rows.append((i, "prefill", batch, 0, batch * tokens, 0))
+        else:
+            rows.append((i, "decode", 0, batch, 0, batch))
+    return _passes("token_embedding", events, rows, [])
+
+
+def graph_passes(events: EventTable) -> Passes | None:
+    """One decode pass per graph replay; the batch is not recorded in a replay, so tokens are unknown."""
+    launches = np.flatnonzero(events.category_mask(cat.RUNTIME_CATEGORIES) & events.name_mask(GRAPH_LAUNCH.match))
+    if not len(launches):
+        return None
+    rows = [(i, "decode", 0, -1, 0, -1) for i in launches[np.argsort(events.ts[launches], kind="stable")].tolist()]
+    return _passes("graph_replay", events, rows, [])
+
+
+def _passes(source: str, events: EventTable, rows: list[tuple], warnings: list[str]) -> Passes:
+    index = np.array([r[0] for r in rows], dtype=np.int64)
+    column = [np.array([r[k] for r in rows], dtype=np.int64) for k in (2, 3, 4, 5)]
+    return Passes(source, [r[1] for r in rows], *column, events.ts[index], events.end[index], index, warnings)
+
+
+def _ints(value: Any, rank: int) -> bool:
+    return isinstance(value, list) and len(value) == rank and all(type(d) is int for d in value)
+
+
+def pass_of_gpu_events(events: EventTable, kinds: np.ndarray, passes: Passes) -> tuple[np.ndarray, np.ndarray]:
+    """(GPU kernel indexes, the pass each was launched in, MISSING outside passes), by its launch's time."""
+    gpu = np.flatnonzero((kinds == cat.COMPUTE) | (kinds == cat.COMMUNICATION_KIND))
+    runtime = np.flatnonzero(events.category_mask(cat.RUNTIME_CATEGORIES) & (events.correlation != MISSING))
+    if passes.source == "graph_replay":  # a replay's kernels carry its launch's correlation id
+        return gpu, lookup(events.correlation[gpu], events.correlation[passes.event], np.arange(len(passes)))
+    launch = lookup(events.correlation[gpu], events.correlation[runtime], runtime)
+    known = launch != MISSING
+    at = np.where(known, events.ts[np.maximum(launch, 0)], np.nan)
+    bounds = _pass_bounds(events, passes)
+    pos = np.searchsorted(passes.start_us, at, side="right") - 1
+    inside = known & (pos >= 0) & (at < bounds[np.maximum(pos, 0)])
+    return gpu, np.where(inside, pos, MISSING)
+
+
+def _pass_bounds(events: EventTable, passes: Passes) -> np.ndarray:
+    """Where each pass's host part ends: its annotation's end, else the next pass's start (the last: trace end)."""
+    if passes.source == "engine_annotation":
+        return passes.end_us
+    host_end = float(events.end[events.category_mask(cat.HOST_OP_CATEGORIES | cat.RUNTIME_CATEGORIES)].max())
+    return np.append(passes.start_us[1:], max(host_end, float(passes.end_us[-1])))
+
+
+def inference_engine(events: EventTable, passes: Passes) -> str | None:
+    """vllm, sglang, tensorrt_llm, transformers, or None (a hand-written model)."""
+    if passes.source == "engine_annotation":
+        return "sglang" if passes.phase and any(SGLANG_LOOSE.match(n) for n in events.names) else "vllm"
+    if any(n.startswith("[Executor]") for n in events.names):
+        return "tensorrt_llm"
+    python = events.category_mask(frozenset({"python_function"}))
+    if python.any() and events.name_mask(TRANSFORMERS.search)[python].any():
+        return "transformers"
+    return None
+
+
+def attention_backend(events: EventTable, kinds: np.ndarray) -> str | None:
+    """The attention implementation the trace ran, from SDPA's operators, else its kernels, else `manual`."""
+    ops = events.category_mask(cat.HOST_OP_CATEGORIES)
+    for backend, pattern in ATTENTION_OPS:
+        if (ops & events.name_mask(pattern.match)).any():
+            return backend
+    kernels = kinds == cat.COMPUTE
+    for backend, pattern in ATTENTION_KERNELS:
+        if (kernels & events.name_mask(pattern.search)).any():
+            return backend
+    if (ops & events.name_mask(re.compile(r"^aten::(_?softmax)$").match)).any() and \
+            (ops & events.name_mask(re.compile(r"^aten::(bmm|matmul|baddbmm)$").match)).any():
+        return "manual"
+    return None
+
+
+def kv_cache_kind(events: EventTable, kinds: np.ndarray, passes: Passes, concat_bytes: np.ndarray) -> str | None:
+    """paged (block tables), static (written in place), concat (re-copied with torch.cat each pass) or None."""
+    kernels = kinds == cat.COMPUTE
+    if (kernels & events.name_mask(KV_PAGED.search)).any():
+        return "paged"
+    decode = np.array([p == "decode" for p in passes.phase], dtype=bool)
+    if decode.sum() >= 2 and (concat_bytes[decode] > 0).all():
+        return "concat"
+    if (kernels & events.name_mask(KV_STATIC.search)).any():
+        return "static"
+    return None
+
+
+def concat_growth(events: EventTable, passes: Passes) -> np.ndarray:
+    """Per pass, the elements `aten::cat` wrote when appending a few rows to a larger tensor (a KV cache grown
+    by concatenation): inputs [old, new] equal but in one dimension, where new is at most the pass's tokens."""
+    ops = np.flatnonzero(events.category_mask(cat.HOST_OP_CATEGORIES) & events.name_mask("aten::cat".__eq__))
+    out = np.zeros(len(passes), dtype=np.int64)
+    if not len(ops) or not len(passes):
+        return out
+    bounds = _pass_bounds(events, passes)
+    pos = np.searchsorted(passes.start_us, events.ts[ops], side="right") - 1
+    for i, p in zip(ops.tolist(), pos.tolist()):
+        if p < 0 or events.ts[i] >= bounds[p]:
+            continue
+        dims = events.dims_of_code(int(events.shapes[i]))
+        tensors = dims[0] if dims and isinstance(dims[0], list) and len(dims[0]) == 2 else None
+        if not tensors or not all(_ints(t, len(tensors[0])) for t in tensors) or len(tensors[0]) < 3:
+            continue
+        old, new = tensors
+        differ = [k for k in range(len(old)) if old[k] != new[k]]
+        if len(differ) == 1 and new[differ[0]] < old[differ[0]]:
+            out[p] += int(np.prod(old)) + int(np.prod(new))
+    return out
+
+
+def inference_summary(trace: Trace, kinds: np.ndarray) -> tuple[dict, list[dict], list[str]]:
+    """(metrics, the `inference_steps` table, warnings); all empty for a trace with no forward passes."""
+    events = trace.events
+    passes = find_passes(events)
+    if passes is None or not len(passes):
+        return {}, [], passes.warnings if passes is not None else []
+    gpu, of_pass = pass_of_gpu_events(events, kinds, passes)
+    linked = of_pass != MISSING
+    gpu_us = np.bincount(of_pass[linked], weights=events.dur[gpu][linked], minlength=len(passes))
+    last_end = np.full(len(passes), -np.inf)
+    np.maximum.at(last_end, of_pass[linked], events.end[gpu][linked])
+    wall_end = np.maximum(passes.end_us, last_end)  # an annotated step: its span, or its last kernel's end
+    if passes.source != "engine_annotation" and len(passes) > 1:
+        wall_end[:-1] = passes.start_us[1:]  # back-to-back passes: one ends where the next begins
+    wall_us = wall_end - passes.start_us
+    concat = concat_growth(events, passes)
+    phase = np.array(passes.phase, dtype=object)
+    decode = phase == "decode"
+    prefill = phase == "prefill"
+    decode_tokens = _sum_known(passes.decode_tokens[decode | (phase == "mixed")])
+    decode_wall_us = _decode_span_us(passes, wall_end, decode)
+    metrics: dict[str, Any] = {
+        "inference_engine": inference_engine(events, passes),
+        "inference_pass_source": passes.source,
+        "prefill_passes": int(prefill.sum()),
+        "decode_passes": int(decode.sum()),
+        "mixed_passes": int((phase == "mixed").sum()),
+        "verify_passes": int((phase == "verify").sum()),
+        "draft_passes": int((phase == "draft").sum()),
+        "prefill_tokens": _sum_known(passes.prefill_tokens),
+        "decode_tokens": decode_tokens,
+        "decode_ms_per_pass": decode_wall_us / int(decode.sum()) / US_PER_MS if decode.any() else None,
+        "decode_gpu_ms_per_pass": float(gpu_us[decode].sum()) / int(decode.sum()) / US_PER_MS if decode.any() else None,
+        "decode_tokens_per_s": (_sum_known(passes.decode_tokens[decode]) / (decode_wall_us / 1e6)
+                                if decode.any() and decode_wall_us > 0 and _sum_known(passes.decode_tokens[decode])
+                                else None),
+        "prefill_ms": float(wall_us[prefill].sum()) / US_PER_MS if prefill.any() else None,
+        "cuda_graph_replays": int((events.category_mask(cat.RUNTIME_CATEGORIES)
+                                   & events.name_mask(GRAPH_LAUNCH.match)).sum()),
+        "kv_cache": kv_cache_kind(events, kinds, passes, concat),
+        "attention_backend": attention_backend(events, kinds),
+    }
+    if (concat[decode] > 0).any():
+        metrics["kv_concat_elements_first_decode"] = int(concat[decode][0])
+        metrics["kv_concat_elements_last_decode"] = int(concat[decode][-1])
+    origin = float(events.ts.min())
+    table = [
+        {"pass": k, "phase": passes.phase[k],
+         "prefill_requests": _known(passes.prefill_requests[k]), "decode_requests": _known(passes.decode_requests[k]),
+         "tokens": (None if passes.prefill_tokens[k] < 0 or passes.decode_tokens[k] < 0
+                    else int(passes.prefill_tokens[k] + passes.decode_tokens[k])),
+         "start_ms": round((float(passes.start_us[k]) - origin) / US_PER_MS, 4),
+         "gpu_ms": round(float(gpu_us[k]) / US_PER_MS, 4), "wall_ms": round(float(wall_us[k]) / US_PER_MS, 4)}
+        for k in range(len(passes))
+    ]
+    return metrics, table, passes.warnings
+
+
+def _decode_span_us(passes: Passes, wall_end: np.ndarray, decode: np.ndarray) -> float:
+    """From the first decode pass's start to the last one's end, less the other passes between them: the
+    time decoding took however far the host ran ahead of the GPU."""
+    where = np.flatnonzero(decode)
+    if not len(where):
+        return 0.0
+    first, last = int(where[0]), int(where[-1])
+    between = ~decode[first:last + 1]
+    other = float((wall_end[first:last + 1] - passes.start_us[first:last + 1])[between].sum())
+    return float(wall_end[last] - passes.start_us[first]) - other
+
+
+def _known(value: int) -> int | None:
+    return int(value) if value >= 0 else None
+
+
+def _sum_known(values: np.ndarray) -> int | None:
+    """The sum, None when any value is unknown (-1) or there are none."""
+    return int(values.sum()) if len(values) and (values >= 0).all() else None
