@@ -2,7 +2,7 @@
 crashes, a stuck watchdog, ranks at different sequence numbers, and torchrun's failed workers.
 
 Each function turns the ranks' logs into issues (`kind`: `gloo_crash`, `desync`, `network`,
-`backend_error`, `child_failed`, `watchdog_stuck`, `blocking_wait`), with the ranks that printed them.
+`backend_error`, `child_failed`, `watchdog_stuck`, `blocking_wait`, `rendezvous`), with the ranks that printed them.
 A lost connection beside a crash or a failed worker is that failure's symptom, not a cause of its own.
 """
 
@@ -24,7 +24,7 @@ def failure_issues(logs: list[RankLog]) -> list[Issue]:
     network = _network(logs)
     for issue in network:
         issue["symptom"] = bool(issues)
-    issues += network + _backend_error(logs) + _watchdog_stuck(logs) + _blocking_wait(logs)
+    issues += network + _backend_error(logs) + _watchdog_stuck(logs) + _blocking_wait(logs) + _rendezvous(logs)
     return issues
 
 
@@ -152,3 +152,11 @@ def _blocking_wait(logs: list[RankLog]) -> list[Issue]:
     log, first = waits[0]
     return [{"kind": "blocking_wait", "seq": first["seq"], "op": first["op"], "reporting_ranks": _ranks([log]),
              "ranks": {log.rank: first} if log.rank is not None else {}}]
+
+
+def _rendezvous(logs: list[RankLog]) -> list[Issue]:
+    failed = [log for log in logs if log.rendezvous]
+    if not failed:
+        return []
+    return [{"kind": "rendezvous", "seq": None, **failed[0].rendezvous, "reporting_ranks": _ranks(failed),
+             "ranks": {log.rank: log.rendezvous for log in failed if log.rank is not None}}]

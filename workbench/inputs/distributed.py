@@ -19,7 +19,7 @@ from workbench.loaders.flight_recorder import is_flight_recorder_dump, load_dump
 
 KIND = "flight_recorder"
 _PRIORITY = {"mismatch": 0, "gloo_crash": 0, "missing": 1, "p2p_unpaired": 2, "desync": 3, "network": 4,
-             "backend_error": 4, "child_failed": 5, "watchdog_stuck": 6, "blocking_wait": 7, "stuck": 7}
+             "backend_error": 4, "child_failed": 5, "watchdog_stuck": 6, "blocking_wait": 7, "stuck": 7, "rendezvous": 8}
 
 
 def is_hang_artifact(path: Path, head: bytes) -> bool:

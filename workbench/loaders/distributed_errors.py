@@ -19,7 +19,8 @@ from workbench.models.flight_recorder import RankLog
 MARKERS = (rb"|Heartbeat monitor timed out|watchdog got stuck for|nccl(?:Remote|Internal|System|InvalidUsage"
            rb"|UnhandledCuda|InvalidArgument)Error|NCCL error in:|NCCL error: |third_party/gloo/gloo/"
            rb"|gloo::EnforceNotMet|ChildFailedError|multiprocessing[./]api(?:\.py:\d+\])?:? ?failed \(exitcode"
-           rb"|WorkNCCL\(SeqNum=|NET/OFI [^\n]{0,200}error|NET/IB : Got completion")
+           rb"|WorkNCCL\(SeqNum=|NET/OFI [^\n]{0,200}error|NET/IB : Got completion|DistStoreError"
+           rb"|(?:clients|workers) joined|failed to listen on any local network address")
 
 _LINE_RANK = re.compile(r"\[(?:PG [^\]\n]{0,120}? )?Rank (\d{1,6})\]")
 _HEARTBEAT_STUCK = re.compile(r"watchdog got stuck for (\d+) seconds")
@@ -33,6 +34,12 @@ _NETWORK = re.compile(
     r"|socketStartConnect: Connect to [^\n]{1,200}|Software caused connection abort|transport retry counter exceeded"
     r"|Read error \[[^\]\n]{1,80}\]:\d+: [^\n]{1,80})")
 _GLOO_ENFORCE = re.compile(r"enforce fail at ([^\]\n]{1,300})\] ([^\n]{1,200}?)\. (-?\d+) vs (-?\d+)")
+_STORE_WAIT = re.compile(r"(?:Timed out after (\d+) seconds waiting for (?:clients|workers)\. )?(\d+)/(\d+) "
+                         r"(?:clients|workers) joined")
+_LISTEN = re.compile(r"failed to listen on any local network address")
+_LISTEN_PORT = re.compile(r"port: (\d+)|:(\d+) \(errno")
+_IN_USE = re.compile(r"[Aa]ddress already in use|EADDRINUSE")
+_STORE_ERROR = re.compile(r"\b(?:torch\.distributed\.)?(DistStoreError|DistNetworkError): ([^\n]{1,300})")
 _SEQ = re.compile(r"WorkNCCL\(SeqNum=(\d+)")
 _BLOCKING = re.compile(r"WorkNCCL\(SeqNum=(\d+), OpType=(\w+)[^)\n]{0,200}\)[^\n]{0,40}timed out in blocking wait")
 # torchrun: the one-line "failed (exitcode: -9) local_rank: 5 (pid: 2630)" and the ChildFailedError table
@@ -98,6 +105,16 @@ def parse_errors(log: RankLog, text: str) -> None:
             log.gloo_enforce.append(item)
     log.blocking_wait = [{"seq": int(m.group(1)), "op": m.group(2)} for m in _BLOCKING.finditer(text)]
     log.seqs_named = sorted({int(m.group(1)) for m in _SEQ.finditer(text)})
+    if wait := _STORE_WAIT.search(text):
+        log.rendezvous = {"problem": "clients", "timeout_s": _int_or_none(wait.group(1)), "joined": int(wait.group(2)),
+                          "expected": int(wait.group(3))}
+    elif listen := _LISTEN.search(text):
+        port = _LISTEN_PORT.search(text, listen.end(), listen.end() + 400)
+        log.rendezvous = {"problem": "listen", "port": int(port.group(1) or port.group(2)) if port else None,
+                          "reason": "address already in use" if _IN_USE.search(text, listen.end(), listen.end() + 400)
+                          else "no address could be bound"}
+    elif (store := _STORE_ERROR.search(text)) and not log.network_errors:
+        log.rendezvous = {"problem": "store", "error": f"{store.group(1)}: {store.group(2).strip()}"}
 
 
 def child_failures(lines: list[Line]) -> list[dict]:
@@ -134,3 +151,7 @@ def _merge_child_rows(rows: list[dict]) -> list[dict]:
         merged = by_pid.setdefault(key, {})
         merged.update({k: v for k, v in row.items() if v is not None or k not in merged})
     return list(by_pid.values())
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value is not None else None

@@ -3,8 +3,8 @@
 Read: the caching allocator's message in every wording since torch 0.4 (`(GPU 0; T total capacity;
 A already allocated; F free; C cached)` of 2018-2019, `reserved in total by PyTorch` and `X allowed;`
 of 1.x-2.0, the sentences of 2.1+ with other processes, private pools (CUDA Graphs) and the
-`HIP out of memory` of ROCm builds), MPS's, and runtime OOMs that carry no allocator numbers
-(`CUDA error: out of memory`, `cudaErrorMemoryAllocation`, `CUBLAS_STATUS_ALLOC_FAILED`,
+`HIP out of memory` of ROCm builds, `XPU out of memory` of Intel GPUs), MPS's, and runtime OOMs that carry no allocator numbers
+(`CUDA error: out of memory`, `CUDA driver error: out of memory`, `cudaErrorMemoryAllocation`, `CUDA_ERROR_OUT_OF_MEMORY`, `CUBLAS_STATUS_ALLOC_FAILED`,
 `torch.AcceleratorError`). Lines wrapped by a terminal or an issue tracker are joined; `[rankN]:`
 prefixes, ANSI codes and JSON-lines wrapping are removed first (`error_text.clean_lines`).
 """
@@ -24,19 +24,21 @@ MAX_TEXT_BYTES = 64 << 20
 _WINDOW_LINES = 12  # a wrapped message spans at most this many lines
 _WINDOW_CHARS = 4096
 MARKERS = re.compile(
-    rb"(?:CUDA|HIP) out of memory\.|MPS backend out of memory|(?:CUDA|HIP) error: ?out of memory"
-    rb"|cudaErrorMemoryAllocation|hipErrorOutOfMemory|CUBLAS_STATUS_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED"
+    rb"(?:CUDA|HIP|XPU) out of memory\.|MPS backend out of memory|(?:CUDA|HIP) (?:driver )?error: ?out of memory"
+    rb"|cudaErrorMemoryAllocation|hipErrorOutOfMemory|CUDA_ERROR_OUT_OF_MEMORY"
+    rb"|CUBLAS_STATUS_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED"
     rb"|is allocated by PyTorch|already allocated; ")
 
 # Digits bounded and not preceded by a digit: linear on any run of digits, and a number too long to be a size
 # is no size rather than its last digits.
 _SIZE = r"(?<![\d.])(\d{1,15}(?:\.\d{1,15})?) ?(bytes|B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)\b"
 _UNITS = {"bytes": 0, "B": 0, "KiB": 1, "MiB": 2, "GiB": 3, "TiB": 4, "KB": 1, "MB": 2, "GB": 3, "TB": 4}
-_START = re.compile(r"\b(CUDA|HIP) out of memory\. Tried to allocate " + _SIZE)
+_START = re.compile(r"\b(CUDA|HIP|XPU) out of memory\. Tried to allocate " + _SIZE)
 _HEADLESS = re.compile(r"Including non-PyTorch memory, this process has|is allocated by PyTorch")
 _MPS = re.compile(r"MPS backend out of memory \(MPS allocated: " + _SIZE + r", other allocations: " + _SIZE +
                   r", max allowed: " + _SIZE + r"\)\. Tried to allocate " + _SIZE + r"(?: on (\w+ pool))?")
-_RUNTIME = re.compile(r"\b(CUDA|HIP) error: ?out of memory|\b(cudaErrorMemoryAllocation|hipErrorOutOfMemory)\b"
+_RUNTIME = re.compile(r"\b(CUDA|HIP) (?:driver )?error: ?out of memory"
+                      r"|\b(cudaErrorMemoryAllocation|hipErrorOutOfMemory|CUDA_ERROR_OUT_OF_MEMORY)\b"
                       r"|\b(CUBLAS|CUDNN)_STATUS_ALLOC_FAILED(?: when calling `?(\w+)\()?")
 _ERROR_TYPE = re.compile(r"\b((?:torch\.(?:cuda\.)?)?(?:OutOfMemoryError|AcceleratorError|RuntimeError)):")
 # Each field of the allocator's message, in the wordings of torch >= 2.1 and of torch 0.4-2.0.
@@ -124,7 +126,7 @@ def _window(lines: list[Line], i: int) -> tuple[str, int]:
 def _message_at(lines: list[Line], i: int) -> tuple[OomMessage, int] | None:
     text = lines[i].text
     if "out of memory" not in text and "ALLOC_FAILED" not in text and "MemoryAllocation" not in text \
-            and "OutOfMemory" not in text and "PyTorch" not in text:
+            and "OutOfMemory" not in text and "OUT_OF_MEMORY" not in text and "PyTorch" not in text:
         return None
     rank = lines[i].rank
     if mps := _MPS.search(text):

@@ -118,9 +118,11 @@ class RankLog:
     child_failures: list[dict[str, Any]] = field(default_factory=list)  # torchrun's ChildFailedError rows
     blocking_wait: list[dict[str, Any]] = field(default_factory=list)  # "timed out in blocking wait"
     seqs_named: list[int] = field(default_factory=list)  # every WorkNCCL SeqNum the text names
+    rendezvous: dict[str, Any] | None = None          # the TCPStore rendezvous that failed (clients, listen, store)
 
     @property
     def failed(self) -> bool:
         return bool(self.watchdog or self.transport_timeouts or self.connection_closed or self.mismatch
                     or self.barrier_missing or self.error or self.heartbeat_stuck_s is not None or self.nccl_errors
-                    or self.network_errors or self.gloo_enforce or self.child_failures or self.blocking_wait)
+                    or self.network_errors or self.gloo_enforce or self.child_failures or self.blocking_wait
+                    or self.rendezvous)

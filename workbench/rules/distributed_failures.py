@@ -142,6 +142,41 @@ def blocking_wait(input_: AnalyzedInput) -> Iterator[Finding]:
         yield _finding("nccl-blocking-wait-timeout", title, issue, fixes.ENABLE_FR)
 
 
+@rule("dist-rendezvous-failed", CATEGORY, KINDS,
+      "init_process_group's rendezvous (TCPStore) failed: ranks that never joined, or a port already taken")
+def rendezvous(input_: AnalyzedInput) -> Iterator[Finding]:
+    for issue in _issues(input_, "rendezvous"):
+        if issue["problem"] == "clients":
+            after = f" after {issue['timeout_s']} s" if issue.get("timeout_s") else ""
+            title = (f"Rendezvous timed out{after} with {issue['joined']} of {issue['expected']} "
+                     "processes joined: the others never started, crashed before init_process_group, or cannot reach "
+                     "MASTER_ADDR:MASTER_PORT")
+        elif issue["problem"] == "listen":
+            port = f" on port {issue['port']}" if issue.get("port") else ""
+            title = (f"The rendezvous store could not listen{port} ({issue['reason']}): another job or a stale "
+                     "process holds MASTER_PORT")
+        else:
+            title = f"The rendezvous store failed: {issue['error'][:200]}"
+        yield _finding("dist-rendezvous-failed", title, issue, _RENDEZVOUS_FIX)
+
+
+_RENDEZVOUS_FIX = Fix(
+    summary=("Every rank must reach the same MASTER_ADDR:MASTER_PORT before the store timeout: check that all "
+             "processes were launched (the scheduler's job state, each node's log), that MASTER_ADDR resolves to the "
+             "rank-0 host from every node and the port is open (a firewall, another job on the port: `ss -ltnp`), "
+             "and use a free port per job (torchrun --rdzv-endpoint host:0 or a port chosen per job id)."),
+    code='''import os
+import socket
+
+with socket.socket() as sock:  # a free port on this host, for MASTER_PORT
+    sock.bind(("", 0))
+    port = sock.getsockname()[1]
+os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+os.environ.setdefault("MASTER_PORT", str(port))
+print(os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"])
+''', docs=[fixes.DOCS_DIST])
+
+
 _WATCHDOG_FIX = Fix(
     summary=("Find the call the process is stuck in: `py-spy dump --native --pid <pid>` on the stuck rank while it "
              "hangs (a thread in a CUDA/NCCL call holding the GIL), and enable the Flight Recorder so the next hang "

@@ -117,7 +117,7 @@ def oom_memory_cap(input_: AnalyzedInput) -> Iterator[Finding]:
       "an OOM message with no allocator snapshot: record one to see what was live")
 def oom_without_snapshot(input_: AnalyzedInput) -> Iterator[Finding]:
     message = input_.meta.get("oom_message", {})
-    if message.get("backend") not in ("cuda", "hip") or message.get("kind") == "runtime":
+    if message.get("backend") not in ("cuda", "hip", "xpu") or message.get("kind") == "runtime":
         return
     yield Finding(
         id="oom-without-snapshot", severity="info", category="memory",
