@@ -7,6 +7,7 @@ shipped sample or from nothing, and named for the defect it provokes."""
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import resource
 import subprocess
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SECONDS = 60.0
 PEAK_BYTES = 1_500_000_000
 ADDRESS_SPACE = 4 << 30
+TRACE = SAMPLES / "public" / "mi250_minitoy_train_ROCm6_2_kineto.json.gz"
 XCTRACE = SAMPLES / "synthetic" / "xctrace_mps" / "metal-gpu-intervals.synthetic.xml"
 
 
@@ -128,3 +130,104 @@ def test_control_characters_in_a_file_name_are_escaped(tmp_path):
     path.write_text("{")
     outcome = analyze(path)
     assert_bounded(outcome, 2, "\\nb\\x1b[31m.json")
+
+
+def trace_document() -> dict:
+    return json.loads(gzip.decompress(TRACE.read_bytes()))
+
+
+def trace_bytes(mutate: Callable[[dict], bytes]) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        path = folder / "mutated.pt.trace.json"
+        path.write_bytes(mutate(trace_document()))
+        return path
+    return make
+
+
+def with_event(**fields) -> Callable[[dict], bytes]:
+    def mutate(document: dict) -> bytes:
+        kernel = next(e for e in document["traceEvents"] if e.get("cat") == "kernel")
+        document["traceEvents"].append({**kernel, **fields, "args": {**kernel["args"], **fields.pop("args", {})}})
+        return json.dumps(document).encode()
+    return mutate
+
+
+def zero_filled(folder: Path) -> Path:
+    """The issue's 2 GiB zero-filled trace (sparse: no disk is spent)."""
+    path = folder / "zeros.pt.trace.json"
+    with path.open("wb") as handle:
+        handle.write(b'{"traceEvents":[')
+        handle.truncate(2 << 30)
+    return path
+
+
+def gz_of_spaces(folder: Path) -> Path:
+    path = folder / "spaces.pt.trace.json.gz"
+    with gzip.open(path, "wb", compresslevel=1) as handle:
+        handle.write(b'{"traceEvents":[')
+        for _ in range(64):
+            handle.write(b" " * (4 << 20))
+    return path
+
+
+TRACE_CASES = [
+    ("zero-filled-2GiB", zero_filled, 2, "byte b'\\x00' at offset 16 cannot be in JSON"),
+    ("gz-of-256MiB-spaces", gz_of_spaces, 2, "truncated JSON"),
+    ("dur-1e308", trace_bytes(with_event(dur=1e308)), 0, None),
+    ("dur-infinity", trace_bytes(lambda d: with_event(dur=12345.5)(d).replace(b"12345.5", b'"Infinity"')), 0, None),
+    ("ids-over-int64", trace_bytes(with_event(args={"correlation": 2**63, "stream": 2**64 - 1}, pid=2**63)), 0, None),
+    ("nested-1000-deep", trace_bytes(lambda d: json.dumps(d).encode()[:-1] + b', "x": ' + b"[" * 100_000
+                                     + b"]" * 100_000 + b"}"), 2, "nested deeper than"),
+    ("event-nested-deep", trace_bytes(lambda d: json.dumps(d).encode().replace(
+        b'"traceEvents": [', b'"traceEvents": [{"args": ' + b"[" * 100_000 + b"]" * 100_000 + b"}, ", 1)), 2,
+     "nested deeper than"),
+    ("5000-digit-number", trace_bytes(lambda d: json.dumps(d).encode()[:-1] + b', "n": ' + b"9" * 5000 + b"}"), 2,
+     "not valid JSON"),
+]
+
+
+@pytest.mark.parametrize("make, code, message", [c[1:] for c in TRACE_CASES], ids=[c[0] for c in TRACE_CASES])
+def test_hostile_trace_is_bounded_and_answered_in_one_line(tmp_path, make, code, message):
+    outcome = analyze(make(tmp_path))
+    assert_bounded(outcome, code, message)
+    if code == 0:
+        original = analyze(TRACE)
+        assert json.loads(outcome.stdout)["inputs"][0]["metrics"]["events_skipped"] == 1 or \
+            json.loads(outcome.stdout)["inputs"][0]["metrics"]["event_count"] == \
+            json.loads(original.stdout)["inputs"][0]["metrics"]["event_count"] + 1
+
+
+def metrics_of(outcome: Outcome) -> dict:
+    assert outcome.code == 0, outcome.stderr
+    return json.loads(outcome.stdout)["inputs"][0]
+
+
+def test_a_nested_traceevents_larger_than_a_chunk_is_not_the_trace(tmp_path):
+    """The issue's silently wrong report: 4+ MiB of events under otherData ahead of the real array."""
+    document = trace_document()
+    fake = [{"ph": "X", "cat": "kernel", "name": "fake", "pid": 0, "tid": 1, "ts": i, "dur": 1} for i in range(60000)]
+    path = tmp_path / "nested.pt.trace.json"
+    path.write_bytes(json.dumps({"otherData": {"traceEvents": fake}, **document}).encode())
+    assert path.stat().st_size - len(json.dumps(document)) > 4 << 20
+    assert metrics_of(analyze(path))["metrics"]["event_count"] == metrics_of(analyze(TRACE))["metrics"]["event_count"]
+
+
+def test_a_second_top_level_traceevents_is_one_warning(tmp_path):
+    path = tmp_path / "dup.pt.trace.json"
+    path.write_bytes(json.dumps(trace_document()).encode()[:-1] + b', "traceEvents": [{"ph": "X", "name": "x"}]}')
+    found = metrics_of(analyze(path))
+    assert found["metrics"]["event_count"] == metrics_of(analyze(TRACE))["metrics"]["event_count"]
+    assert [w for w in found["warnings"] if "traceEvents" in w] == [
+        f"{path}: 1 more top-level 'traceEvents' array(s) after the first, not read"]
+
+
+def test_bom_and_chrome_array_forms_read_as_the_object_form(tmp_path):
+    document = trace_document()
+    expected = metrics_of(analyze(TRACE))["metrics"]["event_count"] - 0
+    bom, array, open_array = tmp_path / "bom.json", tmp_path / "array.json", tmp_path / "open.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps(document).encode())
+    array.write_text(json.dumps(document["traceEvents"]))
+    open_array.write_text(json.dumps(document["traceEvents"])[:-1] + ",\n")  # Chrome allows the ']' to be missing
+    assert metrics_of(analyze(bom))["metrics"]["event_count"] == expected
+    assert metrics_of(analyze(array))["metrics"]["event_count"] == expected
+    assert metrics_of(analyze(open_array))["metrics"]["event_count"] == expected

@@ -2,11 +2,12 @@
 
 import io
 import json
+import re
 
 import msgspec
 import pytest
 
-from workbench.loaders.json_stream import EventArrayReader
+from workbench.loaders.json_stream import EventArrayReader, MalformedStream
 
 TRICKY = [
     {"name": "a }, { b", "ph": "X"},
@@ -43,3 +44,36 @@ def test_non_json_yields_nothing_and_leaves_an_undecodable_remainder():
     assert elements == []
     with pytest.raises(json.JSONDecodeError):
         json.loads(remainder)
+
+
+def test_only_the_top_level_array_is_streamed_even_behind_a_nested_one_larger_than_a_chunk():
+    """Synthetic: an `otherData.traceEvents` of 2,000 events ahead of the real 5 (the issue's silently wrong report)."""
+    nested = [{"name": f"fake {i}", "ph": "X"} for i in range(2000)]
+    document = json.dumps({"otherData": {"traceEvents": nested}, "traceEvents": TRICKY}).encode()
+    assert len(json.dumps(nested)) > 4096
+    elements, remainder = read_all(document, 4096)
+    rest = json.loads(remainder)
+    assert elements + rest["traceEvents"] == TRICKY
+    assert rest["otherData"]["traceEvents"] == nested
+
+
+def test_a_second_top_level_array_is_cut_out_and_counted():
+    document = json.dumps({"traceEvents": TRICKY}).encode()[:-1] + b', "traceEvents": [{"name": "dup"}]}'
+    reader = EventArrayReader(io.BytesIO(document), chunk_size=16)
+    elements = [e for batch in reader.batches(msgspec.json.decode) for e in batch]
+    assert elements + json.loads(reader.remainder)["traceEvents"] == TRICKY
+    assert reader.duplicates == 1
+
+
+@pytest.mark.parametrize("document, message", [
+    (b'{"traceEvents":[' + b"\0" * 100, "byte b'\\x00' at offset 16 cannot be in JSON"),
+    (b'{"traceEvents":[   x', "byte b'x' cannot start an event"),
+])
+def test_the_first_impossible_byte_is_rejected(document, message):
+    with pytest.raises(MalformedStream, match=re.escape(message)):
+        read_all(document, 8)
+
+
+def test_a_byte_order_mark_and_leading_space_are_skipped():
+    elements, remainder = read_all(b"\xef\xbb\xbf \n" + json.dumps({"traceEvents": TRICKY}).encode(), 3)
+    assert elements + json.loads(remainder)["traceEvents"] == TRICKY

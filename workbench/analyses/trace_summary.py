@@ -39,6 +39,7 @@ def summarize_trace(trace: Trace, top: int = 50) -> TraceSummary:
     metrics: dict[str, Any] = {
         "event_count": len(events) + len(trace.memory) + trace.other_events,
         "events_skipped": trace.skipped_events,
+        **({"event_arrays_ignored": trace.ignored_event_arrays} if trace.ignored_event_arrays else {}),
         "trace_duration_ms": float(events.end.max() - events.ts.min()) / 1000.0 if len(events) else 0.0,
     }
     metrics.update(gpu_time_metrics(trace, kinds))

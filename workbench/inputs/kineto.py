@@ -28,8 +28,13 @@ TIMELINE_TABLES = ("timeline", "timeline_events", "timeline_steps", "memory_curv
 
 
 def is_kineto_trace(path: Path, head: bytes) -> bool:
-    """A .json/.json.gz file whose first bytes name `traceEvents`."""
-    return path.name.endswith(TRACE_SUFFIXES) and b'"traceEvents"' in head
+    """A .json/.json.gz file whose first bytes name `traceEvents`, or Chrome's array form (`[{"ph": ...`)."""
+    if not path.name.endswith(TRACE_SUFFIXES):
+        return False
+    if b'"traceEvents"' in head:
+        return True
+    body = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    return body[:1] == b"[" and body[1:].lstrip()[:1] == b"{" and b'"ph"' in body[:4096]
 
 
 def analyze_trace_files(folder: Path, files: list[Path], options: AnalyzeOptions) -> list[AnalyzedInput]:
@@ -139,7 +144,9 @@ def _analyze_rank(path: Path, top: int, progress: Progress) -> RankResult:
 
 def _skip_warnings(rank: RankResult) -> list[str]:
     skipped = rank.metrics.get("events_skipped", 0)
-    return [f"{rank.path}: {skipped} malformed event(s) skipped"] if skipped else []
+    ignored = rank.metrics.get("event_arrays_ignored", 0)
+    return ([f"{rank.path}: {skipped} malformed event(s) skipped"] if skipped else []) + (
+        [f"{rank.path}: {ignored} more top-level 'traceEvents' array(s) after the first, not read"] if ignored else [])
 
 
 def _mean_metrics(ranks: list[RankResult]) -> dict[str, Any]:

@@ -1,13 +1,20 @@
 """Read a large JSON document whose bulk is one array of objects, a batch at a time.
 
 A Chrome/Kineto trace is one object holding a `traceEvents` array of hundreds of thousands
-of small objects. Parsing it whole costs several times its size in memory. Instead we read
-the decompressed bytes in chunks, cut each chunk after the last `}` of an array element
-(`}` `,` `{` outside any string), and hand the complete elements to a decoder. A cut that
-falls inside a string or a nested value cannot decode (the string or bracket is left open),
-so a failed decode only means "wait for more bytes", never a silently wrong batch. What is
-left at the end (the head before the array, the last elements, the keys after the array)
-is one small, complete document: `remainder`.
+of small objects (or, in Chrome's array form, that array alone). Parsing it whole costs several
+times its size in memory. Instead we read the decompressed bytes in chunks, cut each chunk after
+the last `}` of an array element (`}` `,` `{` outside any string), and hand the complete
+elements to a decoder. A cut that falls inside a string or a nested value cannot decode (the
+string or bracket is left open), so a failed decode only means "wait for more bytes", never a
+silently wrong batch. What is left at the end (the head before the array, the last elements, the
+keys after the array) is one small, complete document: `remainder`.
+
+Only the top-level `traceEvents` is streamed: the head is scanned token by token (strings,
+brackets) so that a `traceEvents` nested in another value is not taken for it; a second top-level
+one is cut out of the remainder and reported in `duplicates`. Cost is bounded: each byte is
+searched for a boundary once, a byte no JSON may hold (a control character) or an array element
+that does not start with `{` is rejected where it appears (`MalformedStream`), and the head and an
+undecided stretch of bytes are held up to `MAX_PENDING` only.
 """
 
 from __future__ import annotations
@@ -20,10 +27,17 @@ import msgspec
 T = TypeVar("T")
 
 CHUNK_SIZE = 4 << 20
-_ARRAY_START = re.compile(rb'"traceEvents"\s*:\s*\[')
+MAX_PENDING = 256 << 20  # the head before the array, or bytes without an element boundary
 _BOUNDARY = re.compile(rb"\}\s*,\s*\{")
-_WHITESPACE = b" \t\r\n\xef\xbb\xbf"  # and a UTF-8 byte-order mark
-_SEARCH_WINDOW = 1 << 16
+_WHITESPACE = b" \t\r\n"
+_BOM = b"\xef\xbb\xbf"
+_TOKEN = re.compile(rb'\\.?|["{}\[\]]', re.DOTALL)  # what moves the scanner: escapes, quotes, brackets
+_KEY = b'"traceEvents"'
+_OVERLAP = 4096  # bytes of the previous chunk searched again for a boundary that straddles the cut
+
+
+class MalformedStream(ValueError):
+    """Bytes that cannot continue a trace document, with where they are."""
 
 
 class EventArrayReader:
@@ -42,64 +56,185 @@ class EventArrayReader:
         self._stream = stream
         self._on_progress = on_progress
         self._chunk_size = chunk_size
+        self._offset = 0  # bytes read so far
         self.remainder = b""
+        self.duplicates = 0  # further top-level `traceEvents` arrays, cut out of the remainder
 
     def batches(self, decode: Callable[[bytes], T]) -> Iterator[T]:
-        head, carry = self._find_array()
+        head, carry, bare = self._find_array()
         if head is None:
             self.remainder = carry
             return
+        first = _first_element(carry)
+        searched = 0
         while chunk := self._read():
             buf = carry + chunk
-            boundary = _last_boundary(buf)
+            first = first or _first_element(buf)
+            if not first:  # only white space so far: nothing to keep
+                carry = b""
+                continue
+            boundary = _last_boundary(buf, max(0, searched - _OVERLAP))
+            searched = len(buf)
             if boundary is None:
+                _check_pending(buf)
                 carry = buf
                 continue
             close, open_ = boundary
             try:
                 batch = decode(b"[" + buf[: close + 1] + b"]")
             except msgspec.DecodeError:
+                _check_pending(buf)
                 carry = buf  # the cut was not between elements; more bytes will settle it
                 continue
             carry = buf[open_:]
+            searched = len(carry)
             yield batch
-        self.remainder = head + carry
+        self.remainder = head + (carry if bare else self._without_duplicates(carry))
 
     def _read(self) -> bytes:
         chunk = self._stream.read(self._chunk_size)
         if self._on_progress is not None:
             self._on_progress()
+        bad = chunk.find(b"\0")  # zero-filled space (a preallocated or truncated file): memchr-fast
+        if bad >= 0:
+            raise MalformedStream(f"byte b'\\x00' at offset {self._offset + bad} cannot be in JSON")
+        self._offset += len(chunk)
         return chunk
 
-    def _find_array(self) -> tuple[bytes | None, bytes]:
-        """Read until the event array opens; return (head through '[', bytes after it)."""
+    def _find_array(self) -> tuple[bytes | None, bytes, bool]:
+        """Read until the top-level event array opens: (head through '[', bytes after it, whether it is the whole
+        document); head None when there is none (the rest is read for the caller's decode to judge)."""
         buf = b""
-        while chunk := self._read():
+        while not buf and (chunk := self._read()):  # leading white space (and a byte-order mark) is dropped
+            buf = chunk.lstrip(_WHITESPACE)
+            if buf.startswith(_BOM):
+                buf = buf[len(_BOM):].lstrip(_WHITESPACE)
+        if buf[:1] == b"[":
+            return b"[", buf[1:], True
+        if buf[:1] != b"{":
+            return None, buf + self._rest(len(buf)), False
+        scanner = _Scanner()
+        while True:
+            found = scanner.scan(buf)
+            if found is not None:
+                return buf[: found + 1], buf[found + 1:], False
+            if scanner.depth == 0:
+                return None, buf + self._rest(len(buf)), False
+            _check_pending(buf)
+            chunk = self._read()
+            if not chunk:
+                return None, buf, False
             buf += chunk
-            stripped = buf.lstrip(_WHITESPACE)
-            if not stripped:
-                continue
-            if stripped[:1] == b"[":
-                start = len(buf) - len(stripped) + 1
-                return buf[:start], buf[start:]
-            if stripped[:1] != b"{":
-                return None, buf  # not JSON at all: the caller's decode reports it
-            match = _ARRAY_START.search(buf)
-            if match:
-                return buf[: match.end()], buf[match.end() :]
-        return None, buf
+
+    def _rest(self, held: int) -> bytes:
+        """The rest of a document that has no event array (bounded: it is decoded whole)."""
+        parts = []
+        while chunk := self._read():
+            held += len(chunk)
+            if held > MAX_PENDING:
+                raise MalformedStream(f"no top-level 'traceEvents' array in the first {MAX_PENDING >> 20} MiB")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def _without_duplicates(self, tail: bytes) -> bytes:
+        """`tail` (the last elements, the array's end and the keys after it) without further top-level
+        `traceEvents` arrays: JSON readers keep the last of duplicate keys, a trace's reader the first."""
+        if _KEY not in tail:
+            return tail
+        scanner = _Scanner(depth=2)
+        while (found := scanner.scan(tail)) is not None:
+            key = tail.rfind(_KEY, 0, found)
+            comma = tail.rfind(b",", 0, key)
+            end = _Scanner(depth=2).closing(tail, found + 1)
+            if end is None:
+                return tail  # unterminated: the remainder's decode says so
+            tail = tail[:comma] + tail[end + 1:]
+            self.duplicates += 1
+            scanner = _Scanner(depth=2)
+        return tail
 
 
-def _last_boundary(buf: bytes) -> tuple[int, int] | None:
-    """Indexes of the '}' and the '{' of the last `}`,`{` boundary in `buf`, or None."""
-    lo = len(buf)
-    window = _SEARCH_WINDOW
-    while lo > 0:
-        lo = max(0, lo - window)
+class _Scanner:
+    """Strings and bracket depth over a growing buffer, each byte scanned once; finds the top-level event array."""
+
+    def __init__(self, depth: int = 0) -> None:
+        self.depth = depth
+        self.in_string = False
+        self.position = 0
+
+    def scan(self, buf: bytes) -> int | None:
+        """The index of the '[' that opens a top-level `traceEvents` array, or None (scanned to the end)."""
+        for token in _TOKEN.finditer(buf, self.position):
+            byte, at = token.group(), token.start()
+            if byte[:1] == b"\\":
+                if len(byte) == 1:  # an escape cut by the chunk's end: wait for its second byte
+                    self.position = at
+                    return None
+            elif byte == b'"':
+                self.in_string = not self.in_string
+            elif self.in_string:
+                pass
+            elif byte in b"{[":
+                self.depth += 1
+                if byte == b"[" and self.depth == 2 and _names_the_events(buf, at):
+                    self.position = at + 1
+                    return at
+            else:
+                self.depth -= 1
+                if self.depth == 0:
+                    self.position = token.end()
+                    return None
+        self.position = len(buf)
+        return None
+
+    def closing(self, buf: bytes, start: int) -> int | None:
+        """The index of the bracket that closes the array opened just before `start`, or None."""
+        self.position = start
+        for token in _TOKEN.finditer(buf, start):
+            byte = token.group()
+            if byte == b'"':
+                self.in_string = not self.in_string
+            elif not self.in_string and byte in b"{[":
+                self.depth += 1
+            elif not self.in_string and byte in b"}]":
+                self.depth -= 1
+                if self.depth == 1:
+                    return token.start()
+        return None
+
+
+def _names_the_events(buf: bytes, at: int) -> bool:
+    """Whether the '[' at `at` is the value of a `"traceEvents"` key (not of a key ending in it)."""
+    before = buf[max(0, at - _OVERLAP):at].rstrip(_WHITESPACE)
+    if not before.endswith(b":"):
+        return False
+    key = before[:-1].rstrip(_WHITESPACE)
+    return key.endswith(_KEY) and key[-len(_KEY) - 1:-len(_KEY)] != b"\\"
+
+
+def _first_element(buf: bytes) -> bytes:
+    """The first byte of the array's first element ('{', or ']' when empty); `MalformedStream` for any other."""
+    first = buf.lstrip(_WHITESPACE)[:1]
+    if first not in (b"", b"{", b"]"):
+        raise MalformedStream(f"byte {first!r} cannot start an event (an array element is an object)")
+    return first
+
+
+def _check_pending(buf: bytes) -> None:
+    if len(buf) > MAX_PENDING:
+        raise MalformedStream(f"{MAX_PENDING >> 20} MiB without an event boundary: not a trace's event array")
+
+
+def _last_boundary(buf: bytes, lo: int) -> tuple[int, int] | None:
+    """Indexes of the '}' and the '{' of the last `}`,`{` boundary in `buf[lo:]`, or None."""
+    hi = len(buf)
+    window = 1 << 16
+    while hi > lo:
+        start = max(lo, hi - window)
         last = None
-        for last in _BOUNDARY.finditer(buf, lo):
+        for last in _BOUNDARY.finditer(buf, start):
             pass
         if last is not None:
             return last.start(), last.end() - 1
-        window *= 4
+        hi, window = start, window * 4
     return None

@@ -10,10 +10,14 @@ import numpy as np
 
 from workbench.errors import InputError
 from workbench.loaders.files import Progress, open_input
-from workbench.loaders.json_stream import EventArrayReader
+from workbench.loaders.json_stream import EventArrayReader, MalformedStream
 from workbench.loaders.kineto_comm_args import CommArgsBuilder
 from workbench.loaders.kineto_schema import NO_ARGS, NOT_RECORDED, Event, decode_batch, event_array
 from workbench.models.trace import EventTable, MemoryEvents, Trace
+
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+MAX_US = 1e17  # |ts| and dur beyond this (3,000 years in µs) are no real time
+MAX_DEPTH = 1000  # about where a nested value exhausts the decoder's recursion
 
 # Categories of the 2021-era schema (PyTorch 1.8-1.10) and their current names.
 CATEGORY_ALIASES = {
@@ -33,12 +37,21 @@ def load_kineto(path: str | Path, progress: Progress | None = None) -> Trace:
     with open_input(path) as handle:
         report = (lambda: progress(handle.fraction_read())) if progress else None
         reader = EventArrayReader(handle.stream, on_progress=report)
-        for events, skipped in reader.batches(decode_batch):
-            columns.add(events, skipped)
-        document = _decode_document(path, reader.remainder)
+        try:
+            for events, skipped in reader.batches(_decode_events):
+                columns.add(events, skipped)
+        except MalformedStream as exc:
+            raise InputError(path, f"not a Kineto/Chrome trace: {exc}") from None
+        except _TooDeep:
+            raise InputError(path, f"an event nested deeper than {MAX_DEPTH} levels: not a trace") from None
+        remainder = reader.remainder
+        if remainder[:1] == b"[" and not remainder.rstrip().endswith(b"]"):
+            remainder = remainder.rstrip().rstrip(b",") + b"]"  # Chrome's array form may omit the closing ']'
+        document = _decode_document(path, remainder)
+    columns.duplicates = reader.duplicates
     if isinstance(document, list):
         metadata: dict[str, Any] = {}
-        last_events = reader.remainder
+        last_events = remainder
     else:
         metadata = document
         events = metadata.pop("traceEvents", None)
@@ -46,14 +59,27 @@ def load_kineto(path: str | Path, progress: Progress | None = None) -> Trace:
             raise InputError(path, "no 'traceEvents' key: not a Kineto/Chrome trace")
         if not isinstance(events, list):
             raise InputError(path, f"'traceEvents' is a {type(events).__name__}, not a list")
-        last_events = event_array(reader.remainder)
-    columns.add(*decode_batch(last_events))
+        last_events = event_array(remainder)
+    columns.add(*_decode_events(last_events))
     return columns.build(str(path), metadata)
+
+
+class _TooDeep(ValueError):
+    pass
+
+
+def _decode_events(data: bytes) -> tuple[list[Event], int]:
+    try:
+        return decode_batch(data)
+    except RecursionError:
+        raise _TooDeep() from None
 
 
 def _decode_document(path: str | Path, data: bytes) -> Any:
     try:
         document = msgspec.json.decode(data)
+    except RecursionError:
+        raise InputError(path, f"JSON nested deeper than {MAX_DEPTH} levels: not a trace") from None
     except msgspec.DecodeError as exc:
         reason = str(exc)
         if "truncated" in reason:
@@ -67,17 +93,19 @@ def _decode_document(path: str | Path, data: bytes) -> Any:
 def _as_int(value: int | str) -> int:
     """An id as an integer: decimal and hex strings are converted, labels become NOT_RECORDED."""
     if type(value) is int:
-        return value
-    if not isinstance(value, str):
+        return value if INT64_MIN <= value <= INT64_MAX else NOT_RECORDED
+    if not isinstance(value, str) or len(value) > 20:
         return NOT_RECORDED
     try:
-        return int(value, 16) if value[:2].lower() == "0x" else int(value)
+        number = int(value, 16) if value[:2].lower() == "0x" else int(value)
     except ValueError:
         return NOT_RECORDED
+    return number if INT64_MIN <= number <= INT64_MAX else NOT_RECORDED
 
 
 def _int_column(values: list[int | str]) -> np.ndarray:
-    """Ids as an int64 column; the per-value conversion runs only when some are strings."""
+    """Ids as an int64 column; the per-value conversion runs only when some are strings or out of its range
+    (those become NOT_RECORDED)."""
     try:
         return np.array(values, dtype=np.int64)
     except (TypeError, ValueError, OverflowError):
@@ -113,6 +141,7 @@ class _Columns:
         self.thread_names: dict[tuple[int, int], str] = {}
         self.skipped = 0
         self.other = 0
+        self.duplicates = 0  # further top-level traceEvents arrays, not read
 
     def add(self, events: list[Event], skipped: int) -> None:
         self.skipped += skipped
@@ -131,7 +160,8 @@ class _Columns:
         args = [e.args or NO_ARGS for e in events]
         ts = np.array([e.ts for e in events], dtype=np.float64)
         dur = np.array([e.dur for e in events], dtype=np.float64)
-        valid = ~(np.isnan(ts) | np.isnan(dur) | (dur < 0))  # a negative duration is malformed
+        # malformed: a missing, infinite or negative time, or one beyond any real trace (years)
+        valid = (np.abs(ts) < MAX_US) & (dur >= 0) & (dur < MAX_US)
         self.skipped += int(len(events) - valid.sum())
         external = [a.external_id if a.external_id != NOT_RECORDED else a.external_id_v1 for a in args]
         shapes = [bytes(a.input_dims) for a in args]
@@ -146,10 +176,10 @@ class _Columns:
             "tid": _int_column([e.tid for e in events]),
             "device": _int_column([a.device for a in args]),
             "stream": _int_column([a.stream for a in args]),
-            "correlation": np.array([a.correlation for a in args], dtype=np.int64),
-            "external_id": np.array(external, dtype=np.int64),
+            "correlation": _int_column([a.correlation for a in args]),
+            "external_id": _int_column(external),
             "flops": np.array([a.flops for a in args], dtype=np.float64),
-            "bytes": np.array([a.bytes for a in args], dtype=np.int64),
+            "bytes": _int_column([a.bytes for a in args]),
             "shapes": shape_codes,
         }
         for key, column in columns.items():
@@ -160,10 +190,10 @@ class _Columns:
         args = [e.args or NO_ARGS for e in events]
         columns = {
             "ts": np.array([e.ts for e in events], dtype=np.float64),
-            "bytes": np.array([a.alloc_bytes for a in args], dtype=np.int64),
-            "total_allocated": np.array([a.total_allocated for a in args], dtype=np.int64),
-            "total_reserved": np.array([a.total_reserved for a in args], dtype=np.int64),
-            "device": np.array([a.device_id for a in args], dtype=np.int32),
+            "bytes": _int_column([a.alloc_bytes for a in args]),
+            "total_allocated": _int_column([a.total_allocated for a in args]),
+            "total_reserved": _int_column([a.total_reserved for a in args]),
+            "device": _int_column([a.device_id for a in args]).astype(np.int32),
         }
         for key, column in columns.items():
             self.memory.setdefault(key, []).append(column)
@@ -198,6 +228,7 @@ class _Columns:
             metadata=metadata,
             thread_names=self.thread_names,
             skipped_events=self.skipped,
+            ignored_event_arrays=self.duplicates,
             other_events=self.other,
             comm_args=self.comm.build(),
         )
