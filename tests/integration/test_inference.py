@@ -62,6 +62,23 @@ def test_hand_written_decode_loop() -> None:
     assert [s["phase"] for s in steps] == ["prefill"] + ["decode"] * 96
 
 
+def test_decode_roofline_of_the_hand_written_loop() -> None:
+    """vocab 8192, d 768, 6 layers (qkv, proj, 2 MLP), float32: the weights one decode pass reads."""
+    m = analyzed(shared_path(DECODE)).metrics
+    params = 6 * (768 * 3 * 768 + 768 * 768 + 2 * 768 * 4 * 768) + 8192 * 768
+    assert (m["weight_element_bytes"], m["decode_weight_bytes_per_pass"]) == (4, 4 * params)
+    assert m["peak_memory_bandwidth_gbps"] == 3350  # H100 SXM (HBM3)
+    floor_ms = m["decode_bytes_per_pass"] / 3350e9 * 1000
+    assert m["decode_mbu_pct"] == pytest.approx(100 * floor_ms / m["decode_ms_per_pass"], rel=1e-3)
+    assert m["decode_tokens_per_s_ceiling"] == pytest.approx(1000 / floor_ms, rel=1e-3)
+
+
+def test_prefill_against_peak_flops() -> None:
+    m = analyzed(shared_path(SGLANG)).metrics
+    assert (m["device_name"], m["peak_tflops"], m["weight_element_bytes"]) == ("AMD Instinct MI300X", 1307, 2)
+    assert 0 < m["prefill_mfu_pct"] < 100
+
+
 def test_graph_replays_are_decode_passes_of_unknown_batch() -> None:
     m = analyzed(shared_path(GRAPH)).metrics
     assert (m["cuda_graph_replays"], m["decode_passes"], m["inference_pass_source"]) == (128, 128, "graph_replay")

@@ -17,6 +17,8 @@ import numpy as np
 
 from workbench.analyses import categories as cat
 from workbench.analyses.operators import lookup
+from workbench.analyses.roofline import (decode_roofline, device_peaks, gemm_element_bytes, pass_kv_elements,
+                                         pass_weights, prefill_roofline)
 from workbench.models.trace import MISSING, EventTable, Trace
 from workbench.units import US_PER_MS
 
@@ -301,6 +303,7 @@ def inference_summary(trace: Trace, kinds: np.ndarray) -> tuple[dict, list[dict]
     if (concat[decode] > 0).any():
         metrics["kv_concat_elements_first_decode"] = int(concat[decode][0])
         metrics["kv_concat_elements_last_decode"] = int(concat[decode][-1])
+    metrics.update(_rooflines(trace, kinds, passes, concat, gpu_us, metrics["decode_ms_per_pass"]))
     origin = float(events.ts.min())
     table = [
         {"pass": k, "phase": passes.phase[k],
@@ -312,6 +315,32 @@ def inference_summary(trace: Trace, kinds: np.ndarray) -> tuple[dict, list[dict]
         for k in range(len(passes))
     ]
     return metrics, table, passes.warnings
+
+
+def _rooflines(trace: Trace, kinds: np.ndarray, passes: Passes, concat: np.ndarray, gpu_us: np.ndarray,
+               ms_per_pass: float | None) -> dict[str, Any]:
+    """Decode against peak bandwidth (from its first decode pass's shapes), prefill against peak FLOPs."""
+    events = trace.events
+    device = next((d.get("name") for d in trace.devices if d.get("name")), None)
+    peak_gbps, peak_tflops = device_peaks(device)
+    width = gemm_element_bytes(events, kinds)
+    bounds = _pass_bounds(events, passes)
+    out: dict[str, Any] = {"device_name": device, "weight_element_bytes": width}
+    decode = [k for k, p in enumerate(passes.phase) if p == "decode"]
+    if decode:
+        k = decode[0]
+        weights, _ = pass_weights(events, float(passes.start_us[k]), float(bounds[k]))
+        kv = pass_kv_elements(events, float(passes.start_us[k]), float(bounds[k])) or int(concat[k])
+        if weights:
+            tokens = int(passes.decode_tokens[k]) if passes.decode_tokens[k] > 0 else None
+            out.update(decode_roofline(weights * width, kv * width, tokens, ms_per_pass, peak_gbps))
+    prefill = [k for k, p in enumerate(passes.phase) if p in ("prefill", "mixed")]
+    flops = 0.0
+    for k in prefill:
+        per_token = pass_weights(events, float(passes.start_us[k]), float(bounds[k]))[1]
+        flops += per_token * max(int(passes.prefill_tokens[k] + passes.decode_tokens[k]), 0)
+    out.update(prefill_roofline(flops, float(gpu_us[prefill].sum()) / US_PER_MS if prefill else None, peak_tflops))
+    return out
 
 
 def _decode_span_us(passes: Passes, wall_end: np.ndarray, decode: np.ndarray) -> float:
