@@ -73,7 +73,7 @@ def run_job(workspace: Path, base_hidden: int, new_hidden: int) -> dict[str, int
 
 def test_a_regression_fails_the_diff_step(tmp_path):
     codes = run_job(tmp_path, base_hidden=256, new_hidden=2048)
-    assert list(codes.values()) == [None, None, None, None, 0, 0, 1, None]
+    assert list(codes.values()) == [None, None, None, None, 0, 0, 1, 0, None]
     assert "Regression against the base (fail when over 10 % slower)" in [k for k, v in codes.items() if v == 1]
     report = json.loads((tmp_path / "reports" / "diff.json").read_text())
     assert_valid_report(report)
@@ -84,13 +84,14 @@ def test_a_regression_fails_the_diff_step(tmp_path):
     assert {"aten::addmm", "aten::mm"} <= slower
     suite, = parse_junit((tmp_path / "reports" / "findings.xml").read_text()).findall("testsuite")
     assert suite.get("name").startswith("traces/new/") and int(suite.get("tests")) > 0  # the trace in the folder
+    assert (tmp_path / "reports" / "report.html").read_text().startswith("<!DOCTYPE html>")  # uploaded with the rest
     summary = (tmp_path / "summary.md").read_text()
     assert summary.count("# workbench report\n") == 2 and "## Diff: `traces/base/" in summary
 
 
 def test_an_improvement_passes_every_step(tmp_path):
     codes = run_job(tmp_path, base_hidden=2048, new_hidden=256)
-    assert list(codes.values()) == [None, None, None, None, 0, 0, 0, None]
+    assert list(codes.values()) == [None, None, None, None, 0, 0, 0, 0, None]
     report = json.loads((tmp_path / "reports" / "diff.json").read_text())
     assert report["gate"]["passed"] is True and report["diff"]["step_time_change_pct"] < 0
     assert len(list((tmp_path / "traces" / "new").glob("*.pt.trace.json.gz"))) == 1

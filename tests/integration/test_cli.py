@@ -76,3 +76,20 @@ def test_python_dash_m(tmp_path):
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.startswith("workbench: error:") and "missing.json" in result.stderr
+
+
+def test_html_report_is_one_file_with_plotly_inlined(capsys, tmp_path):
+    pytest.importorskip("plotly")
+    target = tmp_path / "report.html"
+    assert main(["analyze", str(NAIVE), "--format", "html", "-o", str(target)]) == 0
+    page = target.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and page.count("* plotly.js v") == 1 and "<script src" not in page
+    assert "fp32-matmul" in page and "torch.backends.cuda.matmul.allow_tf32 = True" in page  # findings, fix code
+    assert [page.count(f">{tab}</label>") for tab in ("Overview", "Timeline", "Findings")] == [1, 1, 1]
+
+
+def test_html_without_plotly_says_so_in_one_line(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)  # as if plotly were not installed
+    code, out, err = run(capsys, "analyze", str(NAIVE), "--format", "html")
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == ["workbench: error: --format html needs plotly: pip install 'workbench[notebook]'"]

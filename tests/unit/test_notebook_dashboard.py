@@ -85,11 +85,18 @@ def test_a_dashboard_of_a_report_zooms_by_analyzing_its_input_again(naive):
     assert len(detail.layout.yaxis.ticktext) == 4 and all(t.text for t in detail.data)
 
 
-def test_the_bundle_has_widgets_static_html_and_text(naive):
-    bundle = naive._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert "Timeline" in bundle["text/html"] and "cdn.plot.ly" in bundle["text/html"]
-    assert "fp32-matmul" in bundle["text/plain"]
+def test_the_widgets_then_the_static_view_with_plotly_js_once(naive, monkeypatch):
+    import importlib
+
+    board_module = importlib.import_module("workbench.notebook.dashboard")
+
+    monkeypatch.setattr(board_module, "_PLOTLY_JS_SENT", False)  # a new kernel session
+    widgets, static = naive.outputs()
+    assert "application/vnd.jupyter.widget-view+json" in widgets and "text/html" not in widgets
+    assert "Timeline" in static["text/html"] and "fp32-matmul" in static["text/plain"]
+    assert "<script src" not in static["text/html"]  # no CDN: plotly.js is inlined
+    assert static["text/html"].count("* plotly.js v") == 1  # inlined, its banner once
+    assert "* plotly.js v" not in naive.outputs()[1]["text/html"]  # once a session
     assert sum(naive.payload_bytes().values()) < 1_000_000
 
 

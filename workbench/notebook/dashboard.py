@@ -17,8 +17,14 @@ TABS: list[tuple[str, Callable[[DashboardData], list[Part]]]] = [
 DIFF_TABS = ("Overview", "Kernels & operators", "Findings")
 
 
+_PLOTLY_JS_SENT = False  # whether this kernel session's notebook has plotly.js in a static view already
+
+
 class Dashboard:
-    """A report's dashboard. In a notebook it displays as widgets, with static HTML and text beside them."""
+    """A report's dashboard. In a notebook it displays as two outputs: the widgets, and the static view
+    (HTML, the report's Markdown as text) for where widgets cannot run (nbconvert, GitHub, no kernel);
+    the widgets' stylesheet hides the static view where they run (JupyterLab, Notebook 7).
+    """
 
     def __init__(self, data: DashboardData) -> None:
         self.data = data
@@ -43,8 +49,8 @@ class Dashboard:
             self._widget = tab_widget(self.tabs)
         return self._widget
 
-    def html(self, include_plotlyjs: bool | str = "cdn") -> str:
-        """The static rendering: every tab one below the other."""
+    def html(self, include_plotlyjs: bool | str = True) -> str:
+        """The static rendering (the `--format html` report's body): the tabs, plotly.js inlined once."""
         from workbench.notebook.static_html import render
 
         return render(self.tabs, include_plotlyjs)
@@ -53,17 +59,29 @@ class Dashboard:
         """The report as Markdown text (rich's text report would draw itself into the notebook)."""
         return FORMATS["markdown"](self.report)
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        bundle = dict(self.widget._repr_mimebundle_())
-        bundle.update({"text/plain": self.text(), "text/html": self.html()})
-        return bundle
+    def outputs(self) -> list[dict[str, Any]]:
+        """The two outputs' mime bundles: the widgets, then the static view (plotly.js inlined in the
+        session's first one only). nbconvert prefers a widget whose state it saved, which it cannot draw
+        offline: in an output of its own, the static view is not an alternative that loses to it."""
+        global _PLOTLY_JS_SENT
+        widgets = {**self.widget._repr_mimebundle_(), "text/plain": "(the dashboard's widgets; the report follows)"}
+        static = {"text/html": self.html(include_plotlyjs=not _PLOTLY_JS_SENT), "text/plain": self.text()}
+        _PLOTLY_JS_SENT = True
+        return [widgets, static]
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        for bundle in self.outputs():
+            display(bundle, raw=True)
 
     def payload_bytes(self) -> dict[str, int]:
-        """What displaying the dashboard sends to the browser: widget states, static HTML, text."""
+        """What displaying the dashboard sends to the browser: widget states, static HTML, text (plotly.js,
+        4.8 MB, comes once more with the first dashboard of a kernel session)."""
         from ipywidgets import Widget
 
         states = Widget.get_manager_state(drop_defaults=False, widgets=_tree(self.widget))["state"]
-        return {"widget_state": len(json.dumps(states, default=str)), "html": len(self.html()),
+        return {"widget_state": len(json.dumps(states, default=str)), "html": len(self.html(include_plotlyjs=False)),
                 "text": len(self.text())}
 
 

@@ -38,3 +38,7 @@ CSS = """
 .wb-wrap { white-space: pre-wrap; overflow-wrap: anywhere; }
 </style>
 """
+
+# Shown only where the widgets run (JupyterLab's and Notebook 7's output areas are lumino widgets,
+# nbconvert's are plain divs): the static view displayed above them is hidden there.
+HIDE_STATIC_CSS = "<style>.lm-Widget.jp-OutputArea-child:has(.wb-static) { display: none; }</style>"

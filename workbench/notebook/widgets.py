@@ -17,7 +17,7 @@ import ipywidgets as w
 
 from workbench.notebook.frontend import FixCodeWidget, SortableTable
 from workbench.notebook.parts import Chart, FixCode, Html, Part, Table, esc
-from workbench.notebook.style import CSS
+from workbench.notebook.style import CSS, HIDE_STATIC_CSS
 
 Tabs = list[tuple[str, list[Part]]]
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
@@ -26,7 +26,7 @@ SLIDER_STEPS = 1000
 
 def tab_widget(tabs: Tabs) -> w.Widget:
     tab = w.Tab(children=[w.VBox([to_widget(p) for p in parts]) for _, parts in tabs], titles=[t for t, _ in tabs])
-    return w.VBox([w.HTML(CSS), tab], layout=w.Layout(width="100%")).add_class("wb")
+    return w.VBox([w.HTML(CSS + HIDE_STATIC_CSS), tab], layout=w.Layout(width="100%")).add_class("wb")
 
 
 def to_widget(part: Part) -> w.Widget:

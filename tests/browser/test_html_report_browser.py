@@ -1,0 +1,103 @@
+"""The `--format html` report opened from disk (file://) in Debian's Chromium through Playwright, with
+every network request refused: the tabs switch, the charts are drawn offline, the memory axis is in
+GiB, titles are not clipped. Also the notebook's static view in `jupyter nbconvert --to html --execute`.
+Screenshots are kept under the test's tmp_path. Skips without chromium or Playwright.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.browser.lab import BROWSER_ARGS, CHROMIUM
+from tests.conftest import NAIVE, ROOT
+from workbench.cli import main
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install -y chromium)")
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytest.importorskip("plotly", reason="the html report needs plotly")
+
+TABS = ["Overview", "Timeline", "Kernels & operators", "Memory", "Findings"]
+CLIPPED = """els => els.filter(e => e.offsetParent && e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"""
+DRAWN = """s => [...document.querySelectorAll(s)].filter(p => p.offsetParent && p._fullLayout
+    && p.querySelector('.main-svg') && p.getBoundingClientRect().width > 300).length"""
+
+
+def browse(tmp_path, url: str, check) -> list[str]:
+    """Open `url` in headless Chromium, refusing every request that is not a local file; run `check(page)`."""
+    from playwright.sync_api import sync_playwright
+
+    remote: list[str] = []
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
+                                                       headless=True, viewport={"width": 1280, "height": 900},
+                                                       args=BROWSER_ARGS)
+        try:
+            def refuse(route):
+                remote.append(route.request.url)
+                route.abort()
+
+            context.route(lambda u: not u.startswith(("file:", "data:", "blob:")), refuse)
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(url)
+            check(page)
+            assert not [e for e in errors if "Plotly" in e], errors
+        finally:
+            context.close()
+    return remote
+
+
+def test_the_html_report_opened_from_disk(tmp_path):
+    report = tmp_path / "report.html"
+    assert main(["analyze", str(NAIVE), "--format", "html", "-o", str(report)]) == 0
+
+    def check(page):
+        labels = page.locator(".wb-tabs > label")
+        assert [t.strip() for t in labels.all_inner_texts()] == TABS
+        page.wait_for_function(DRAWN, arg=".wb-tabs section .js-plotly-plot")  # the overview's charts
+        page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
+        assert page.eval_on_selector_all("h1, h3, .wb-card, .wb-tabs > label", CLIPPED) == []
+        for tab in TABS[1:]:
+            labels.filter(has_text=tab).click()
+            section = page.locator(f".wb-tabs section[aria-label='{tab}']")
+            assert section.is_visible() and section.bounding_box()["height"] > 100
+            if tab in ("Timeline", "Memory"):
+                page.wait_for_function(DRAWN, arg=f".wb-tabs section[aria-label='{tab}'] .js-plotly-plot")
+                width = section.locator(".js-plotly-plot").first.bounding_box()["width"]
+                assert width > 0.9 * section.bounding_box()["width"]  # drawn while hidden, at the page's width
+            if tab == "Memory":
+                assert section.locator(".ytitle").first.text_content() == "GiB"
+                ticks = section.locator(".yaxislayer-above .ytick text").all_text_contents()
+                assert ticks and all(t.replace(".", "").isdigit() for t in ticks)  # no decimal "G"
+            if tab == "Findings":
+                assert "torch.backends.cuda.matmul" in section.locator(".wb-code").first.inner_text()
+                assert "38.1 ms/step" in section.inner_text() and "%" in section.inner_text()
+            assert page.eval_on_selector_all(f".wb-tabs section[aria-label='{tab}'] h3, "
+                                             f".wb-tabs section[aria-label='{tab}'] .wb-finding > div", CLIPPED) == []
+            page.screenshot(path=str(tmp_path / f"{tab.split()[0].lower()}.png"), full_page=True)
+
+    assert browse(tmp_path, report.as_uri(), check) == []  # nothing fetched from the network
+    print(f"\n{report.stat().st_size / 1e6:.1f} MB; screenshots in {tmp_path}")
+
+
+@pytest.mark.skipif(shutil.which("jupyter") is None, reason="jupyter (nbconvert) is not installed")
+def test_nbconvert_of_a_dashboard_notebook_shows_the_static_view(tmp_path):
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--execute", "--output-dir",
+                    str(tmp_path), "01_quickstart.ipynb"], cwd=ROOT / "notebooks", check=True, capture_output=True,
+                   timeout=300)
+
+    def check(page):
+        static = page.locator(".wb-static").first
+        assert static.is_visible()
+        page.wait_for_function(DRAWN, arg=".wb-static .js-plotly-plot")  # charts drawn, offline
+        static.locator(".wb-tabs > label").filter(has_text="Findings").click()
+        assert static.locator("section[aria-label='Findings'] .wb-code").first.is_visible()
+        page.screenshot(path=str(tmp_path / "nbconvert.png"), full_page=False)
+
+    browse(tmp_path, (tmp_path / "01_quickstart.html").as_uri(), check)  # nbconvert's page asks CDNs: refused
