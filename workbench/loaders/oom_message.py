@@ -3,8 +3,9 @@
 Read: the caching allocator's message in every wording since torch 0.4 (`(GPU 0; T total capacity;
 A already allocated; F free; C cached)` of 2018-2019, `reserved in total by PyTorch` and `X allowed;`
 of 1.x-2.0, the sentences of 2.1+ with other processes, private pools (CUDA Graphs) and the
-`HIP out of memory` of ROCm builds, `XPU out of memory` of Intel GPUs), MPS's, and runtime OOMs that carry no allocator numbers
-(`CUDA error: out of memory`, `CUDA driver error: out of memory`, `cudaErrorMemoryAllocation`, `CUDA_ERROR_OUT_OF_MEMORY`, `CUBLAS_STATUS_ALLOC_FAILED`,
+`HIP out of memory` of ROCm builds, `XPU out of memory` of Intel GPUs), MPS's, and runtime OOMs
+that carry no allocator numbers (`CUDA error: out of memory`, `CUDA driver error: out of memory`,
+`cudaErrorMemoryAllocation`, `CUDA_ERROR_OUT_OF_MEMORY`, `CUBLAS_STATUS_ALLOC_FAILED`,
 `torch.AcceleratorError`). Lines wrapped by a terminal or an issue tracker are joined; `[rankN]:`
 prefixes, ANSI codes and JSON-lines wrapping are removed first (`error_text.clean_lines`).
 """

@@ -49,11 +49,14 @@ def inconclusive(input_: AnalyzedInput) -> Iterator[Finding]:
     outside = facts.outside_pytorch()
     if outside is not None:
         evidence["outside_pytorch_bytes"], evidence["outside_pytorch"] = outside, format_bytes(outside)
+    if note := facts.segment_note():
+        evidence["request_note"] = note
     if facts.requested is None:
         title = "Out of memory, but the text gives neither the request nor what PyTorch held"
     elif facts.device_free is not None and facts.device_free >= facts.requested:
+        segment = f" ({note})" if note else ""
         title = (f"Not a full GPU: the device reported {format_bytes(facts.device_free)} free, more than the "
-                 f"{format_bytes(facts.requested)} request, while PyTorch held {format_bytes(facts.allocated or 0)}")
+                 f"{format_bytes(facts.requested)} request{segment}, while PyTorch held {format_bytes(facts.allocated or 0)}")
     else:
         title = (f"Not PyTorch's memory: {format_bytes(outside or 0)} of the {format_bytes(facts.total or 0)} device "
                  f"is held outside PyTorch's cache (PyTorch holds {format_bytes((facts.allocated or 0) + facts.cached_free())})")
