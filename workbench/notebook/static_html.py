@@ -26,6 +26,9 @@ TAB_CSS = "<style>\n" + "\n".join(
 .wb-tabs > input:checked + label { border-bottom-color: var(--jp-brand-color1, #1976d2);
                                    color: var(--jp-ui-font-color1, #111); }
 .wb-tabs > input:focus-visible + label { outline: 2px solid var(--jp-brand-color1, #1976d2); }
+.wb-static pre.wb-code { background: var(--jp-cell-editor-background, #f5f5f5); padding: 6px; font-size: 12px;
+                         line-height: 1.35; white-space: pre;
+                         font-family: var(--jp-code-font-family, monospace), monospace; }  /* over nbconvert's and JupyterLab's rendered-HTML pre */
 .wb-tabs > section { height: 0; overflow: hidden; visibility: hidden; padding-top: 6px;
                      border-top: 1px solid var(--jp-border-color2, #ddd); }
 </style>"""
