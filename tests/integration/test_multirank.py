@@ -206,3 +206,19 @@ def test_gloo_ranks_have_host_compute_per_step(gloo):
         assert 0 < row["compute_ms_per_step"] * rank.metrics["step_count"] <= sum(e["dur"] for e in events) / 1000
     rows = {r["metric"]: r for r in gloo.tables["rank_distribution"]}
     assert rows["compute_ms_per_step"]["ranks"] == 4
+
+
+def test_the_rank_with_an_extra_branch_is_named_with_it_despite_the_noise():
+    """8 gloo ranks on 2 cores (real capture): rank 5 also runs `aux_head` (tools/capture/gloo_straggler.py
+    --case extra-compute). Compute per step varies across the other ranks as much as rank 5's excess; the
+    calls do not."""
+    (job,) = analyze_path(SAMPLES / "cpu" / "ddp_gloo_extra_compute", AnalyzeOptions())
+    rows = {r["rank"]: r for r in job.tables["stragglers"]}
+    five = rows[5]
+    assert "extra work" in five["outlier_in"] and five["likely_cause"] == "extra work"
+    first = five["extra_work"][0]
+    assert (first["kind"], first["name"], first["calls_per_step"], first["median_calls_per_step"]) == (
+        "annotation", "aux_head", 1.0, 0.0)
+    assert all(not r["extra_work"] for rank, r in rows.items() if rank != 5)
+    (finding,) = [f for f in run_rules([job]) if f.id == "straggler-rank" and f.evidence["rank"] == 5]
+    assert "extra work: annotation aux_head" in finding.title

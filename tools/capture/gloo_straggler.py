@@ -1,11 +1,15 @@
 """Capture real per-rank Kineto traces of a small DDP job on CPU (gloo) with one slow rank.
 
 Usage: python tools/capture/gloo_straggler.py OUT_DIR [--ranks 4] [--slow-rank 2] [--delay-ms 40]
+                                              [--case slow-loading | extra-compute] [--extra-layers 3]
 
 Each rank trains the same MLP under DistributedDataParallel for 6 steps and profiles steps
-3-5 (`torch.profiler.schedule(wait=1, warmup=1, active=3, repeat=1)`). On `--slow-rank` the dataset's
-`__getitem__` sleeps, so its data loading makes every other rank wait in the gradient
-all-reduce. Writes `rank-<r>.pt.trace.json.gz` per rank.
+3-5 (`torch.profiler.schedule(wait=1, warmup=1, active=3, repeat=1)`). With `slow-loading` (the
+default), the dataset's `__getitem__` sleeps on `--slow-rank`, so its data loading makes every
+other rank wait in the gradient all-reduce. With `extra-compute`, `--slow-rank` also runs an
+auxiliary head of `--extra-layers` Linear(1024, 1024) layers (its own parameters, outside DDP)
+inside `record_function("aux_head")`, forward and backward: more work rather than a slower
+input. Writes `rank-<r>.pt.trace.json.gz` per rank.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ class Samples(Dataset):
         return torch.randn(256, generator=g), torch.randn(16, generator=g)
 
 
-def run_rank(rank: int, world: int, out: str, slow_rank: int, delay_ms: float) -> None:
+def run_rank(rank: int, world: int, out: str, slow_rank: int, delay_ms: float, extra_layers: int) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.manual_seed(0)
@@ -48,6 +52,7 @@ def run_rank(rank: int, world: int, out: str, slow_rank: int, delay_ms: float) -
         torch.nn.Linear(1024, 16)), bucket_cap_mb=2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     loader = DataLoader(Samples(delay_ms / 1000 if rank == slow_rank else 0.0), batch_size=BATCH)
+    aux_head = torch.nn.Sequential(torch.nn.Linear(256, 1024), *(torch.nn.Linear(1024, 1024) for _ in range(extra_layers)))
     path = Path(out) / f"rank-{rank}.pt.trace.json.gz"
     with torch.profiler.profile(
         activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True,
@@ -56,6 +61,9 @@ def run_rank(rank: int, world: int, out: str, slow_rank: int, delay_ms: float) -
     ) as prof:
         for x, y in loader:
             loss = torch.nn.functional.mse_loss(model(x), y)
+            if rank == slow_rank and extra_layers:
+                with torch.profiler.record_function("aux_head"):
+                    loss = loss + 1e-6 * aux_head(x).square().mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -68,12 +76,16 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("--ranks", type=int, default=4)
     parser.add_argument("--slow-rank", type=int, default=2)
-    parser.add_argument("--delay-ms", type=float, default=40.0)
+    parser.add_argument("--delay-ms", type=float, default=None, help="default: 40 (slow-loading), 0 (extra-compute)")
+    parser.add_argument("--case", choices=("slow-loading", "extra-compute"), default="slow-loading")
+    parser.add_argument("--extra-layers", type=int, default=3)
     args = parser.parse_args()
+    delay_ms = args.delay_ms if args.delay_ms is not None else (40.0 if args.case == "slow-loading" else 0.0)
+    extra_layers = args.extra_layers if args.case == "extra-compute" else 0
     Path(args.out).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     os.environ.setdefault("MASTER_PORT", "29531")
-    mp.spawn(run_rank, args=(args.ranks, args.out, args.slow_rank, args.delay_ms), nprocs=args.ranks)
+    mp.spawn(run_rank, args=(args.ranks, args.out, args.slow_rank, delay_ms, extra_layers), nprocs=args.ranks)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from workbench.analyses import categories as cat
 from workbench.analyses.collective_waits import collective_waits
 from workbench.analyses.collectives import Collectives
 from workbench.analyses.intervals import union_length
+from workbench.analyses.rank_work import Work, extra_work
 from workbench.models.trace import Trace
 from workbench.units import US_PER_MS
 
@@ -48,12 +49,13 @@ def robust_outliers(values: np.ndarray, min_excess: float) -> np.ndarray:
 
 
 def job_summary(ranks: list[int], collectives: list[Collectives], input_us: list[float], host_compute: list[float],
-                metrics: list[dict[str, Any]],
+                work: list[Work], metrics: list[dict[str, Any]],
                 kernels: list[list[dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """Input-level metrics and the `ranks` and `stragglers` tables of a multi-rank job, from per-rank summaries.
 
     Per rank: its collective calls, its data-loading time (`input_us`), its host compute (`host_compute_us`,
-    the compute of a rank without GPU kernels), its summary metrics and kernel table.
+    the compute of a rank without GPU kernels), its work by name (`rank_work.work_summary`), its summary
+    metrics and kernel table.
     """
     steps = np.array([max(int(m.get("step_count") or 0), 1) for m in metrics], dtype=np.float64)
     waits = collective_waits(collectives)
@@ -68,11 +70,14 @@ def job_summary(ranks: list[int], collectives: list[Collectives], input_us: list
     waited = waits.waited_us / US_PER_MS / steps
     caused = waits.caused_us / US_PER_MS / steps
     typical_step = float(np.nanmedian(step_ms)) if not np.isnan(step_ms).all() else float("nan")
+    extra = extra_work(work, steps)
+    top_extra = np.array([max((w["excess_ms_per_step"] for w in e), default=0.0) for e in extra])
     flags = {
         "compute": robust_outliers(compute, MIN_EXCESS * _nan_median(compute)),
         "step time": robust_outliers(step_ms, MIN_EXCESS * typical_step),
         "others waited": robust_outliers(caused, MIN_WAIT_SHARE * (typical_step if typical_step > 0 else 0.0))
         if waits.matched else np.zeros(len(ranks), dtype=bool),
+        "extra work": top_extra >= MIN_EXCESS * (typical_step if typical_step > 0 else np.inf),
     }
     rows = [{
         "rank": rank,
@@ -90,6 +95,8 @@ def job_summary(ranks: list[int], collectives: list[Collectives], input_us: list
     for i in np.flatnonzero(np.any(list(flags.values()), axis=0)).tolist():
         others = np.arange(len(ranks)) != i
         excess, kernel = _cause_excess(i, others, loading, per_step("idle_host_busy_ms"), kernels, steps)
+        if extra[i]:
+            excess["extra work"] = float(top_extra[i])
         cause = max(excess, key=excess.get) if excess and max(excess.values()) > 0 else None
         stragglers.append({
             "rank": ranks[i],
@@ -103,6 +110,7 @@ def job_summary(ranks: list[int], collectives: list[Collectives], input_us: list
             "likely_cause": cause,
             "cause_excess_ms_per_step": {k: v for k, v in excess.items() if v > 0},
             "slow_kernel": kernel if cause == "slow kernel" else None,
+            "extra_work": extra[i],
         })
     job_metrics = {
         "collectives_matched": waits.matched,

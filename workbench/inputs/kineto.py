@@ -9,6 +9,7 @@ from typing import Any
 
 from workbench.analyses import categories as cat
 from workbench.analyses.collectives import find_collectives
+from workbench.analyses.rank_work import work_summary
 from workbench.analyses.rank_distribution import detailed_ranks, rank_distribution
 from workbench.analyses.stragglers import host_compute_us, input_us, job_summary
 from workbench.analyses.timeline import rank_origins, shift_timeline, step_starts, trace_origin_us
@@ -84,7 +85,7 @@ def _job_input(path: Path, ranks: list[RankResult], failed: list[RankFailure]) -
         meta["missing_files"] = [f.path for f in failed]
         warnings += [f"{f.message} (rank left out of the job)" for f in failed]
     metrics, tables = job_summary([r.rank for r in ranks], [r.collectives for r in ranks],
-                                  [r.input_us for r in ranks], [r.host_compute_us for r in ranks],
+                                  [r.input_us for r in ranks], [r.host_compute_us for r in ranks], [r.work for r in ranks],
                                   [r.metrics for r in ranks],
                                   [r.tables["kernels"] for r in ranks])
     tables["rank_distribution"] = rank_distribution(tables["ranks"])
@@ -121,6 +122,7 @@ def summarize_rank(path: Path, progress: Progress, top: int, keep_trace: bool = 
     rank.collectives = find_collectives(trace, cat.gpu_kinds(trace.events))
     rank.input_us = input_us(trace)
     rank.host_compute_us = host_compute_us(trace)
+    rank.work = work_summary(trace, cat.gpu_kinds(trace.events))
     rank.step_starts = step_starts(trace)
     rank.first_us = trace_origin_us(trace)
     if not keep_trace:

@@ -83,9 +83,11 @@ def straggler_rank(input_: AnalyzedInput) -> Iterator[Finding]:
                      "the other ranks' wait for this rank in collectives, per step (what they would save if it "
                      "kept pace)" if blamed else "this rank's time above the other ranks' median, per step")
         cause = row["likely_cause"]
+        work = row.get("extra_work") or []
+        named = f"{cause}: {work[0]['kind']} {work[0]['name']}" if cause == "extra work" and work else cause
         yield finding_of(
             "straggler-rank",
-            title=f"Rank {row['rank']} is a straggler" + (f" ({cause})" if cause else "")
+            title=f"Rank {row['rank']} is a straggler" + (f" ({named})" if cause else "")
                   + (f": the other ranks wait {waited:.1f} ms/step for it in collectives" if blamed
                      else f": {excess:.1f} ms/step more {', '.join(row['outlier_in'])} than the median"),
             input=f"{input_.path} (rank {row['rank']})",
@@ -134,6 +136,10 @@ def exposed_communication(ctx: TraceContext) -> Iterator[Finding]:
 
 
 def _straggler_fix(cause: str | None) -> Fix:
+    if cause == "extra work":
+        return Fix("This rank runs work the others do not (the extra_work evidence names it, with its calls per step "
+                   "against the median rank's): make the branch conditional on all ranks alike, or deal that work out "
+                   "evenly.", CODE_BALANCE, ["https://pytorch.org/docs/stable/distributed.html#torch.distributed.all_gather"])
     if cause == "data loading":
         return Fix("This rank waits on its input: load batches in worker processes with pinned memory, and check "
                    "its storage (a slow disk or network mount on one node).",
