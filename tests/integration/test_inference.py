@@ -102,3 +102,21 @@ def test_unparseable_annotation_is_one_warning(tmp_path: Path) -> None:
     result = analyzed(path)
     assert "inference_steps" not in result.tables and "prefill_passes" not in result.metrics
     assert len([w for w in result.warnings if "do not parse" in w]) == 1
+
+
+def test_kv_cache_concat_finding_shows_the_growing_copies() -> None:
+    """6 layers x K and V x 12 heads x 64 x float32: each step copies one more position of all of them."""
+    from workbench.rules import run_rules
+
+    (finding,) = [f for f in run_rules([analyzed(shared_path(DECODE))]) if f.id == "kv-cache-concat"]
+    per_position = 6 * 2 * 12 * 64 * 4
+    assert finding.evidence["growth_bytes_per_step"] == per_position
+    assert finding.evidence["bytes_copied_last_decode"] == per_position * (127 + 1)  # 32 prompt + 95 cached
+    assert finding.evidence["new_entry_shape"] == [1, 12, 1, 64]
+    assert "index_copy_" in finding.fix.code
+
+
+def test_no_kv_cache_finding_with_a_static_cache() -> None:
+    from workbench.rules import run_rules
+
+    assert not [f for f in run_rules([analyzed(shared_path(GRAPH))]) if f.id == "kv-cache-concat"]

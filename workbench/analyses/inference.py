@@ -235,13 +235,15 @@ def kv_cache_kind(events: EventTable, kinds: np.ndarray, passes: Passes, concat_
     return None
 
 
-def concat_growth(events: EventTable, passes: Passes) -> np.ndarray:
+def concat_growth(events: EventTable, passes: Passes) -> tuple[np.ndarray, list[int] | None]:
     """Per pass, the elements `aten::cat` wrote when appending a few rows to a larger tensor (a KV cache grown
-    by concatenation): inputs [old, new] equal but in one dimension, where new is at most the pass's tokens."""
+    by concatenation): inputs [old, new] equal but in one dimension, where new is the smaller; and the first
+    such `new` shape (one step's keys or values)."""
     ops = np.flatnonzero(events.category_mask(cat.HOST_OP_CATEGORIES) & events.name_mask("aten::cat".__eq__))
     out = np.zeros(len(passes), dtype=np.int64)
+    shape = None
     if not len(ops) or not len(passes):
-        return out
+        return out, shape
     bounds = _pass_bounds(events, passes)
     pos = np.searchsorted(passes.start_us, events.ts[ops], side="right") - 1
     for i, p in zip(ops.tolist(), pos.tolist()):
@@ -255,7 +257,8 @@ def concat_growth(events: EventTable, passes: Passes) -> np.ndarray:
         differ = [k for k in range(len(old)) if old[k] != new[k]]
         if len(differ) == 1 and new[differ[0]] < old[differ[0]]:
             out[p] += int(np.prod(old)) + int(np.prod(new))
-    return out
+            shape = shape or new
+    return out, shape
 
 
 def inference_summary(trace: Trace, kinds: np.ndarray) -> tuple[dict, list[dict], list[str]]:
@@ -273,7 +276,7 @@ def inference_summary(trace: Trace, kinds: np.ndarray) -> tuple[dict, list[dict]
     if passes.source != "engine_annotation" and len(passes) > 1:
         wall_end[:-1] = passes.start_us[1:]  # back-to-back passes: one ends where the next begins
     wall_us = wall_end - passes.start_us
-    concat = concat_growth(events, passes)
+    concat, concat_shape = concat_growth(events, passes)
     phase = np.array(passes.phase, dtype=object)
     decode = phase == "decode"
     prefill = phase == "prefill"
@@ -303,6 +306,7 @@ def inference_summary(trace: Trace, kinds: np.ndarray) -> tuple[dict, list[dict]
     if (concat[decode] > 0).any():
         metrics["kv_concat_elements_first_decode"] = int(concat[decode][0])
         metrics["kv_concat_elements_last_decode"] = int(concat[decode][-1])
+        metrics["kv_concat_new_shape"] = concat_shape
     metrics.update(_rooflines(trace, kinds, passes, concat, gpu_us, metrics["decode_ms_per_pass"]))
     origin = float(events.ts.min())
     table = [
