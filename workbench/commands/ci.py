@@ -15,6 +15,7 @@ from workbench.capture.manifest import NAME
 from workbench.capture.run_folder import next_run_folder
 from workbench.capture.schedule import Schedule
 from workbench.commands import analyze, diff
+from workbench.commands.cluster_options import add_cluster_options
 from workbench.commands.options import add_report_options, settings
 from workbench.errors import InputError, WorkbenchError
 from workbench.interop.tensorboard import TRACE_SUFFIX
@@ -38,6 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="a trace or run folder to compare the run with, as `workbench diff PATH RUN` does")
     diff.add_slowdown_option(parser)
     parser.add_argument("--top", type=int, default=50, metavar="N", help="rows per table in the report (default: 50)")
+    add_cluster_options(parser)
     add_report_options(parser)
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the command to run")
     parser.set_defaults(run=run)
