@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--ranks", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--workers", type=int, default=2, help="local Dask workers (default: 2)")
     parser.add_argument("--trace", type=Path, default=DEFAULT_TRACE)
+    parser.add_argument("--no-compare", action="store_true", help="skip the one-worker run of the first job")
     args = parser.parse_args()
     print(f"job_scale: synthetic jobs of rank-rewritten copies of {args.trace}")
     print(f"{'ranks':>6} {'workers':>7} {'wall s':>8} {'ms/rank':>8} {'coord. MiB':>10} {'worker MiB':>10} "
@@ -79,7 +80,7 @@ def main() -> None:
     for index, ranks in enumerate(args.ranks):
         with tempfile.TemporaryDirectory(prefix="job-scale-") as tmp:
             folder = build_job(args.trace, ranks, Path(tmp) / f"synthetic_{ranks}_ranks")
-            runs = [args.workers, 1] if index == 0 and args.workers > 1 else [args.workers]
+            runs = [args.workers, 1] if index == 0 and args.workers > 1 and not args.no_compare else [args.workers]
             results = {}
             for workers in runs:
                 results[workers] = r = run_analyze(folder, workers, Path(tmp) / "report.json")
