@@ -120,3 +120,13 @@ def test_no_kv_cache_finding_with_a_static_cache() -> None:
     from workbench.rules import run_rules
 
     assert not [f for f in run_rules([analyzed(shared_path(GRAPH))]) if f.id == "kv-cache-concat"]
+
+
+def test_diff_compares_ms_per_decode_pass() -> None:
+    from workbench.analyses.trace_diff import metric_changes
+
+    base, new = analyzed(shared_path(DECODE)), analyzed(shared_path(GRAPH))
+    rows = {r["name"]: r for r in metric_changes(base.metrics, new.metrics)}
+    change = rows["decode_ms_per_pass"]
+    assert (change["base"], change["new"]) == (base.metrics["decode_ms_per_pass"], new.metrics["decode_ms_per_pass"])
+    assert change["delta"] < 0  # the graph-replayed static-cache loop against the eager concat loop

@@ -11,6 +11,7 @@ DIFF_METRICS = (
     "step_time_ms_mean", "step_time_ms_p50", "gpu_busy_pct", "computation_pct", "communication_pct",
     "memory_pct", "idle_pct", "idle_input_wait_ms", "idle_sync_ms", "idle_host_busy_ms", "kernel_count",
     "kernels_per_step", "short_kernel_pct", "launch_cpu_ms", "kernel_time_ms", "gpu_window_ms",
+    "decode_ms_per_pass", "decode_tokens_per_s", "decode_mbu_pct",
 )
 # diff key -> (table, time column compared): operators by the GPU time of the kernels they launched,
 # and by their own CPU time (what a CPU-only trace has)

@@ -28,6 +28,21 @@ KEY_METRICS: list[tuple[str, str, str]] = [
     ("short_kernel_pct", "Kernels under 10 µs", "{:.1f} %"),
     ("launch_cpu_ms", "CPU time in launch calls", "{:.1f} ms"),
     ("kernel_time_ms", "GPU time in kernels", "{:.1f} ms"),
+    ("inference_engine", "Inference engine", "{}"),
+    ("prefill_passes", "Prefill passes", "{}"),
+    ("prefill_tokens", "Prefill tokens", "{}"),
+    ("decode_passes", "Decode passes", "{}"),
+    ("mixed_passes", "Mixed prefill+decode steps", "{}"),
+    ("decode_tokens", "Decode tokens", "{}"),
+    ("decode_ms_per_pass", "Decode time per pass", "{:.3f} ms"),
+    ("decode_tokens_per_s", "Decode tokens/s", "{:.1f}"),
+    ("decode_tokens_per_s_ceiling", "Decode tokens/s at peak bandwidth", "{:.0f}"),
+    ("decode_bytes_per_pass", "Bytes a decode pass reads (weights + KV)", "bytes"),
+    ("decode_mbu_pct", "Memory-bandwidth utilization (MBU)", "{:.2f} %"),
+    ("prefill_mfu_pct", "Prefill FLOP utilization (MFU)", "{:.2f} %"),
+    ("cuda_graph_replays", "CUDA graph replays", "{}"),
+    ("kv_cache", "KV cache", "{}"),
+    ("attention_backend", "Attention backend", "{}"),
     ("rank_count", "Ranks", "{}"),
     ("dump_count", "Flight Recorder dumps", "{}"),
     ("log_count", "Rank logs", "{}"),
@@ -91,6 +106,12 @@ def input_sections(input_: dict[str, Any]) -> list[Section]:
                          [[r["pool"], format_bytes(r["reserved_bytes"]), format_bytes(r["allocated_bytes"]),
                            format_bytes(r["free_bytes"]), format_bytes(r["largest_free_block_bytes"]),
                            str(r["free_blocks"]), f"{r['fragmentation_pct']:.1f}"] for r in tables.get(name, [])]))
+    steps = tables.get("inference_steps", [])
+    sections.append((f"Inference passes (first {min(TABLE_ROWS, len(steps))} of {len(steps)})",
+                     ["Phase", "Prefill req.", "Decode req.", "Tokens", "GPU ms", "Wall ms"],
+                     [[r["phase"], *("-" if r[k] is None else str(r[k]) for k in
+                                     ("prefill_requests", "decode_requests", "tokens")),
+                       f"{r['gpu_ms']:.3f}", f"{r['wall_ms']:.3f}"] for r in steps[:TABLE_ROWS]]))
     sections += distributed_sections(tables)
     categories = tables.get("categories_at_peak", [])
     if categories and "bytes_at_peak" in categories[0]:
