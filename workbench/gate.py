@@ -8,7 +8,7 @@ from typing import Any
 from workbench.config import Config
 from workbench.inputs.analyzed import AnalyzedInput
 from workbench.rules.finding import SEVERITIES, Finding
-from workbench.rules.registry import RULES, load_builtin_rules
+from workbench.rules.registry import RULES, failed_rules, load_builtin_rules
 
 EXIT_OK, EXIT_GATE, EXIT_BAD_INPUT = 0, 1, 2
 SLOWER_ROWS = 5  # kernels and operators named when a slowdown fails the gate
@@ -23,9 +23,15 @@ def tune(findings: list[Finding], config: Config) -> list[Finding]:
 
 
 def rules_evaluated(inputs: list[AnalyzedInput], ignore: list[str]) -> dict[str, list[str]]:
-    """The ids of the rules that ran on each input, by input path."""
+    """The ids of the rules that ran on each input, by input path (not those that raised: `rules_failed`)."""
     load_builtin_rules()
-    return {i.path: [r.id for r in RULES.values() if i.kind in r.kinds and r.id not in ignore] for i in inputs}
+    return {i.path: [r.id for r in RULES.values() if i.kind in r.kinds and r.id not in ignore
+                     and r.id not in failed_rules(i)] for i in inputs}
+
+
+def rules_failed(inputs: list[AnalyzedInput]) -> dict[str, list[str]]:
+    """The ids of the rules that raised instead of running, by input path (only inputs with some)."""
+    return {i.path: failed for i in inputs if (failed := failed_rules(i))}
 
 
 def at_or_above(findings: list[dict[str, Any]], level: str | None) -> list[dict[str, Any]]:
@@ -38,8 +44,9 @@ def at_or_above(findings: list[dict[str, Any]], level: str | None) -> list[dict[
 
 def gate_section(findings: list[dict[str, Any]], rules: dict[str, list[str]], config: Config,
                  fail_on: str | None, max_slowdown: float | None,
-                 diff: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The report's `gate`: the thresholds, where they came from, the rules run and whether the run passed."""
+                 diff: dict[str, Any] | None = None, failed: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """The report's `gate`: the thresholds, where they came from, the rules run and whether the run passed
+    (not when a rule failed to run: a check that did not run is not a pass)."""
     gate: dict[str, Any] = {
         "fail_on": fail_on, "max_slowdown": max_slowdown, "config": config.path,
         "severity_overrides": config.severity, "min_gain_pct": config.min_gain_pct, "rules": rules,
@@ -47,7 +54,9 @@ def gate_section(findings: list[dict[str, Any]], rules: dict[str, list[str]], co
     }
     if diff is not None and max_slowdown is not None and diff["step_time_change_pct"] is not None:
         gate["slowdown_exceeded"] = diff["step_time_change_pct"] > max_slowdown
-    gate["passed"] = not gate["failing_findings"] and not gate["slowdown_exceeded"]
+    if failed:
+        gate["rules_failed"] = failed
+    gate["passed"] = not gate["failing_findings"] and not gate["slowdown_exceeded"] and not failed
     return gate
 
 
@@ -72,6 +81,9 @@ def gate_messages(report: dict[str, Any]) -> list[str]:
                      "no step time to compare")
     if gate["slowdown_exceeded"]:
         lines += slowdown_lines(diff, gate["max_slowdown"])
+    for path, ids in gate.get("rules_failed", {}).items():
+        lines.append(f"{len(ids)} rule(s) failed to run on {path}: {', '.join(ids)} (a check that did not run "
+                     "is not a pass; the report's warnings say why)")
     return lines
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NAIVE, OPTIMIZED, ROOT, shared_path
+from tests.conftest import NAIVE, OPTIMIZED, ROOT, SAMPLES, shared_path
 from tests.junit_schema import failures, parse_junit
 from tests.report_schema import assert_valid_report
 from workbench.cli import main
@@ -186,3 +186,28 @@ def test_a_config_read_before_the_inputs_leaves_every_input_kind_known(tmp_path)
                             cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert [i["kind"] for i in json.loads(result.stdout)["inputs"]] == ["flight_recorder"]
+
+
+def test_a_rule_that_raises_fails_the_gate_and_the_report_says_so(monkeypatch, capsys, tmp_path):
+    """Synthetic failure: `low-gpu-utilization` raising ZeroDivisionError (the issue's repro) is not a pass."""
+    import dataclasses
+
+    from workbench.rules.registry import RULES, load_builtin_rules
+
+    load_builtin_rules()
+
+    def boom(input_):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setitem(RULES, "low-gpu-utilization", dataclasses.replace(RULES["low-gpu-utilization"], check=boom))
+    trace = SAMPLES / "public" / "mi250_minitoy_train_ROCm6_2_kineto.json.gz"
+    out = tmp_path / "report.json"
+    assert main(["analyze", str(trace), "--fail-on", "critical", "--format", "json", "-o", str(out),
+                 "--ignore", "launch-bound"]) == 1
+    report = json.loads(out.read_text())
+    gate = report["gate"]
+    assert gate["passed"] is False and gate["rules_failed"] == {str(trace): ["low-gpu-utilization"]}
+    assert "low-gpu-utilization" not in gate["rules"][str(trace)]
+    assert "rule low-gpu-utilization failed: ZeroDivisionError: division by zero" in report["inputs"][0]["warnings"]
+    assert "1 rule(s) failed to run on" in capsys.readouterr().err
+    assert_valid_report(report)

@@ -231,3 +231,55 @@ def test_bom_and_chrome_array_forms_read_as_the_object_form(tmp_path):
     assert metrics_of(analyze(bom))["metrics"]["event_count"] == expected
     assert metrics_of(analyze(array))["metrics"]["event_count"] == expected
     assert metrics_of(analyze(open_array))["metrics"]["event_count"] == expected
+
+
+SNAPSHOT = SAMPLES / "h100" / "oom_capacity" / "oom_capacity.snapshot.pickle.gz"
+
+
+def pickle_bytes(name: str, data: bytes) -> Callable[[Path], Path]:
+    """A hand-made pickle whose head names a snapshot's keys (pushed, then popped), then `data`'s opcodes."""
+    keys = b"X\x08\x00\x00\x00segments0X\x0a\x00\x00\x00total_size0"
+    return text_file(name, b"\x80\x02" + keys + data)
+
+
+def snapshot_with(mutate: Callable[[dict], None]) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        import pickle
+
+        from workbench.loaders.safe_pickle import load_file
+        data = load_file(SNAPSHOT)
+        mutate(data)
+        path = folder / "mutated.snapshot.pickle"
+        path.write_bytes(pickle.dumps(data, protocol=4))
+        return path
+    return make
+
+
+def _shared_frames(data: dict) -> None:
+    """68 KB-style: every history entry shares one 200k-frame list (pickled once, by reference)."""
+    frames = [{"filename": "x.py", "line": i, "name": "f"} for i in range(200_000)]
+    for trace in data["device_traces"]:
+        for entry in trace:
+            entry["frames"] = frames
+
+
+PICKLE_CASES = [
+    ("memo-index-2**28", pickle_bytes("memo.snapshot.pickle", b"]r" + (2**28).to_bytes(4, "little") + b"."), 2,
+     "too large or malformed"),
+    ("bytearray-3e9", pickle_bytes("big.snapshot.pickle", b"cbuiltins\nbytearray\n\x8a\x05"
+                                   + (3_000_000_000).to_bytes(5, "little") + b"\x85R."), 2,
+     "too large or malformed"),
+    ("negative-total-size", snapshot_with(lambda d: d["segments"][0].update(total_size=-(1 << 30))), 2,
+     "total_size -1073741824 is negative"),
+    ("shared-200k-frame-list", snapshot_with(_shared_frames), 0, None),
+]
+
+
+@pytest.mark.parametrize("make, code, message", [c[1:] for c in PICKLE_CASES], ids=[c[0] for c in PICKLE_CASES])
+def test_hostile_pickle_is_bounded_and_answered_in_one_line(tmp_path, make, code, message):
+    assert_bounded(analyze(make(tmp_path)), code, message)
+
+
+def test_a_negative_row_count_is_refused():
+    outcome = analyze(TRACE, "--top", "-5")
+    assert outcome.code == 2 and "argument --top: -5 rows: give at least 1" in outcome.stderr[-1]

@@ -7,9 +7,9 @@ import sys
 from typing import Any
 
 from workbench.commands.cluster_options import add_cluster_options, rank_runner
-from workbench.commands.options import add_report_options, emit, settings
+from workbench.commands.options import add_report_options, emit, row_count, settings
 from workbench.config import Config
-from workbench.gate import exit_code, gate_section, rules_evaluated, tune
+from workbench.gate import exit_code, gate_section, rules_evaluated, rules_failed, tune
 from workbench.inputs import AnalyzedInput, AnalyzeOptions, analyze_path
 from workbench.progress import ProgressBars
 from workbench.report import build_report
@@ -23,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="a file, or a folder (every artifact in it is recognized); - reads pasted text "
                              "(an OOM message, a NCCL or torchrun log) from standard input")
-    parser.add_argument("--top", type=int, default=50, metavar="N", help="rows per table in the report (default: 50)")
+    parser.add_argument("--top", type=row_count, default=50, metavar="N", help="rows per table in the report (default: 50)")
     add_cluster_options(parser)
     add_report_options(parser)
     parser.set_defaults(run=run)
@@ -61,5 +61,6 @@ def inputs_report(inputs: list[AnalyzedInput], config: Config, ignore: list[str]
     """The report of inputs already analyzed: the rules run, the config applied, the gate judged."""
     findings = [f.to_json() for f in tune(run_rules(inputs, ignore=ignore), config)]
     report = build_report(inputs, findings)
-    report["gate"] = gate_section(findings, rules_evaluated(inputs, ignore), config, fail_on, None)
+    report["gate"] = gate_section(findings, rules_evaluated(inputs, ignore), config, fail_on, None,
+                                  failed=rules_failed(inputs))
     return report

@@ -16,7 +16,7 @@ from workbench.capture.run_folder import next_run_folder
 from workbench.capture.schedule import Schedule
 from workbench.commands import analyze, diff
 from workbench.commands.cluster_options import add_cluster_options
-from workbench.commands.options import add_report_options, settings
+from workbench.commands.options import add_report_options, row_count, settings
 from workbench.errors import InputError, WorkbenchError
 from workbench.interop.tensorboard import TRACE_SUFFIX
 
@@ -38,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--baseline", metavar="PATH",
                         help="a trace or run folder to compare the run with, as `workbench diff PATH RUN` does")
     diff.add_slowdown_option(parser)
-    parser.add_argument("--top", type=int, default=50, metavar="N", help="rows per table in the report (default: 50)")
+    parser.add_argument("--top", type=row_count, default=50, metavar="N", help="rows per table in the report (default: 50)")
     add_cluster_options(parser)
     add_report_options(parser)
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the command to run")

@@ -8,9 +8,9 @@ from typing import Any
 
 from workbench.analyses.trace_diff import diff_inputs
 from workbench.commands.cluster_options import add_cluster_options, rank_runner
-from workbench.commands.options import add_report_options, emit, settings
+from workbench.commands.options import add_report_options, emit, row_count, settings
 from workbench.errors import InputError
-from workbench.gate import exit_code, gate_section, rules_evaluated, tune
+from workbench.gate import exit_code, gate_section, rules_evaluated, rules_failed, tune
 from workbench.inputs import AnalyzedInput, AnalyzeOptions, analyze_path
 from workbench.progress import ProgressBars
 from workbench.report import build_report
@@ -26,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="the reference trace file or folder (of per-rank traces, or a capture run folder)")
     parser.add_argument("new", metavar="NEW", help="the trace file or folder to compare with BASE")
     add_slowdown_option(parser)
-    parser.add_argument("--top", type=int, default=15, metavar="N",
+    parser.add_argument("--top", type=row_count, default=15, metavar="N",
                         help="changed kernels/operators, and rows per table, in the report (default: 15)")
     add_cluster_options(parser)
     add_report_options(parser)
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     diff = diff_inputs(base, new, base_findings, new_findings, args.top)
     report = build_report([_first_rows(i, args.top) for i in (base, new)], new_findings, diff=diff)
     report["gate"] = gate_section(new_findings, rules_evaluated([new], ignore), config, fail_on, max_slowdown,
-                                  report["diff"])
+                                  report["diff"], failed=rules_failed([new]))
     emit(report, args)
     return exit_code(report)
 

@@ -35,6 +35,17 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
                              "[tool.workbench], in the working folder or above)")
 
 
+def row_count(text: str) -> int:
+    """`--top N`: a whole number of rows, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} rows: give at least 1")
+    return value
+
+
 def settings(args: argparse.Namespace) -> tuple[Config, list[str], str | None]:
     """The config, the rules to ignore (config and command line) and the --fail-on level in force."""
     config = load_config(args.config)

@@ -27,6 +27,9 @@ def is_snapshot(path: Path, head: bytes) -> bool:
         b"segments" in head or b"blocks" in head)
 
 
+MAX_FRAMES = 1024  # innermost frames kept per block or event: deeper stacks are cut, bounding the work
+
+
 def load_snapshot(path: str | Path) -> AllocatorSnapshot:
     data = safe_pickle.load_file(path)
     if isinstance(data, list):  # torch.cuda.memory_snapshot(): segments only
@@ -38,7 +41,7 @@ def load_snapshot(path: str | Path) -> AllocatorSnapshot:
         raise InputError(path, "'device_traces' is not a list of per-device histories")
     try:
         devices = _devices(data["segments"], traces)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise InputError(path, f"malformed allocator snapshot ({type(exc).__name__}: {exc})") from None
     if not devices:
         raise InputError(path, "allocator snapshot holds no segments and no history (nothing was allocated?)")
@@ -64,7 +67,7 @@ def _devices(segments: list[dict[str, Any]], traces: list[Any]) -> list[DeviceMe
 
 
 def _segments(segments: list[dict[str, Any]]) -> Segments:
-    size = np.array([s["total_size"] for s in segments], dtype=np.int64)
+    size = _sizes([s["total_size"] for s in segments], "total_size")
     kind = [s.get("segment_type") for s in segments]
     return Segments(
         address=np.array([s["address"] for s in segments], dtype=np.int64),
@@ -91,15 +94,23 @@ def _blocks(segments: list[dict[str, Any]]) -> Blocks:
                 pending.append(state in PENDING_STATES)
                 frames.append(_block_frames(block))
             offset += int(block["size"])
-    return Blocks(np.array(address, dtype=np.int64), np.array(size, dtype=np.int64),
-                  np.array(requested, dtype=np.int64), np.array(pending, dtype=bool), frames)
+    return Blocks(np.array(address, dtype=np.int64), _sizes(size, "block size"),
+                  _sizes(requested, "requested_size"), np.array(pending, dtype=bool), frames)
+
+
+def _sizes(values: list[Any], field: str) -> np.ndarray:
+    """Byte counts as an int64 column; `ValueError` naming the field for a negative one."""
+    column = np.array(values, dtype=np.int64)
+    if len(column) and column.min() < 0:
+        raise ValueError(f"{field} {int(column.min())} is negative")
+    return column
 
 
 def _block_frames(block: dict[str, Any]) -> list[dict[str, Any]]:
     frames = block.get("frames")
     if frames is None and block.get("history"):  # torch 2.0: per-block history
         frames = block["history"][-1].get("frames")
-    return frames or []
+    return (frames or [])[:MAX_FRAMES]
 
 
 def _history(entries: list[dict[str, Any]]) -> History:
@@ -108,9 +119,9 @@ def _history(entries: list[dict[str, Any]]) -> History:
     return History(
         action=action,
         address=np.array([e.get("addr", 0) for e in entries], dtype=np.int64),
-        size=np.array([e.get("size", 0) for e in entries], dtype=np.int64),
+        size=_sizes([e.get("size", 0) for e in entries], "history size"),
         stream=np.array([e.get("stream", 0) for e in entries], dtype=np.int64),
         time_us=np.array([e.get("time_us", 0) for e in entries], dtype=np.int64),
-        frames=[e.get("frames") or [] for e in entries],
+        frames=[(e.get("frames") or [])[:MAX_FRAMES] for e in entries],  # a list shared by entries costs MAX_FRAMES each
         device_free=device_free,
     )

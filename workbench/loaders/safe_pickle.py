@@ -12,12 +12,16 @@ import codecs
 import collections
 import gc
 import io
+import os
 import pickle
+import resource
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from workbench.errors import InputError
 from workbench.loaders.files import open_input
+from workbench.units import format_bytes
 
 PICKLE_MAGIC = b"\x80"  # the PROTO opcode that starts a pickle of protocol 2 or later
 _ALLOWED = {
@@ -28,6 +32,14 @@ _ALLOWED = {
     ("__builtin__", "set"): set,  # protocol 0-2 pickles written by Python 2
     ("_codecs", "encode"): codecs.encode,  # how protocols 0-2 spell bytes; converts data only
 }
+
+
+BASE_BUDGET = 1 << 30  # memory an unpickle may take: this plus BUDGET_PER_BYTE per byte of pickle
+BUDGET_PER_BYTE = 64
+
+
+class TooLarge(MemoryError):
+    """Unpickling would take more memory than the budget for a pickle of its size."""
 
 
 class RefusedPickle(pickle.UnpicklingError):
@@ -53,11 +65,39 @@ def loads(data: bytes) -> Any:
     """
     enabled = gc.isenabled()
     gc.disable()
+    budget = BASE_BUDGET + BUDGET_PER_BYTE * len(data)
     try:
-        return RestrictedUnpickler(io.BytesIO(data)).load()
+        with _address_space(budget):
+            return RestrictedUnpickler(io.BytesIO(data)).load()
+    except MemoryError:
+        raise TooLarge(f"too large or malformed: unpickling needs more than {format_bytes(budget)} "
+                       f"(the budget for {format_bytes(len(data))} of pickle: a huge memo index, bytes or "
+                       "container size)") from None
     finally:
         if enabled:
             gc.enable()
+
+
+@contextmanager
+def _address_space(budget: int) -> Iterator[None]:
+    """Allow this process `budget` more bytes of address space meanwhile (Linux; elsewhere no limit): the C
+    unpickler then meets a memo index of 2**28 or a `bytearray(3e9)` with a MemoryError instead of taking it."""
+    try:
+        with open("/proc/self/statm") as statm:
+            used = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = used + budget
+    for bound in (soft, hard):
+        if bound != resource.RLIM_INFINITY:
+            limit = min(limit, bound)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def load_file(path: str | Path) -> Any:
@@ -68,5 +108,7 @@ def load_file(path: str | Path) -> Any:
         return loads(data)
     except RefusedPickle as exc:
         raise InputError(path, f"unsafe pickle: {exc}") from None
+    except TooLarge as exc:
+        raise InputError(path, str(exc)) from None
     except (pickle.UnpicklingError, EOFError, ValueError, IndexError, TypeError, AttributeError) as exc:
         raise InputError(path, f"not a readable pickle ({type(exc).__name__}: {exc})") from None

@@ -15,6 +15,7 @@ from workbench.rules.job_findings import job_findings
 Check = Callable[[AnalyzedInput], Iterable[Finding]]
 MIN_GAIN_PCT = 0.1  # findings worth less than this share of the time are noise
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_FAILED = re.compile(r"rule ([a-z0-9-]{1,100}) failed\b")
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,11 @@ def _found_in_ranks(input_: AnalyzedInput, rule_id: str) -> list[Finding]:
     """The findings of `rule_id` that ranks analyzed without their trace brought along."""
     return [name_rank(f, input_, rank.rank) for rank in input_.ranks if rank.trace is None and rank.findings
             for f in rank.findings if f.id == rule_id]
+
+
+def failed_rules(input_: AnalyzedInput) -> list[str]:
+    """The ids of the rules that raised on `input_` (their warnings: `rule <id> failed...`), which did not run."""
+    return list(dict.fromkeys(m.group(1) for w in input_.warnings if (m := _FAILED.match(w))))
 
 
 def load_builtin_rules() -> None:
