@@ -179,3 +179,17 @@ def test_the_timeline_offers_its_steps_as_windows(naive):
     assert slider.value == pytest.approx((steps[1]["start_ms"], steps[1]["end_ms"]))
     layout = out.outputs[0]["data"]["application/vnd.plotly.v1+json"]["layout"]
     assert layout["xaxis"]["range"] == pytest.approx(list(slider.value))
+
+
+def test_inference_tab_draws_the_passes_and_the_roofline():
+    from tests.conftest import shared_path
+
+    board = dashboard(shared_path("h100/infer_decode/infer_decode.pt.trace.json.gz"))
+    assert "Inference" in board.titles
+    parts = dict(board.tabs)["Inference"]
+    html = "".join(p.html for p in parts if isinstance(p, Html))
+    metrics = board.report["inputs"][0]["metrics"]
+    assert "concat" in html and "manual" in html and f"{metrics['decode_ms_per_pass']:.3f} ms" in html
+    assert sum(isinstance(p, Chart) for p in parts) == 2  # the phase strip and the MBU bar
+    (table,) = [p for p in parts if isinstance(p, Table)]
+    assert len(table.rows) == 97

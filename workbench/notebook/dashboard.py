@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from workbench.notebook import distributed, findings, memory, overview, tables, timeline
+from workbench.notebook import distributed, findings, inference, memory, overview, tables, timeline
 from workbench.notebook.parts import Part
 from workbench.notebook.sources import DashboardData
 from workbench.reporters import FORMATS
 
 TABS: list[tuple[str, Callable[[DashboardData], list[Part]]]] = [
     ("Overview", overview.parts), ("Timeline", timeline.parts), ("Kernels & operators", tables.parts),
-    ("Memory", memory.parts), ("Distributed", distributed.parts), ("Findings", findings.parts)]
+    ("Memory", memory.parts), ("Distributed", distributed.parts), ("Inference", inference.parts),
+    ("Findings", findings.parts)]
 # A diff report's tables are cut to its top rows: of its inputs, it shows the tabs that stay whole.
 DIFF_TABS = ("Overview", "Kernels & operators", "Findings")
 
