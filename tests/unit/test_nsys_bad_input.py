@@ -55,3 +55,16 @@ def test_export_in_a_folder_is_found_by_its_content(tmp_path):
     head = path.read_bytes()[:65536]
     assert nsys_schema.looks_like_export(Path(path), head)
     assert not nsys_schema.looks_like_export(Path(tmp_path / "other.db"), b"SQLite format 3\x00" + bytes(100))
+
+
+def test_a_wal_mode_export_is_read_without_creating_files_beside_it(tmp_path):
+    """Synthetic WAL-mode database: opening it read-only must not leave -shm/-wal files (immutable URI)."""
+    path = tmp_path / "export.sqlite"
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("CREATE TABLE t (x)")
+    connection.commit()
+    connection.close()
+    with nsys_schema.open_export(path) as export:
+        assert export.execute("SELECT count(*) FROM sqlite_master").fetchone() == (1,)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.sqlite"]

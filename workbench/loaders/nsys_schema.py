@@ -51,6 +51,13 @@ def check_header(path: Path) -> None:
                                f"the file has {size:,}")
 
 
+def _is_wal(path: Path) -> bool:
+    """Whether the header says WAL mode (bytes 18-19, the read and write versions, are 2)."""
+    with path.open("rb") as handle:
+        header = handle.read(20)
+    return header[18:20] == b"\x02\x02"
+
+
 @contextmanager
 def open_export(path: str | Path) -> Iterator[sqlite3.Connection]:
     """A read-only connection to the export; never writes to it. SQLite errors become `InputError`."""
@@ -59,6 +66,8 @@ def open_export(path: str | Path) -> Iterator[sqlite3.Connection]:
     uri = path.resolve().as_uri()
     try:
         try:
+            if _is_wal(path):  # mode=ro alone would create -shm and -wal files beside a WAL export
+                raise sqlite3.OperationalError("WAL mode")
             connection = _connect(f"{uri}?mode=ro")
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc):
