@@ -283,3 +283,13 @@ def test_hostile_pickle_is_bounded_and_answered_in_one_line(tmp_path, make, code
 def test_a_negative_row_count_is_refused():
     outcome = analyze(TRACE, "--top", "-5")
     assert outcome.code == 2 and "argument --top: -5 rows: give at least 1" in outcome.stderr[-1]
+
+
+def test_a_gzip_bomb_is_refused_at_its_budget(tmp_path):
+    """~300 KB of gzip expanding to 300 MiB of a memory timeline (the issue's 2 MB gz took 4-5.7 GB)."""
+    path = tmp_path / "bomb.timeline.json.gz"
+    with gzip.open(path, "wb", compresslevel=1) as handle:
+        handle.write(b"[[1, 2], [")
+        for _ in range(75):
+            handle.write(b" " * (4 << 20))
+    assert_bounded(analyze(path), 2, "decompresses to more than 256.00 MiB, the budget for")

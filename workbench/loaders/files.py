@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from workbench.errors import InputError
+from workbench.units import format_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
+EXPANSION = 64  # a gzip file read whole may expand to this many times its size (real ones: under 60x) ...
+MIN_EXPANDED = 256 << 20  # ... or to this, whichever is more
 Progress = Callable[[float], None]  # told the fraction of an input read so far
 _RANK_IN_NAME = re.compile(r"rank[-_]?(\d+)", re.IGNORECASE)
 # Documents and code that may quote an error message but are never a run's log.
@@ -38,6 +41,18 @@ class InputFile:
         self.compressed = self._raw.read(2) == GZIP_MAGIC
         self._raw.seek(0)
         self.stream: BinaryIO = gzip.GzipFile(fileobj=self._raw) if self.compressed else self._raw
+
+    def read_all(self) -> bytes:
+        """The whole content; `InputError` when a gzip file expands past its budget (a gzip bomb)."""
+        if not self.compressed:
+            return self.stream.read()
+        limit = max(MIN_EXPANDED, EXPANSION * self.size)
+        data = self.stream.read(limit + 1)
+        if len(data) > limit:
+            raise InputError(self.path, f"decompresses to more than {format_bytes(limit)}, the budget for "
+                                        f"{format_bytes(self.size)} of gzip ({EXPANSION}x, at least "
+                                        f"{format_bytes(MIN_EXPANDED)}): not an artifact this size could hold")
+        return data
 
     def fraction_read(self) -> float:
         return self._raw.tell() / self.size if self.size else 1.0

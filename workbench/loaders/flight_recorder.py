@@ -75,7 +75,7 @@ def _read(path: Path) -> Any:
     if first == safe_pickle.PICKLE_MAGIC:
         return safe_pickle.load_file(path)
     with open_input(path) as handle:
-        data = handle.stream.read()
+        data = handle.read_all()
     try:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -30,7 +30,7 @@ def is_memory_timeline(path: Path, head: bytes) -> bool:
 
 def load_memory_timeline(path: str | Path) -> MemoryTimeline:
     with open_input(path) as handle:
-        raw = handle.stream.read()
+        raw = handle.read_all()
     try:
         data = json.loads(raw)
     except ValueError as exc:

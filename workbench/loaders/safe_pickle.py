@@ -103,7 +103,7 @@ def _address_space(budget: int) -> Iterator[None]:
 def load_file(path: str | Path) -> Any:
     """Unpickle a (possibly gzip-compressed) file of plain data, or raise `InputError`."""
     with open_input(path) as handle:
-        data = handle.stream.read()
+        data = handle.read_all()
     try:
         return loads(data)
     except RefusedPickle as exc:
