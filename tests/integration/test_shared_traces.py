@@ -17,6 +17,7 @@ TRACES = sorted(
     for p in (SHARED / folder).rglob("*")
     if p.name.endswith((".json", ".json.gz"))
     and not p.name.endswith((".meta.json", ".memory_timeline.json.gz", "_et.json.gz"))
+    and p.name != "execution_details.json"  # TraceLens' note of a capture (batch size, graph mode), not a trace
 ) if SHARED.exists() else []
 
 
