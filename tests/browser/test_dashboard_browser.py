@@ -32,6 +32,9 @@ def test_dashboard_tabs_render_and_insert_creates_a_cell(tmp_path):
     code = f"import workbench\nworkbench.show({str(NAIVE)!r})"
     with jupyter_lab(tmp_path) as (url, root), run_notebook(url, root, code, tmp_path / "profile") as (page, started):
         tabs = page.locator(f"{PANEL} .jp-OutputArea-output .lm-TabBar-tab")
+        # the widgets' tab bar, not a card: the static view (a second output, hidden once the widgets'
+        # stylesheet is in) has cards of its own and can show first
+        page.wait_for_selector(f"{PANEL} .jp-OutputArea-output .lm-TabBar-tab")
         page.wait_for_selector(f"{PANEL} .jp-OutputArea-output .wb-card")
         print(f"\ndashboard of {NAIVE.name} drawn {time.perf_counter() - started:.1f} s after the cell ran "
               "(analysis included)")
