@@ -7,13 +7,12 @@ from typing import Any, Iterator
 from workbench.inputs.analyzed import AnalyzedInput
 from workbench.rules.finding import Finding, Fix
 from workbench.rules.memory_facts import (
-    ALLOC_CONF_DOCS, RECORD_HISTORY_CODE, SNAPSHOT_DOCS, oom_facts, oom_gain,
+    ALLOC_CONF_DOCS, MEMORY_KINDS, RECORD_HISTORY_CODE, SNAPSHOT_DOCS, oom_facts, oom_gain,
 )
 from workbench.rules.memory_fixes import alloc_conf_advice, capacity_fix, fragmentation_code
 from workbench.rules.registry import rule
 from workbench.units import format_bytes
 
-MEMORY_KINDS = ("memory_snapshot", "oom_message")
 OTHER_PROCESS_MIN_BYTES = 1 << 30
 
 

@@ -7,16 +7,15 @@ from typing import Any, Iterator
 
 from workbench.inputs.analyzed import AnalyzedInput
 from workbench.rules.finding import Finding, Fix
-from workbench.rules.memory_facts import OomFacts, oom_facts, oom_gain
+from workbench.rules.memory_facts import MEMORY_KINDS, OomFacts, oom_facts, oom_gain
 from workbench.rules.registry import rule
 from workbench.units import format_bytes
 
-KINDS = ("memory_snapshot", "oom_message")
 CUDA_DOCS = "https://docs.pytorch.org/docs/stable/notes/cuda.html#memory-management"
 MEM_GET_INFO_DOCS = "https://docs.pytorch.org/docs/stable/generated/torch.cuda.mem_get_info.html"
 
 
-@rule("oom-request-exceeds-device", "memory", KINDS,
+@rule("oom-request-exceeds-device", "memory", MEMORY_KINDS,
       "one allocation larger than the whole device: it cannot fit on this GPU whatever else is freed")
 def request_exceeds_device(input_: AnalyzedInput) -> Iterator[Finding]:
     facts = oom_facts(input_)
@@ -38,7 +37,7 @@ def request_exceeds_device(input_: AnalyzedInput) -> Iterator[Finding]:
     )
 
 
-@rule("oom-inconclusive", "memory", KINDS,
+@rule("oom-inconclusive", "memory", MEMORY_KINDS,
       "an OOM whose numbers contradict a full device: which causes they allow and what to check")
 def inconclusive(input_: AnalyzedInput) -> Iterator[Finding]:
     facts = oom_facts(input_)

@@ -9,6 +9,7 @@ from workbench.inputs.analyzed import AnalyzedInput
 from workbench.rules.finding import failure_gain
 from workbench.units import format_bytes
 
+MEMORY_KINDS = ("memory_snapshot", "oom_message")  # the input kinds the OOM rules read
 ALLOC_CONF_DOCS = "https://docs.pytorch.org/docs/stable/notes/cuda.html#optimizing-memory-usage-with-pytorch-cuda-alloc-conf"
 SNAPSHOT_DOCS = "https://docs.pytorch.org/docs/stable/torch_cuda_memory.html"
 
