@@ -56,3 +56,34 @@ def test_the_schema_is_strict_on_the_envelope_and_findings(tmp_path):
     # open where documented: a kind this version does not know, a metric or table it does not list
     assert not schema_errors({**report, "inputs": [{**report["inputs"][0], "kind": "future_kind",
                                                     "metrics": {"new_metric_ms": 1.5}}]})
+
+
+INFERENCE_TRACES = ["h100/infer_decode/infer_decode.pt.trace.json.gz", "h100/infer_graph/infer_graph.pt.trace.json.gz",
+                    "public/tracelens/vllm_prefilldecode_piecewise/graph_execution.json.gz",
+                    "public/tracelens/sglang_prefilldecode/sglang_Qwen3-8B_prefilldecode.json.gz",
+                    "public/tracelens/h100_hf_qwen1.5_0.5b/Qwen_Qwen1.5-0.5B-Chat__1016005.json.gz"]
+
+
+def test_inference_reports_are_valid_and_their_metrics_pinned(tmp_path, shared):
+    """The real inference traces' reports validate; a kv_cache, phase or engine outside the enums does not."""
+    paths = [shared(p) for p in INFERENCE_TRACES]
+    _, report = json_report(tmp_path, "analyze", *paths)
+    assert_valid_report(report)
+    inputs = {i["path"].rsplit("/", 1)[-1]: i for i in report["inputs"]}
+    vllm = inputs["graph_execution.json.gz"]
+    assert (vllm["metrics"]["inference_engine"], vllm["tables"]["inference_steps"][0]["phase"]) == ("vllm", "mixed")
+
+    def with_input(change) -> dict:
+        changed = json.loads(json.dumps(vllm))
+        change(changed)
+        return {**report, "inputs": [changed]}
+
+    broken = [
+        with_input(lambda i: i["metrics"].update(kv_cache="ring")),
+        with_input(lambda i: i["metrics"].update(inference_engine="llama.cpp")),
+        with_input(lambda i: i["metrics"].update(decode_passes=-1)),
+        with_input(lambda i: i["metrics"].update(prefill_tokens=8155.5)),
+        with_input(lambda i: i["tables"]["inference_steps"][0].update(phase="chunked")),
+        with_input(lambda i: i["tables"]["inference_steps"][0].pop("tokens")),
+    ]
+    assert all(schema_errors(b) for b in broken)
