@@ -101,6 +101,8 @@ CASES = [
                                          b"timeout: WorkNCCL(" * 20000), 0, None),
     ("oom-then-digits", text_file("oom.log", OOM_LINE + b"1" * 30000 + b"\n"), 0, None),
     ("oom-5000-digit-size", text_file("oom.log", OOM_LINE + b"9" * 5000 + b" GiB\n"), 0, None),
+    ("log-numbers-of-5000-digits", text_file("rank0.log", b"NCCL WARN x\nwatchdog got stuck for %s seconds\nWorkNCCL(SeqNum=%s)\n"
+                                             % (b"9" * 5000, b"9" * 5000)), 0, None),
     ("xctrace-label-of-spaces", xctrace_with("Compute Command 0     ( python3.11 )", " " * 200_000), 0, None),
     # integers an export cannot hold
     ("xctrace-double-minus", xctrace_with(">1000000</start-time>", ">--5</start-time>"), 2,
@@ -175,6 +177,8 @@ TRACE_CASES = [
     ("gz-of-256MiB-spaces", gz_of_spaces, 2, "truncated JSON"),
     ("dur-1e308", trace_bytes(with_event(dur=1e308)), 0, None),
     ("dur-infinity", trace_bytes(lambda d: with_event(dur=12345.5)(d).replace(b"12345.5", b'"Infinity"')), 0, None),
+    ("step-number-of-5000-digits", trace_bytes(with_event(name="ProfilerStep#" + "9" * 5000, cat="user_annotation")),
+     0, None),
     ("ids-over-int64", trace_bytes(with_event(args={"correlation": 2**63, "stream": 2**64 - 1}, pid=2**63)), 0, None),
     ("nested-1000-deep", trace_bytes(lambda d: json.dumps(d).encode()[:-1] + b', "x": ' + b"[" * 100_000
                                      + b"]" * 100_000 + b"}"), 2, "nested deeper than"),

@@ -97,3 +97,21 @@ def test_each_rank_that_ran_out_of_memory_is_diagnosed_the_first_one_first(tmp_p
     roots = [f for f in report["findings"] if f["id"] not in INFO_ONLY]
     assert [(f["id"], f["evidence"]["rank"]) for f in roots] == [("oom-capacity", 3), ("oom-inconclusive", 0)]
     assert [i["path"].rsplit(" ", 2)[-2:] for i in report["inputs"]] == [["(rank", "3)"], ["(rank", "0)"]]
+
+
+LONG = "9" * 5000  # past Python's 4,300-digit limit on int(str)
+
+
+def test_a_number_of_thousands_of_digits_is_ignored_never_cut(tmp_path: Path):
+    """Every number a message pattern reads has at most 18 digits: a longer one is no value (not its first digits)."""
+    from workbench.loaders.distributed_logs import load_logs
+    path = tmp_path / "rank0.log"
+    path.write_text(f"NCCL WARN x\nwatchdog got stuck for {LONG} seconds\n"
+                    f"WorkNCCL(SeqNum={LONG}, OpType=ALLREDUCE) timed out in blocking wait\nWorkNCCL(SeqNum={LONG})\n"
+                    f"enforce fail at gloo/x.cc:1] op.nbytes == nbytes. 4 vs {LONG}\n"
+                    f"Timed out after 30 seconds waiting for clients. {LONG}/2 clients joined\n"
+                    f"failed (exitcode: 1) local_rank: {LONG} (pid: 7)\n", encoding="utf-8")
+    log = load_logs(path)[0]
+    assert (log.heartbeat_stuck_s, log.blocking_wait, log.seqs_named, log.gloo_enforce, log.rendezvous,
+            log.child_failures) == (None, [], [], [], None, [])
+    assert log.nccl_warnings == ["x"]

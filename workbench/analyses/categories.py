@@ -28,7 +28,7 @@ SYNCHRONIZATION = re.compile(
 )
 # cudaLaunchKernel(ExC), cudaGraphLaunch, hip(ExtModule)LaunchKernel, cuLaunchKernel(Ex), MTIA's runFunction
 KERNEL_LAUNCH = re.compile(r"^(cuda|hip)\w*Launch|^cu(Graph)?Launch|^runFunction")
-PROFILER_STEP = re.compile(r"^ProfilerStep#\d+$")
+PROFILER_STEP = re.compile(r"^ProfilerStep#\d{1,18}$")  # a longer number is no step
 # Collectives done by kernels of their own, not NCCL's: torch symmetric memory (multimem / one-shot /
 # two-shot), vLLM's and SGLang's custom all-reduce, TensorRT-LLM/FlashInfer fused and Lamport all-reduces,
 # AITER's, and MoE all-to-all dispatch/combine (DeepEP, pplx, TensorRT-LLM's moe a2a).

@@ -30,7 +30,7 @@ from workbench.units import US_PER_MS
 CALL = re.compile(r"^(nccl|rccl|hccl|xccl|gloo|mpi|ucc):(\w+)$")
 HOST_BACKENDS = ("gloo:", "mpi:", "ucc:")  # their annotation spans the whole collective
 KERNEL_OP = re.compile(r"(?:nccl|rccl)\w*?Kernel_([A-Za-z]+)")
-STEP_NUMBER = re.compile(r"#(\d+)$")
+STEP_NUMBER = re.compile(r"#(\d{1,18})$")
 # collectives whose message has the same size on every rank (all_to_all's splits may differ)
 SYMMETRIC = frozenset({"all_reduce", "broadcast", "all_gather", "reduce_scatter", "reduce", "barrier"})
 DTYPE_BYTES = {

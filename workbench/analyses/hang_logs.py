@@ -16,7 +16,7 @@ from workbench.analyses.failure_logs import desync, failure_issues
 from workbench.analyses.hang import Diagnosis, Issue, user_frame
 from workbench.models.flight_recorder import P2P_OPS, Frame, RankLog
 
-_PEER_ARG = re.compile(r"\b(?:dst|src|peer|group_dst|group_src)\s*=\s*(\d+)")
+_PEER_ARG = re.compile(r"\b(?:dst|src|peer|group_dst|group_src)\s*=\s*(\d{1,9})(?!\d)")
 _DIST_API = re.compile(r"/torch/distributed/")
 # c10d OpType names as the torch.distributed functions (and Flight Recorder entries) call them
 _OP_NAMES = {"ALLREDUCE": "all_reduce", "ALLGATHER": "all_gather", "_ALLGATHER_BASE": "_allgather_base",

@@ -25,10 +25,11 @@ from workbench.units import US_PER_MS
 # vLLM v1 (`execute_context_9(...)_generation_37(...)`, newer with the scheduled token count first); the
 # parentheses hold sq<sum of query lengths>sk<sum of sequence lengths>sqsq<..>sqsk<..>.
 VLLM_LOOSE = re.compile(r"^execute_(?:\w*_)?context_")
-VLLM = re.compile(r"^execute_(?:(\d+)_)?context_(\d+)\(sq(\d+)sk(\d+)[^)]*\)_generation_(\d+)\(sq(\d+)sk(\d+)[^)]*\)$")
+VLLM = re.compile(r"^execute_(?:(\d{1,18})_)?context_(\d{1,18})\(sq(\d{1,18})sk(\d{1,18})[^)]*\)_generation_(\d{1,18})"
+                  r"\(sq(\d{1,18})sk(\d{1,18})[^)]*\)$")
 SGLANG_LOOSE = re.compile(r"^step\[")
 SGLANG = re.compile(r"^step\[(EXTEND|DECODE|MIXED|TARGET_VERIFY|DRAFT_EXTEND|DRAFT_DECODE|IDLE)"
-                    r"\s+bs=(\d+)(?:\s+toks=(\d+))?[^\]]*\]$")
+                    r"\s+bs=(\d{1,18})(?!\d)(?:\s+toks=(\d{1,18})(?!\d)|(?!\s+toks=))[^\]]*\]$")
 SGLANG_PHASES = {"EXTEND": "prefill", "DECODE": "decode", "MIXED": "mixed", "TARGET_VERIFY": "verify",
                  "DRAFT_EXTEND": "draft", "DRAFT_DECODE": "draft", "IDLE": "idle"}
 GRAPH_LAUNCH = re.compile(r"^(cuda|hip)GraphLaunch$|^cuGraphLaunch$")

@@ -6,7 +6,8 @@ line), network failures (`NCCL WARN` socket and `NET/IB` / `NET/OFI` completion 
 `Connection reset/closed by peer`), `gloo::EnforceNotMet` (a size mismatch names both byte
 counts), blocking-wait timeouts, every `WorkNCCL(SeqNum=..)` and torchrun's `ChildFailedError`
 summaries. `split_by_rank` cuts a text holding several ranks' lines into one text per rank.
-All patterns are linear; lines are bounded by `error_text.clean_lines`.
+All patterns are linear; lines are bounded by `error_text.clean_lines`; a number is read only when it has
+at most 18 digits (a longer one is ignored, never cut).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ MARKERS = (rb"|Heartbeat monitor timed out|watchdog got stuck for|nccl(?:Remote|
            rb"|(?:clients|workers) joined|failed to listen on any local network address")
 
 _LINE_RANK = re.compile(r"\[(?:PG [^\]\n]{0,120}? )?Rank (\d{1,6})\]")
-_HEARTBEAT_STUCK = re.compile(r"watchdog got stuck for (\d+) seconds")
+_HEARTBEAT_STUCK = re.compile(r"watchdog got stuck for (\d{1,18}) seconds")
 _HEARTBEAT = re.compile(r"Heartbeat monitor timed out|detected no heartbeat of its watchdog")
 _NCCL_ERROR = re.compile(r"\b(nccl(?:Remote|Internal|System|InvalidUsage|UnhandledCuda|InvalidArgument)Error)\b")
 _NCCL_WHAT = re.compile(r"NCCL error(?: in: ([^,\n]{1,300}))?[,:] ([^,\n]{1,200}?)(?:,|\.|$)(?: NCCL version ([\w.+]+))?")
@@ -33,21 +34,21 @@ _NETWORK = re.compile(
     r"[^\n]{0,120}|Broken pipe|NET/IB : Got completion from peer[^\n]{0,200}|NET/OFI [^\n]{0,200}?error[^\n]{0,120}"
     r"|socketStartConnect: Connect to [^\n]{1,200}|Software caused connection abort|transport retry counter exceeded"
     r"|Read error \[[^\]\n]{1,80}\]:\d+: [^\n]{1,80})")
-_GLOO_ENFORCE = re.compile(r"enforce fail at ([^\]\n]{1,300})\] ([^\n]{1,200}?)\. (-?\d+) vs (-?\d+)")
-_STORE_WAIT = re.compile(r"(?:Timed out after (\d+) seconds waiting for (?:clients|workers)\. )?(\d+)/(\d+) "
+_GLOO_ENFORCE = re.compile(r"enforce fail at ([^\]\n]{1,300})\] ([^\n]{1,200}?)\. (-?\d{1,18}) vs (-?\d{1,18})(?!\d)")
+_STORE_WAIT = re.compile(r"(?:Timed out after (\d{1,18}) seconds waiting for (?:clients|workers)\. )?(?<!\d)(\d{1,18})/(\d{1,18}) "
                          r"(?:clients|workers) joined")
 _LISTEN = re.compile(r"failed to listen on any local network address")
-_LISTEN_PORT = re.compile(r"port: (\d+)|:(\d+) \(errno")
+_LISTEN_PORT = re.compile(r"port: (\d{1,9})(?!\d)|:(\d{1,9}) \(errno")
 _IN_USE = re.compile(r"[Aa]ddress already in use|EADDRINUSE")
 _STORE_ERROR = re.compile(r"\b(?:torch\.distributed\.)?(DistStoreError|DistNetworkError): ([^\n]{1,300})")
-_SEQ = re.compile(r"WorkNCCL\(SeqNum=(\d+)")
-_BLOCKING = re.compile(r"WorkNCCL\(SeqNum=(\d+), OpType=(\w+)[^)\n]{0,200}\)[^\n]{0,40}timed out in blocking wait")
+_SEQ = re.compile(r"WorkNCCL\(SeqNum=(\d{1,18})(?!\d)")
+_BLOCKING = re.compile(r"WorkNCCL\(SeqNum=(\d{1,18}), OpType=(\w+)[^)\n]{0,200}\)[^\n]{0,40}timed out in blocking wait")
 # torchrun: the one-line "failed (exitcode: -9) local_rank: 5 (pid: 2630)" and the ChildFailedError table
-_CHILD_LINE = re.compile(r"failed \(exitcode: (-?\d+)\) local_rank: (\d+) \(pid: (\d+)\)")
-_TABLE_RANK = re.compile(r"\brank\s{0,20}:?\s{0,20}(\d+) \(local[_ ]rank: ?(\d+)\)")
-_TABLE_EXIT = re.compile(r"exitcode\s{0,20}:\s{0,20}(-?\d+) \(pid: (\d+)\)")
+_CHILD_LINE = re.compile(r"failed \(exitcode: (-?\d{1,18})\) local_rank: (\d{1,18}) \(pid: (\d{1,18})\)")
+_TABLE_RANK = re.compile(r"\brank\s{0,20}:?\s{0,20}(\d{1,18}) \(local[_ ]rank: ?(\d{1,18})\)")
+_TABLE_EXIT = re.compile(r"exitcode\s{0,20}:\s{0,20}(-?\d{1,18}) \(pid: (\d{1,18})\)")
 _TABLE_HOST = re.compile(r"^\s*host\s*: (\S+)")
-_TABLE_SIGNAL = re.compile(r"[Ss]ignal (\d+) \((SIG\w+)\)")
+_TABLE_SIGNAL = re.compile(r"[Ss]ignal (\d{1,9}) \((SIG\w+)\)")
 _TABLE_ERROR_FILE = re.compile(r"error[_ ]file\s{0,20}:\s{0,20}(\S+)")
 
 

@@ -21,7 +21,7 @@ from workbench.models.flight_recorder import Dump, Entry, Frame, GroupStatus
 
 SUPPORTED_MAJOR_VERSIONS = (1, 2)
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
-_INTS = re.compile(r"-?\d+")
+_INTS = re.compile(r"-?(?<!\d)\d{1,18}(?!\d)")  # a longer number is no rank
 _DUMP_NAME = re.compile(r"(fr|nccl)_?(trace|rank|dump)|flight", re.IGNORECASE)
 
 
@@ -83,7 +83,7 @@ def _read(path: Path) -> Any:
 
 
 def _major(version: str) -> int | None:
-    match = re.match(r"(\d+)\.\d+$", version)
+    match = re.match(r"(\d{1,9})\.\d{1,9}$", version)
     return int(match.group(1)) if match else None
 
 

@@ -34,7 +34,7 @@ MEMORY_KINDS = {0: "Pageable", 1: "Pinned", 2: "Device", 3: "Array", 4: "Managed
 SYNC_KINDS = {1: "Event Sync", 2: "Stream Wait Event", 3: "Stream Sync", 4: "Context Sync"}
 RUNTIME_CLASS, DRIVER_CLASS = 0, 1
 NVTX_RANGE_TYPES = (59, 60, 70, 71)  # push/pop and start/end ranges, of NVTX and NVTX-text
-STEP_NAME = re.compile(r"^(?:ProfilerStep#|(?:train(?:ing)?[ _-]?)?(?:step|iter(?:ation)?|batch)[ _#:-]*)(\d+)$",
+STEP_NAME = re.compile(r"^(?:ProfilerStep#|(?:train(?:ing)?[ _-]?)?(?:step|iter(?:ation)?|batch)[ _#:-]*)(\d{1,18})$",
                        re.IGNORECASE)
 VERSION_SUFFIX = re.compile(r"_v\d+$")
 HEX_FRAME = re.compile(r"^0x[0-9a-f]+$", re.IGNORECASE)

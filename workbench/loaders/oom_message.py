@@ -44,7 +44,7 @@ _RUNTIME = re.compile(r"\b(CUDA|HIP) (?:driver )?error: ?out of memory"
 _ERROR_TYPE = re.compile(r"\b((?:torch\.(?:cuda\.)?)?(?:OutOfMemoryError|AcceleratorError|RuntimeError)):")
 # Each field of the allocator's message, in the wordings of torch >= 2.1 and of torch 0.4-2.0.
 _FIELDS = {
-    "device": re.compile(r"\bGPU (\d{1,9})"),
+    "device": re.compile(r"\bGPU (\d{1,9})(?!\d)"),
     "total_bytes": re.compile(r"total capac\w* of " + _SIZE + r"|" + _SIZE + r" total capacity"),
     "free_bytes": re.compile(r"of which " + _SIZE + r" is free|; " + _SIZE + r" free[;)]"),
     "process_bytes": re.compile(r"this process has " + _SIZE + r" memory in use"),
