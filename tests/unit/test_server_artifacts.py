@@ -44,3 +44,22 @@ def test_signature_changes_with_any_file_of_a_folder(tmp_path):
     (tmp_path / "b.log").write_text("two")
     assert signature(tmp_path, tmp_path) != before
     assert signature(tmp_path / "a.log", tmp_path) == ((".", 3, (tmp_path / "a.log").stat().st_mtime_ns),)
+
+
+def test_memory_files_are_labelled_by_what_their_first_bytes_say(tmp_path, shared):
+    """Names that mislead (a snapshot without `.pickle`, an OOM log named like a snapshot) do not change the label."""
+    oom = SAMPLES / "h100" / "oom_capacity"
+    timeline = shared("h100/train_naive/train_naive.memory_timeline.json.gz")
+    for path, source in (("a/dump.bin", oom / "oom_capacity.snapshot.pickle.gz"),
+                         ("b/snapshot_notes.log", oom / "oom_capacity.oom.txt"),
+                         ("c/export.json.gz", timeline),
+                         ("d/run.snapshot.pickle.gz", oom / "oom_capacity.snapshot.pickle.gz"),
+                         ("d/run.oom.txt", oom / "oom_capacity.oom.txt")):
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_bytes(source.read_bytes())
+    listed = {a.path: (a.kind, a.reads_as) for a in ArtifactIndex(tmp_path).list()}
+    assert listed == {"a/dump.bin": ("memory", ("memory_snapshot",)),
+                      "b/snapshot_notes.log": ("memory", ("oom_message",)),
+                      "c/export.json.gz": ("memory", ("memory_timeline",)),
+                      "d": ("memory", ("memory_snapshot", "oom_message"))}
+    assert ArtifactIndex(SAMPLES).list()[0].reads_as == ()  # other kinds are what their kind says

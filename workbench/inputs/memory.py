@@ -27,11 +27,16 @@ def is_memory_artifact(path: Path, head: bytes) -> bool:
     return is_snapshot(path, head) or is_memory_timeline(path, head) or is_oom_text(path, head)
 
 
+def reported_as(path: Path, head: bytes) -> str:
+    """What a memory artifact is, from its first bytes: an allocator snapshot, a memory timeline or an OOM message."""
+    return KIND_SNAPSHOT if is_snapshot(path, head) else KIND_TIMELINE if is_memory_timeline(path, head) else KIND_OOM
+
+
 def analyze_memory_files(path: Path, files: list[Path], options: AnalyzeOptions) -> list[AnalyzedInput]:
-    heads = {f: read_head(f) for f in files}
-    snapshots = [f for f in files if is_snapshot(f, heads[f])]
-    timelines = [f for f in files if f not in snapshots and is_memory_timeline(f, heads[f])]
-    messages = {f: load_oom_messages(f) for f in files if f not in snapshots and f not in timelines}
+    kinds = {f: reported_as(f, read_head(f)) for f in files}
+    snapshots = [f for f in files if kinds[f] == KIND_SNAPSHOT]
+    timelines = [f for f in files if kinds[f] == KIND_TIMELINE]
+    messages = {f: load_oom_messages(f) for f in files if kinds[f] == KIND_OOM}
     paired = _pair(snapshots, list(messages))
     inputs = []
     for snapshot in snapshots:
@@ -102,4 +107,5 @@ def _timeline_input(path: Path) -> AnalyzedInput:
                          tables=summary.tables)
 
 
-register_kind(InputKind(KIND, is_memory_artifact, analyze_memory_files, grouped=True, sniff_named=holds_oom_text))
+register_kind(InputKind(KIND, is_memory_artifact, analyze_memory_files, grouped=True, sniff_named=holds_oom_text,
+                        reported_as=reported_as))

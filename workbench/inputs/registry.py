@@ -41,6 +41,12 @@ class InputKind:
     analyze: Callable[[Path, list[Path], AnalyzeOptions], list[AnalyzedInput]]
     grouped: bool = False
     sniff_named: Callable[[Path, bytes], bool] | None = None  # for a file named on its own: any name or extension
+    reported_as: Callable[[Path, bytes], str] | None = None  # a file of a grouped kind: the kind its input reports
+
+
+def reported_kind(kind: InputKind, path: Path, head: bytes) -> str:
+    """The kind a file claimed by `kind` is reported as, from its name and first bytes (`kind.name` by default)."""
+    return kind.reported_as(path, head) if kind.reported_as else kind.name
 
 
 KINDS: list[InputKind] = []
@@ -59,12 +65,17 @@ def read_head(path: Path) -> bytes:
 def kind_of(path: Path, named: bool = False) -> InputKind | None:
     """The first kind that claims the file; for a file named on its own (`named`), then the first whose
     `sniff_named` claims it whatever its name (a `.md` or `.json` holding an error message)."""
+    return sniff(path, named)[0]
+
+
+def sniff(path: Path, named: bool = False) -> tuple[InputKind | None, str | None]:
+    """`kind_of(path, named)` and the kind the file's input is reported as (`reported_kind`), from one head read."""
     _load_builtin_kinds()
     head = read_head(path)
     found = next((k for k in KINDS if k.sniff(path, head)), None)
     if found is None and named:
         found = next((k for k in KINDS if k.sniff_named and k.sniff_named(path, head)), None)
-    return found
+    return found, reported_kind(found, path, head) if found else None
 
 
 def inside(path: str | Path, root: Path | None) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 
 from workbench.errors import WorkbenchError
 from workbench.inputs.kineto import KIND_RANKS, KIND_TRACE
-from workbench.inputs.registry import InputKind, inside, kind_of, walk_files
+from workbench.inputs.registry import InputKind, inside, sniff, walk_files
 from workbench.loaders.files import rank_in_name
 
 KIND_RUN = "capture_run"
@@ -44,6 +44,7 @@ class Artifact:
     files: int
     size: int
     mtime: float  # of its newest file
+    reads_as: tuple[str, ...] = ()  # the kinds its files' first bytes say it reports, where that differs from `kind`
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,7 +76,7 @@ class ArtifactIndex:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(os.path.realpath(root))
-        self._kinds: dict[tuple[str, int, int], InputKind | None] = {}
+        self._kinds: dict[tuple[str, int, int], tuple[InputKind | None, str | None]] = {}
         self.truncated = False
         self.skipped_links = 0  # links leading outside the root, not listed
 
@@ -100,7 +101,7 @@ class ArtifactIndex:
         files = [e for e in visible if e.is_file()]
         by_kind: dict[str, tuple[InputKind, list[os.DirEntry]]] = {}
         for entry in files[:max(budget[0], 0)]:
-            kind = self._kind(entry)
+            kind = self._sniff(entry)[0]
             if kind is not None:
                 by_kind.setdefault(kind.name, (kind, []))[1].append(entry)
         budget[0] -= len(files)
@@ -123,24 +124,30 @@ class ArtifactIndex:
             return [self._artifact(folder, KIND_RANKS)] if together else [
                 self._artifact(Path(m.path), kind.name) for m in members]
         if kind.grouped and len(members) > 1:
-            return [self._artifact(folder, kind.name)]
-        return [self._artifact(Path(m.path), kind.name) for m in members]
+            return [self._artifact(folder, kind.name, self._reads_as(kind, members))]
+        return [self._artifact(Path(m.path), kind.name, self._reads_as(kind, [m])) for m in members]
 
-    def _artifact(self, path: Path, kind: str) -> Artifact:
+    def _artifact(self, path: Path, kind: str, reads_as: tuple[str, ...] = ()) -> Artifact:
         files = signature(path, self.root)
         relative = path.relative_to(self.root).as_posix()
         return Artifact(path=relative, kind=kind, folder=path.is_dir(), files=len(files),
-                        size=sum(f[1] for f in files), mtime=max((f[2] for f in files), default=0) / 1e9)
+                        size=sum(f[1] for f in files), mtime=max((f[2] for f in files), default=0) / 1e9,
+                        reads_as=reads_as)
 
-    def _kind(self, entry: os.DirEntry) -> InputKind | None:
+    def _reads_as(self, kind: InputKind, members: list[os.DirEntry]) -> tuple[str, ...]:
+        """The kinds the members' heads say they report (a memory file: snapshot, timeline or OOM message)."""
+        found = tuple(sorted({self._sniff(m)[1] or kind.name for m in members}))
+        return () if found == (kind.name,) else found
+
+    def _sniff(self, entry: os.DirEntry) -> tuple[InputKind | None, str | None]:
         stat = entry.stat()
         key = (entry.path, stat.st_size, stat.st_mtime_ns)
         if key not in self._kinds:
-            kind = None
+            found: tuple[InputKind | None, str | None] = (None, None)
             if stat.st_size:
                 try:
-                    kind = kind_of(Path(entry.path))
+                    found = sniff(Path(entry.path))
                 except WorkbenchError:
                     pass
-            self._kinds[key] = kind
+            self._kinds[key] = found
         return self._kinds[key]

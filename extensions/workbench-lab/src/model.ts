@@ -22,6 +22,7 @@ export interface IArtifact {
   files: number;
   size: number;
   mtime: number;
+  reads_as?: string[];
   status: IStatus;
 }
 
@@ -73,25 +74,17 @@ export function kindLabel(kind: string): string {
 }
 
 /**
- * What an artifact is, as the panel names it. The server lists every memory artifact as `memory`;
- * a file is named by what its name says (the loaders read memory timelines from JSON, allocator
- * snapshots from pickles, OOM messages from logs); once analyzed, by the kinds of its report.
+ * What an artifact is, as the panel names it. The server lists every memory artifact as `memory`,
+ * with the kinds its files' first bytes say they are (`reads_as`: allocator snapshot, memory
+ * timeline, OOM message); once analyzed, by the kinds of its report.
  */
-export function artifactLabel(artifact: Pick<IArtifact, 'kind' | 'path' | 'folder'>, report?: IReport): string {
-  if (report?.inputs.length) {
-    return [...new Set(report.inputs.map(i => kindLabel(i.kind)))].join(' + ');
-  }
-  if (artifact.kind !== 'memory' || artifact.folder) {
-    return kindLabel(artifact.kind);
-  }
-  const name = artifact.path.slice(artifact.path.lastIndexOf('/') + 1).toLowerCase();
-  if (/\.(json|json\.gz|raw\.gz)$/.test(name)) {
-    return kindLabel('memory_timeline');
-  }
-  if (/pickle|\.pkl|snapshot/.test(name)) {
-    return kindLabel('memory_snapshot');
-  }
-  return kindLabel('oom_message');
+export function artifactLabel(artifact: Pick<IArtifact, 'kind' | 'reads_as'>, report?: IReport): string {
+  const kinds = report?.inputs.length
+    ? report.inputs.map(i => i.kind)
+    : artifact.reads_as?.length
+      ? artifact.reads_as
+      : [artifact.kind];
+  return [...new Set(kinds.map(kindLabel))].join(' + ');
 }
 
 /** One line for an artifact's analysis state. */

@@ -101,13 +101,14 @@ describe('labels', () => {
 });
 
 describe('artifactLabel', () => {
-  it('names memory artifacts as what they are', () => {
-    const memory = (path: string, folder = false) => artifactLabel({ kind: 'memory', path, folder });
-    expect(memory('runs/train.memory_timeline.json.gz')).toBe('memory timeline export');
-    expect(memory('oom_capacity/oom_capacity.snapshot.pickle.gz')).toBe('allocator snapshot');
-    expect(memory('oom_capacity/oom_capacity.oom.txt')).toBe('OOM message');
-    expect(memory('oom_capacity', true)).toBe('memory artifacts');
-    expect(artifactLabel({ kind: 'kineto_trace', path: 'a.json.gz', folder: false })).toBe('trace');
+  it('names memory artifacts by what the server read in their first bytes', () => {
+    const memory = (reads_as: string[]) => artifactLabel({ kind: 'memory', reads_as });
+    expect(memory(['memory_timeline'])).toBe('memory timeline export');
+    expect(memory(['memory_snapshot'])).toBe('allocator snapshot');
+    expect(memory(['oom_message'])).toBe('OOM message');
+    expect(memory(['memory_snapshot', 'oom_message'])).toBe('allocator snapshot + OOM message');
+    expect(artifactLabel({ kind: 'memory' })).toBe('memory artifacts');
+    expect(artifactLabel({ kind: 'kineto_trace', reads_as: [] })).toBe('trace');
   });
 
   it('names an analyzed artifact by the kinds of its report', () => {
@@ -119,7 +120,7 @@ describe('artifactLabel', () => {
       ],
       findings: []
     };
-    expect(artifactLabel({ kind: 'memory', path: 'oom', folder: true }, report)).toBe(
+    expect(artifactLabel({ kind: 'memory', reads_as: ['oom_message'] }, report)).toBe(
       'allocator snapshot + OOM message'
     );
   });
