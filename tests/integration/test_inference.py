@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NAIVE, OPTIMIZED, shared_path
+from tests.conftest import NAIVE, OPTIMIZED, SAMPLES, shared_path
 from workbench.inputs import AnalyzeOptions, analyze_path
 
 VLLM = "public/tracelens/vllm_prefilldecode_piecewise/graph_execution.json.gz"
@@ -15,6 +15,12 @@ SGLANG = "public/tracelens/sglang_prefilldecode/sglang_Qwen3-8B_prefilldecode.js
 QWEN = "public/tracelens/h100_hf_qwen1.5_0.5b/Qwen_Qwen1.5-0.5B-Chat__1016005.json.gz"
 DECODE = "h100/infer_decode/infer_decode.pt.trace.json.gz"
 GRAPH = "h100/infer_graph/infer_graph.pt.trace.json.gz"
+TINY = SAMPLES / "cpu" / "tiny_generate"  # CPU generate() of tiny random Llama models: structure, not speed
+
+
+def tiny(case: str):
+    (trace,) = (TINY / case).glob("*.pt.trace.json.gz")
+    return analyzed(trace)
 
 
 def analyzed(path: Path):
@@ -42,9 +48,13 @@ def test_sglang_prefill_step() -> None:
     assert (step["phase"], step["prefill_requests"], step["tokens"]) == ("prefill", 15, 15360)
 
 
-def test_transformers_prefill_from_the_token_embedding() -> None:
-    m = analyzed(shared_path(QWEN)).metrics
-    assert (m["inference_engine"], m["inference_pass_source"]) == ("transformers", "token_embedding")
+def test_transformers_prefill_from_the_model_module() -> None:
+    """The token embedding's [16, 559] ids inside `nn.Module: Qwen2Model_0` (the capture called the base
+    model): the pass spans that module."""
+    result = analyzed(shared_path(QWEN))
+    m = result.metrics
+    assert (m["inference_engine"], m["inference_pass_source"]) == ("transformers", "module")
+    assert result.tables["inference_steps"][0]["model"] == "Qwen2Model_0"
     assert (m["prefill_passes"], m["prefill_tokens"], m["decode_passes"]) == (1, 16 * 559, 0)
     assert m["attention_backend"] == "sdpa_flash"
 
@@ -130,3 +140,69 @@ def test_diff_compares_ms_per_decode_pass() -> None:
     change = rows["decode_ms_per_pass"]
     assert (change["base"], change["new"]) == (base.metrics["decode_ms_per_pass"], new.metrics["decode_ms_per_pass"])
     assert change["delta"] < 0  # the graph-replayed static-cache loop against the eager concat loop
+
+
+def test_generate_with_a_dynamic_cache_on_the_cpu() -> None:
+    """Batch 2, a 12-token prompt, 8 new tokens: one [2, 12] prefill and 7 [2, 1] decode passes, each the
+    `nn.Module: LlamaForCausalLM_0` forward; SDPA's key length says the cache grows one position a pass."""
+    result = tiny("dynamic")
+    m = result.metrics
+    assert (m["inference_engine"], m["inference_pass_source"]) == ("transformers", "module")
+    assert (m["prefill_passes"], m["prefill_tokens"], m["decode_passes"], m["decode_tokens"]) == (1, 24, 7, 14)
+    assert (m["kv_cache"], m["attention_backend"]) == ("concat", "sdpa_flash")
+    steps = result.tables["inference_steps"]
+    assert [s["past_tokens"] for s in steps] == [0, *range(12, 19)]
+    assert {s["model"] for s in steps} == {"LlamaForCausalLM_0"}
+    # 2 layers x (q 64x64, k/v 32x64, o 64x64, gate/up/down 128x64) + lm_head 512x64, float32
+    assert m["decode_weight_bytes_per_pass"] == 4 * (2 * (2 * 4096 + 2 * 2048 + 3 * 8192) + 512 * 64)
+
+
+def test_generate_with_a_static_cache_on_the_cpu() -> None:
+    """StaticCache writes in place (`aten::index_copy_`); its fixed key length gives no past."""
+    result = tiny("static")
+    m = result.metrics
+    assert (m["prefill_passes"], m["prefill_tokens"], m["decode_passes"], m["kv_cache"]) == (1, 12, 7, "static")
+    assert all(s["past_tokens"] is None for s in result.tables["inference_steps"])
+
+
+def test_assisted_generation_draft_and_verify_passes() -> None:
+    """A 1-layer draft (`LlamaForCausalLM_0`, called first) proposes 4 tokens per round; the 2-layer target
+    (`LlamaForCausalLM_1`) verifies them in one pass of 1 + 4 tokens ([1, 16] the first: prompt + 4)."""
+    result = tiny("assisted")
+    m = result.metrics
+    assert (m["verify_passes"], m["draft_passes"], m["prefill_passes"], m["decode_passes"]) == (6, 24, 0, 0)
+    steps = result.tables["inference_steps"]
+    verify = [s for s in steps if s["phase"] == "verify"]
+    assert {s["model"] for s in verify} == {"LlamaForCausalLM_1"}
+    assert {s["model"] for s in steps if s["phase"] == "draft"} == {"LlamaForCausalLM_0"}
+    assert [s["tokens"] for s in verify] == [16, 5, 5, 5, 5, 5]
+    assert [s["proposed_tokens"] for s in verify] == [4] * 6
+    # the next verify's cache says what was kept: 13 - (0 + 16) ... accepted 1, 0, 1, 0, 0; the last unknown
+    assert [s["past_tokens"] for s in verify] == [0, 13, 14, 16, 17, 18]
+    assert [s["accepted_tokens"] for s in verify] == [1, 0, 1, 0, 0, None]
+    assert (m["speculative_method"], m["speculative_proposed_tokens"], m["speculative_accepted_tokens"]) == \
+        ("draft_model", 20, 2)
+    assert m["speculative_acceptance_pct"] == 10.0 and m["speculative_tokens_per_verify"] == 1.4
+    assert 0 < m["draft_share_pct"] < 100
+    assert m["kv_cache"] == "concat"
+
+
+def test_prompt_lookup_verify_passes() -> None:
+    """prompt_lookup_num_tokens=3 on a prompt that repeats: no draft model; a [1, 4] pass over a 20-position
+    cache verifies 3 copied candidates and keeps 1 (the next pass starts at 22); [1, 1] passes decode."""
+    result = tiny("prompt_lookup")
+    m = result.metrics
+    assert (m["prefill_passes"], m["decode_passes"], m["verify_passes"], m["draft_passes"]) == (1, 9, 1, 0)
+    assert (m["speculative_method"], m["speculative_proposed_tokens"], m["speculative_accepted_tokens"]) == \
+        ("prompt_lookup", 3, 1)
+    steps = result.tables["inference_steps"]
+    assert [s["phase"] for s in steps] == ["prefill"] + ["decode"] * 8 + ["verify", "decode"]
+    assert (steps[9]["tokens"], steps[9]["past_tokens"], steps[10]["past_tokens"]) == (4, 20, 22)
+    # the first pass holds the 12-token prompt and 3 candidates, of which the next pass's cache keeps none
+    assert (steps[0]["tokens"], steps[1]["past_tokens"]) == (15, 12)
+
+
+@pytest.mark.parametrize("case", ["quantize_dynamic", "int8pack", "dequantize"])
+def test_int8_weight_generate_passes(case: str) -> None:
+    m = tiny(case).metrics
+    assert (m["prefill_passes"], m["prefill_tokens"], m["decode_passes"], m["decode_tokens"]) == (1, 12, 7, 7)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from workbench.analyses import categories as cat
+from workbench.analyses.model_passes import model_passes
 from workbench.analyses.operators import lookup
 from workbench.analyses.roofline import (decode_roofline, device_peaks, gemm_element_bytes, pass_kv_elements,
                                          pass_weights, prefill_roofline)
@@ -55,6 +56,7 @@ ATTENTION_KERNELS = (
 KV_PAGED = re.compile(r"reshape_and_cache|store_kvcache|paged_kv|PagedKV|append_paged|concat_and_cache",
                       re.IGNORECASE)
 KV_STATIC = re.compile(r"index_copy|index_put|scatter_kernel", re.IGNORECASE)
+KV_STATIC_OP = re.compile(r"^aten::index_copy_$")  # a CPU trace has no kernels: StaticCache's in-place write
 
 
 @dataclass
@@ -71,6 +73,10 @@ class Passes:
     end_us: np.ndarray  # of the host span (annotation or call)
     event: np.ndarray  # the annotation, embedding call or graph launch
     warnings: list[str] = field(default_factory=list)
+    model: list[str] | None = None  # per pass, the model that ran it (module events or embedding table)
+    past_tokens: np.ndarray | None = None  # KV positions cached before each pass, -1 unknown
+    proposed: np.ndarray | None = None  # candidate tokens a verify pass checked, -1 unknown
+    accepted: np.ndarray | None = None  # of those, the ones kept, -1 unknown
 
     def __len__(self) -> int:
         return len(self.phase)
@@ -134,7 +140,9 @@ def _vllm(name: str) -> tuple | None:
 
 
 def embedding_passes(events: EventTable) -> Passes | None:
-    """One pass per token-embedding call: the `aten::embedding` of the largest table with [batch, tokens] ids."""
+    """One pass per token-embedding call (the `aten::embedding` of the largest table with [batch, tokens]
+    ids), spanning the model module that holds it where module events say which model ran; phases and
+    speculative tokens from `model_passes`."""
     ops = np.flatnonzero(events.category_mask(cat.HOST_OP_CATEGORIES) & events.name_mask(EMBEDDING.__eq__))
     calls = []
     for i in ops.tolist():
@@ -144,13 +152,14 @@ def embedding_passes(events: EventTable) -> Passes | None:
     if not calls:
         return None
     vocab = max(c[1] for c in calls)
-    rows = []
-    for i, _, batch, tokens in sorted((c for c in calls if c[1] == vocab), key=lambda c: events.ts[c[0]]):
-        if tokens > 1:
-            rows.append((i, "prefill", batch, 0, batch * tokens, 0))
-        else:
-            rows.append((i, "decode", 0, batch, 0, batch))
-    return _passes("token_embedding", events, rows, [])
+    chosen = sorted((c for c in calls if c[1] == vocab), key=lambda c: events.ts[c[0]])
+    index, batch, tokens = (np.array([c[k] for c in chosen], dtype=np.int64) for k in (0, 2, 3))
+    found = model_passes(events, index, batch, tokens)
+    multi = tokens > 1
+    return Passes("module" if found.from_modules else "token_embedding", found.phase,
+                  np.where(multi, batch, 0), np.where(multi, 0, batch), np.where(multi, batch * tokens, 0),
+                  np.where(multi, 0, batch), found.start_us, found.end_us, index, [],
+                  found.model, found.past, found.proposed, found.accepted)
 
 
 def graph_passes(events: EventTable) -> Passes | None:
@@ -228,10 +237,13 @@ def kv_cache_kind(events: EventTable, kinds: np.ndarray, passes: Passes, concat_
     kernels = kinds == cat.COMPUTE
     if (kernels & events.name_mask(KV_PAGED.search)).any():
         return "paged"
-    decode = np.array([p == "decode" for p in passes.phase], dtype=bool)
-    if decode.sum() >= 2 and (concat_bytes[decode] > 0).all():
+    cached = np.array([p in ("decode", "verify", "draft") for p in passes.phase], dtype=bool)
+    if passes.model is not None:  # a model's first pass (a draft's prefill) has no cache to grow
+        cached &= np.array([passes.model.index(m) != k for k, m in enumerate(passes.model)], dtype=bool)
+    if cached.sum() >= 2 and (concat_bytes[cached] > 0).all():
         return "concat"
-    if (kernels & events.name_mask(KV_STATIC.search)).any():
+    if (kernels & events.name_mask(KV_STATIC.search)).any() or \
+            (events.category_mask(cat.HOST_OP_CATEGORIES) & events.name_mask(KV_STATIC_OP.match)).any():
         return "static"
     return None
 
@@ -291,7 +303,7 @@ def inference_summary(trace: Trace, kinds: np.ndarray) -> tuple[dict, list[dict]
         "mixed_passes": int((phase == "mixed").sum()),
         "verify_passes": int((phase == "verify").sum()),
         "draft_passes": int((phase == "draft").sum()),
-        "prefill_tokens": _sum_known(passes.prefill_tokens),
+        "prefill_tokens": _sum_known(passes.prefill_tokens[prefill | (phase == "mixed")]),
         "decode_tokens": decode_tokens,
         "decode_ms_per_pass": decode_wall_us / int(decode.sum()) / US_PER_MS if decode.any() else None,
         "decode_gpu_ms_per_pass": float(gpu_us[decode].sum()) / int(decode.sum()) / US_PER_MS if decode.any() else None,
@@ -304,6 +316,7 @@ def inference_summary(trace: Trace, kinds: np.ndarray) -> tuple[dict, list[dict]
         "kv_cache": kv_cache_kind(events, kinds, passes, concat),
         "attention_backend": attention_backend(events, kinds),
     }
+    metrics.update(speculative_metrics(passes, wall_us))
     if (concat[decode] > 0).any():
         metrics["kv_concat_elements_first_decode"] = int(concat[decode][0])
         metrics["kv_concat_elements_last_decode"] = int(concat[decode][-1])
@@ -319,7 +332,35 @@ def inference_summary(trace: Trace, kinds: np.ndarray) -> tuple[dict, list[dict]
          "gpu_ms": round(float(gpu_us[k]) / US_PER_MS, 4), "wall_ms": round(float(wall_us[k]) / US_PER_MS, 4)}
         for k in range(len(passes))
     ]
+    if passes.model is not None:
+        for k, row in enumerate(table):
+            row.update({"model": passes.model[k], "past_tokens": _known(passes.past_tokens[k]),
+                        "proposed_tokens": _known(passes.proposed[k]), "accepted_tokens": _known(passes.accepted[k])})
     return metrics, table, passes.warnings
+
+
+def speculative_metrics(passes: Passes, wall_us: np.ndarray) -> dict[str, Any]:
+    """Tokens of the verify and draft passes; where a verify pass's candidates and the next pass's cache are
+    known, the candidates proposed and accepted, the acceptance and the tokens each verify pass yields;
+    the draft passes' share of the speculative loop's wall time."""
+    phase = np.array(passes.phase, dtype=object)
+    verify, draft = phase == "verify", phase == "draft"
+    if not verify.any():
+        return {}
+    tokens = passes.prefill_tokens + passes.decode_tokens
+    out: dict[str, Any] = {"verify_tokens": _sum_known(tokens[verify]), "draft_tokens": _sum_known(tokens[draft])}
+    if passes.proposed is not None:
+        known = verify & (passes.proposed >= 0) & (passes.accepted >= 0)
+        proposed, accepted = int(passes.proposed[known].sum()), int(passes.accepted[known].sum())
+        out.update({"speculative_method": "draft_model" if draft.any() else "prompt_lookup",
+                    "speculative_verify_passes_measured": int(known.sum()),
+                    "speculative_proposed_tokens": proposed, "speculative_accepted_tokens": accepted,
+                    "speculative_acceptance_pct": round(100 * accepted / proposed, 2) if proposed else None,
+                    "speculative_tokens_per_verify": round(float(accepted + known.sum()) / int(known.sum()), 3)
+                    if known.any() else None})
+    if draft.any():
+        out["draft_share_pct"] = round(100 * float(wall_us[draft].sum()) / float(wall_us[draft | verify].sum()), 2)
+    return out
 
 
 def _rooflines(trace: Trace, kinds: np.ndarray, passes: Passes, concat: np.ndarray, gpu_us: np.ndarray,
