@@ -101,8 +101,8 @@ CASES = [
                                          b"timeout: WorkNCCL(" * 20000), 0, None),
     ("oom-then-digits", text_file("oom.log", OOM_LINE + b"1" * 30000 + b"\n"), 0, None),
     ("oom-5000-digit-size", text_file("oom.log", OOM_LINE + b"9" * 5000 + b" GiB\n"), 0, None),
-    ("log-numbers-of-5000-digits", text_file("rank0.log", b"NCCL WARN x\nwatchdog got stuck for %s seconds\nWorkNCCL(SeqNum=%s)\n"
-                                             % (b"9" * 5000, b"9" * 5000)), 0, None),
+    ("log-numbers-of-5000-digits", text_file("rank0.log", b"NCCL WARN x\nwatchdog got stuck for %s seconds\n"
+                                             b"WorkNCCL(SeqNum=%s)\n" % (b"9" * 5000, b"9" * 5000)), 0, None),
     ("xctrace-label-of-spaces", xctrace_with("Compute Command 0     ( python3.11 )", " " * 200_000), 0, None),
     # integers an export cannot hold
     ("xctrace-double-minus", xctrace_with(">1000000</start-time>", ">--5</start-time>"), 2,
@@ -172,11 +172,18 @@ def gz_of_spaces(folder: Path) -> Path:
     return path
 
 
+SKIPPED = "1 malformed event(s) skipped"
 TRACE_CASES = [
     ("zero-filled-2GiB", zero_filled, 2, "byte b'\\x00' at offset 16 cannot be in JSON"),
     ("gz-of-256MiB-spaces", gz_of_spaces, 2, "truncated JSON"),
-    ("dur-1e308", trace_bytes(with_event(dur=1e308)), 0, None),
-    ("dur-infinity", trace_bytes(lambda d: with_event(dur=12345.5)(d).replace(b"12345.5", b'"Infinity"')), 0, None),
+    ("dur-1e308", trace_bytes(with_event(dur=1e308)), 0, SKIPPED),
+    ("dur-quoted-infinity", trace_bytes(lambda d: with_event(dur=12345.5)(d).replace(b"12345.5", b'"Infinity"')), 0,
+     SKIPPED),
+    ("ts-quoted-nan", trace_bytes(lambda d: with_event(ts=12345.5)(d).replace(b"12345.5", b'"NaN"')), 0, SKIPPED),
+    ("dur-of-5000-digits", trace_bytes(lambda d: with_event(dur=12345.5)(d).replace(b"12345.5", b"9" * 5000)), 0,
+     SKIPPED),
+    ("id-of-5000-digits", trace_bytes(lambda d: with_event(args={"correlation": 12345})(d).replace(
+        b'"correlation": 12345', b'"correlation": ' + b"9" * 5000)), 0, SKIPPED),
     ("step-number-of-5000-digits", trace_bytes(with_event(name="ProfilerStep#" + "9" * 5000, cat="user_annotation")),
      0, None),
     ("ids-over-int64", trace_bytes(with_event(args={"correlation": 2**63, "stream": 2**64 - 1}, pid=2**63)), 0, None),
@@ -186,19 +193,26 @@ TRACE_CASES = [
         b'"traceEvents": [', b'"traceEvents": [{"args": ' + b"[" * 100_000 + b"]" * 100_000 + b"}, ", 1)), 2,
      "nested deeper than"),
     ("5000-digit-number", trace_bytes(lambda d: json.dumps(d).encode()[:-1] + b', "n": ' + b"9" * 5000 + b"}"), 2,
-     "not valid JSON"),
+     "number out of range in field 'n' (5000 digits)"),
+    ("5000-digit-number-nested", trace_bytes(lambda d: json.dumps(d).encode()[:-1] + b', "o": {"a": [1, {"b": '
+                                             + b"9" * 5000 + b"}]}}"), 2,
+     "number out of range in field 'b' (5000 digits)"),
+    ("number-beyond-a-float", trace_bytes(lambda d: json.dumps(d).encode()[:-1] + b', "n": [1e999]}'), 2,
+     "number out of range in field 'n' (1e999)"),
 ]
 
 
 @pytest.mark.parametrize("make, code, message", [c[1:] for c in TRACE_CASES], ids=[c[0] for c in TRACE_CASES])
 def test_hostile_trace_is_bounded_and_answered_in_one_line(tmp_path, make, code, message):
     outcome = analyze(make(tmp_path))
-    assert_bounded(outcome, code, message)
-    if code == 0:
-        original = analyze(TRACE)
-        assert json.loads(outcome.stdout)["inputs"][0]["metrics"]["events_skipped"] == 1 or \
-            json.loads(outcome.stdout)["inputs"][0]["metrics"]["event_count"] == \
-            json.loads(original.stdout)["inputs"][0]["metrics"]["event_count"] + 1
+    assert_bounded(outcome, code, message if code == 2 else None)
+    if code == 0:  # the added event is read, or (`message`) skipped as malformed and counted in a warning
+        found, original = metrics_of(outcome), metrics_of(analyze(TRACE))
+        skipped = found["metrics"]["events_skipped"]
+        assert found["metrics"]["event_count"] + skipped == original["metrics"]["event_count"] + 1
+        assert skipped == (1 if message else 0)
+        malformed = [w for w in found["warnings"] if "malformed" in w]
+        assert malformed == ([f"{found['path']}: {message}"] if message else [])
 
 
 def metrics_of(outcome: Outcome) -> dict:

@@ -34,10 +34,30 @@ _BOM = b"\xef\xbb\xbf"
 _TOKEN = re.compile(rb'\\.?|["{}\[\]]', re.DOTALL)  # what moves the scanner: escapes, quotes, brackets
 _KEY = b'"traceEvents"'
 _OVERLAP = 4096  # bytes of the previous chunk searched again for a boundary that straddles the cut
+_STRING_OR_NUMBER = re.compile(rb'"(?:[^"\\]|\\.)*+"|(-?\d++(?:\.\d++)?(?:[eE][-+]?\d++)?)')
+_MAX_INT_DIGITS = 4300  # Python's limit on int(str), which msgspec's decoder applies
 
 
 class MalformedStream(ValueError):
     """Bytes that cannot continue a trace document, with where they are."""
+
+
+class InvalidJson(MalformedStream):
+    """JSON no reader accepts: msgspec's reason, or the field holding a number out of range."""
+
+
+def invalid_json(error: msgspec.DecodeError, data: bytes, field: str = "") -> InvalidJson:
+    """`error` (not a truncation) as one line; a number out of range (over 4,300 digits, or beyond a float) is named
+    with its field (the key before it, else `field`: the key `data` is the value of), which msgspec does not say."""
+    reason = str(error)
+    if "out of range" in reason:
+        for token in _STRING_OR_NUMBER.finditer(data):
+            number = token.group(1)
+            if number is not None and _out_of_range(number):
+                shown = f"{len(number.lstrip(b'-'))} digits" if number.lstrip(b"-").isdigit() else number[:40].decode()
+                where = _field_before(data, token.start()) or (f"in field {field!r} " if field else "")
+                return InvalidJson(f"number out of range {where}({shown})")
+    return InvalidJson(f"not valid JSON ({reason})")
 
 
 class EventArrayReader:
@@ -82,7 +102,9 @@ class EventArrayReader:
             close, open_ = boundary
             try:
                 batch = decode(b"[" + buf[: close + 1] + b"]")
-            except msgspec.DecodeError:
+            except msgspec.DecodeError as exc:
+                if "truncated" not in str(exc):  # a cut inside a string or nested value only truncates
+                    raise invalid_json(exc, buf[: close + 1]) from None
                 _check_pending(buf)
                 carry = buf  # the cut was not between elements; more bytes will settle it
                 continue
@@ -238,3 +260,21 @@ def _last_boundary(buf: bytes, lo: int) -> tuple[int, int] | None:
             return last.start(), last.end() - 1
         hi, window = start, window * 4
     return None
+
+
+def _out_of_range(number: bytes) -> bool:
+    if number.lstrip(b"-").isdigit():
+        return len(number.lstrip(b"-")) > _MAX_INT_DIGITS
+    return abs(float(number)) == float("inf")
+
+
+def _field_before(data: bytes, at: int) -> str:
+    """"in field 'NAME' " when the value at `at` follows a key, else ""."""
+    before = data[max(0, at - 4096):at].rstrip(_WHITESPACE)
+    if not before.endswith(b":"):
+        return ""
+    key = before[:-1].rstrip(_WHITESPACE)
+    start = key.rfind(b'"', 0, len(key) - 1)
+    if not key.endswith(b'"') or start < 0:
+        return ""
+    return f"in field {key[start + 1:-1].decode('utf-8', 'replace')[:80]!r} "

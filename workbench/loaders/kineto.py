@@ -10,14 +10,15 @@ import numpy as np
 
 from workbench.errors import InputError
 from workbench.loaders.files import Progress, open_input
-from workbench.loaders.json_stream import EventArrayReader, MalformedStream
+from workbench.loaders.json_stream import EventArrayReader, InvalidJson, MalformedStream, invalid_json
 from workbench.loaders.kineto_comm_args import CommArgsBuilder
-from workbench.loaders.kineto_schema import NO_ARGS, NOT_RECORDED, Event, decode_batch, event_array
+from workbench.loaders.kineto_schema import NO_ARGS, NOT_RECORDED, Event, decode_batch
 from workbench.models.trace import EventTable, MemoryEvents, Trace
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 MAX_US = 1e17  # |ts| and dur beyond this (3,000 years in µs) are no real time
 MAX_DEPTH = 1000  # about where a nested value exhausts the decoder's recursion
+_TOP_LEVEL = msgspec.json.Decoder(dict[str, msgspec.Raw] | list[msgspec.Raw])
 
 # Categories of the 2021-era schema (PyTorch 1.8-1.10) and their current names.
 CATEGORY_ALIASES = {
@@ -40,6 +41,8 @@ def load_kineto(path: str | Path, progress: Progress | None = None) -> Trace:
         try:
             for events, skipped in reader.batches(_decode_events):
                 columns.add(events, skipped)
+        except InvalidJson as exc:
+            raise InputError(path, str(exc)) from None
         except MalformedStream as exc:
             raise InputError(path, f"not a Kineto/Chrome trace: {exc}") from None
         except _TooDeep:
@@ -49,17 +52,18 @@ def load_kineto(path: str | Path, progress: Progress | None = None) -> Trace:
             remainder = remainder.rstrip().rstrip(b",") + b"]"  # Chrome's array form may omit the closing ']'
         document = _decode_document(path, remainder)
     columns.duplicates = reader.duplicates
+    metadata: dict[str, Any] = {}
     if isinstance(document, list):
-        metadata: dict[str, Any] = {}
         last_events = remainder
     else:
-        metadata = document
-        events = metadata.pop("traceEvents", None)
+        events = document.pop("traceEvents", None)
         if events is None:
             raise InputError(path, "no 'traceEvents' key: not a Kineto/Chrome trace")
-        if not isinstance(events, list):
-            raise InputError(path, f"'traceEvents' is a {type(events).__name__}, not a list")
-        last_events = event_array(remainder)
+        last_events = bytes(events)
+        if last_events[:1] != b"[":
+            raise InputError(path, f"'traceEvents' is a {type(_decode_value(path, 'traceEvents', events)).__name__}, "
+                                   "not a list")
+        metadata = {key: _decode_value(path, key, raw) for key, raw in document.items()}
     columns.add(*_decode_events(last_events))
     return columns.build(str(path), metadata)
 
@@ -75,19 +79,28 @@ def _decode_events(data: bytes) -> tuple[list[Event], int]:
         raise _TooDeep() from None
 
 
-def _decode_document(path: str | Path, data: bytes) -> Any:
+def _decode_document(path: str | Path, data: bytes) -> dict[str, msgspec.Raw] | list[msgspec.Raw]:
+    """The top level of what the stream left: its values undecoded (the last events are decoded as events, so
+    that they are skipped as malformed as in any batch; the other values one by one, naming the one at fault)."""
     try:
-        document = msgspec.json.decode(data)
+        return _TOP_LEVEL.decode(data)
+    except RecursionError:
+        raise InputError(path, f"JSON nested deeper than {MAX_DEPTH} levels: not a trace") from None
+    except msgspec.ValidationError:
+        raise InputError(path, "JSON is not an object with 'traceEvents': not a Kineto/Chrome trace") from None
+    except msgspec.DecodeError as exc:
+        if "truncated" in str(exc):
+            raise InputError(path, "truncated JSON: the file ends in the middle of the trace") from None
+        raise InputError(path, str(invalid_json(exc, data))) from None
+
+
+def _decode_value(path: str | Path, key: str, raw: msgspec.Raw) -> Any:
+    try:
+        return msgspec.json.decode(raw)
     except RecursionError:
         raise InputError(path, f"JSON nested deeper than {MAX_DEPTH} levels: not a trace") from None
     except msgspec.DecodeError as exc:
-        reason = str(exc)
-        if "truncated" in reason:
-            raise InputError(path, "truncated JSON: the file ends in the middle of the trace") from None
-        raise InputError(path, f"not valid JSON ({reason})") from None
-    if not isinstance(document, (dict, list)):
-        raise InputError(path, "JSON is not an object with 'traceEvents': not a Kineto/Chrome trace")
-    return document
+        raise InputError(path, str(invalid_json(exc, bytes(raw), key))) from None
 
 
 def _as_int(value: int | str) -> int:

@@ -57,16 +57,9 @@ class Event(msgspec.Struct):
     args: EventArgs | None = None
 
 
-class TraceDocument(msgspec.Struct):
-    """A trace object, reduced to the raw bytes of its event array."""
-
-    traceEvents: msgspec.Raw = msgspec.Raw()
-
-
 _typed_batch = msgspec.json.Decoder(list[Event], strict=False)
 _raw_batch = msgspec.json.Decoder(list[msgspec.Raw])
 _one_event = msgspec.json.Decoder(Event, strict=False)
-_document = msgspec.json.Decoder(TraceDocument)
 
 
 def decode_batch(data: bytes) -> tuple[list[Event], int]:
@@ -89,7 +82,3 @@ def decode_batch(data: bytes) -> tuple[list[Event], int]:
             continue
     return events, len(items) - len(events)
 
-
-def event_array(document: bytes) -> bytes:
-    """The raw `traceEvents` array of a trace object (b'' if absent)."""
-    return bytes(_document.decode(document).traceEvents)
