@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
+from pathlib import Path
 
 import pytest
 
@@ -79,7 +81,8 @@ def test_a_killed_or_timed_out_worker_fails_only_its_analysis_and_the_next_runs_
             reports.close()
 
     killed, late, after = asyncio.run(scenario())
-    assert killed == f"{AMD}: the analysis process was killed (SIGKILL: the system's out-of-memory killer, or a cancel)"
+    assert killed == (f"{AMD}: the analysis process was killed (likely out of memory: SIGKILL is what the system's "
+                      "out-of-memory killer sends)")
     assert late == "public/sampled_2of128_ranks: the analysis ran past its time limit of 0.05 s and was stopped"
     assert after.error is None and after.report["inputs"][0]["kind"] == "kineto_trace"
 
@@ -96,3 +99,24 @@ def test_a_cancelled_analysis_says_so():
             reports.close()
 
     assert asyncio.run(scenario()) == (f"{AMD}: the analysis was cancelled", False)
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="resident memory is read from /proc")
+def test_a_worker_over_its_memory_limit_fails_as_out_of_memory_and_the_next_runs_fresh():
+    async def scenario():
+        reports = ReportCache(SAMPLES, workers=1, memory_bytes=1 << 20)  # any process holds more than 1 MiB
+        try:
+            over = (await _finish(reports, AMD)).error
+            reports.memory_bytes = 1 << 40
+            return over, await _finish(reports, AMD)
+        finally:
+            reports.close()
+
+    over, after = asyncio.run(scenario())
+    assert over == (f"{AMD}: the analysis ran out of memory: its process passed 1.00 MiB (the workers' limit) "
+                    "and was stopped")
+    assert after.error is None and after.report["inputs"][0]["kind"] == "kineto_trace"
+
+
+def test_the_default_memory_limit_is_a_share_of_the_machine():
+    assert 0 < ReportCache(SAMPLES).memory_bytes <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -35,8 +35,8 @@ _NETWORK = re.compile(
     r"|socketStartConnect: Connect to [^\n]{1,200}|Software caused connection abort|transport retry counter exceeded"
     r"|Read error \[[^\]\n]{1,80}\]:\d+: [^\n]{1,80})")
 _GLOO_ENFORCE = re.compile(r"enforce fail at ([^\]\n]{1,300})\] ([^\n]{1,200}?)\. (-?\d{1,18}) vs (-?\d{1,18})(?!\d)")
-_STORE_WAIT = re.compile(r"(?:Timed out after (\d{1,18}) seconds waiting for (?:clients|workers)\. )?(?<!\d)(\d{1,18})/(\d{1,18}) "
-                         r"(?:clients|workers) joined")
+_STORE_WAIT = re.compile(r"(?:Timed out after (\d{1,18}) seconds waiting for (?:clients|workers)\. )?"
+                         r"(?<!\d)(\d{1,18})/(\d{1,18}) (?:clients|workers) joined")
 _LISTEN = re.compile(r"failed to listen on any local network address")
 _LISTEN_PORT = re.compile(r"port: (\d{1,9})(?!\d)|:(\d{1,9}) \(errno")
 _IN_USE = re.compile(r"[Aa]ddress already in use|EADDRINUSE")

@@ -4,6 +4,9 @@ An analysis runs in a small pool of worker processes so that a large trace neith
 server's event loop nor holds its GIL; the worker reports progress through workbench's progress
 callbacks over a queue. Each analysis has a time limit and can be cancelled; a worker that dies
 (killed, out of memory, over time) fails only its own analysis, saying why, and is replaced.
+A worker whose resident memory passes `memory_bytes` (three quarters of the machine's by default)
+is stopped before the system's out-of-memory killer picks a process, and its analysis fails as "out of
+memory"; one killed by SIGKILL that was neither cancelled nor over time says "likely out of memory".
 A report is reused while the name, size and mtime of every file it read are unchanged. Workers
 run in the root and read only files inside it, so report paths are relative to it, as `workbench
 analyze` run there writes them.
@@ -15,8 +18,8 @@ import asyncio
 import multiprocessing
 import os
 import queue
-import resource
 import signal
+import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -30,10 +33,13 @@ from workbench.errors import WorkbenchError, shown_path
 from workbench.inputs import AnalyzeOptions
 from workbench.rules.finding import SEVERITIES
 from workbench.server.artifacts import Signature
+from workbench.units import format_bytes
 
 KEEP_REPORTS = 32
 PROGRESS_EVERY_S = 0.2
 TIMEOUT_S = 900.0  # an analysis running longer is stopped
+MEMORY_SHARE = 0.75  # of the machine's memory: a worker whose resident memory passes it is stopped
+POLL_S = 0.5  # how often a running worker's memory is checked
 
 _progress_queue: Any = None  # the worker's end of the progress queue
 
@@ -70,7 +76,7 @@ class ReportCache:
                  memory_bytes: int | None = None) -> None:
         self.root = Path(os.path.realpath(root))
         self.timeout_s = timeout_s
-        self.memory_bytes = memory_bytes
+        self.memory_bytes = memory_bytes or _memory_share()
         self._context = multiprocessing.get_context("spawn")
         self._queue = self._context.Queue()
         self._slots = asyncio.Semaphore(workers)
@@ -129,11 +135,10 @@ class ReportCache:
             if job.cancelled:
                 outcome = {"error": f"{shown_path(relative)}: the analysis was cancelled"}
             else:
-                worker = self._idle.pop() if self._idle else Worker(self._context, self.root, self._queue,
-                                                                    self.memory_bytes)
+                worker = self._idle.pop() if self._idle else Worker(self._context, self.root, self._queue)
                 self._busy[relative] = worker
                 try:
-                    outcome = await worker.run(relative, self.timeout_s)
+                    outcome = await worker.run(relative, self.timeout_s, self.memory_bytes)
                 finally:
                     del self._busy[relative]
                 if worker.alive and not outcome.get("retire"):
@@ -168,10 +173,9 @@ class ReportCache:
 class Worker:
     """One analysis process, reused while it stays healthy: sent a path, it answers an outcome."""
 
-    def __init__(self, context: Any, root: Path, progress_queue: Any, memory_bytes: int | None) -> None:
+    def __init__(self, context: Any, root: Path, progress_queue: Any) -> None:
         self._conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, str(root), progress_queue, memory_bytes),
-                                       daemon=True)
+        self.process = context.Process(target=_serve, args=(child, str(root), progress_queue), daemon=True)
         self.process.start()
         child.close()
 
@@ -179,20 +183,28 @@ class Worker:
     def alive(self) -> bool:
         return self.process.is_alive()
 
-    async def run(self, relative: str, timeout_s: float) -> dict[str, Any]:
-        """The worker's outcome for `relative`, or an error saying why it has none (killed, timeout)."""
-        ready: list[Any] = []
+    async def run(self, relative: str, timeout_s: float, memory_bytes: int) -> dict[str, Any]:
+        """The worker's outcome for `relative`, or an error saying why it has none (over time or memory, killed)."""
+        name = shown_path(relative)
+        deadline = time.monotonic() + timeout_s
         try:
             self._conn.send(relative)
-            ready = await asyncio.to_thread(wait, [self._conn, self.process.sentinel], timeout_s)
-            if self._conn in ready:
-                return self._conn.recv()
+            while True:
+                if (_resident_bytes(self.process.pid) or 0) > memory_bytes:
+                    self.kill()
+                    return {"error": f"{name}: the analysis ran out of memory: its process passed "
+                                     f"{format_bytes(memory_bytes)} (the workers' limit) and was stopped"}
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.kill()
+                    return {"error": f"{name}: the analysis ran past its time limit of {timeout_s:g} s and was stopped"}
+                ready = await asyncio.to_thread(wait, [self._conn, self.process.sentinel], min(POLL_S, left))
+                if self._conn in ready:
+                    return self._conn.recv()
+                if ready:
+                    break
         except (EOFError, OSError):
             pass
-        name = shown_path(relative)
-        if not ready:
-            self.kill()
-            return {"error": f"{name}: the analysis ran past its time limit of {timeout_s:g} s and was stopped"}
         self.process.join(1)
         return {"error": f"{name}: {_death(self.process.exitcode)}"}
 
@@ -203,21 +215,36 @@ class Worker:
         self._conn.close()
 
 
+def _memory_share() -> int:
+    """MEMORY_SHARE of the machine's memory (no limit where the system does not say)."""
+    try:
+        return int(MEMORY_SHARE * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return sys.maxsize
+
+
+def _resident_bytes(pid: int | None) -> int | None:
+    """A live process's resident memory (Linux; None elsewhere or once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _death(exitcode: int | None) -> str:
-    """Why a worker process ended, from its exit code."""
+    """Why a worker process ended, from its exit code (not cancelled, not over time or memory: those say so)."""
     if exitcode == -signal.SIGKILL:
-        return ("the analysis process was killed (SIGKILL: the system's out-of-memory killer, "
-                "or a cancel)")
+        return ("the analysis process was killed (likely out of memory: SIGKILL is what the system's "
+                "out-of-memory killer sends)")
     if exitcode is not None and exitcode < 0:
         return f"the analysis process died of signal {signal.Signals(-exitcode).name}"
     return f"the analysis process exited with status {exitcode}"
 
 
-def _serve(conn: Any, root: str, progress_queue: Any, memory_bytes: int | None) -> None:
+def _serve(conn: Any, root: str, progress_queue: Any) -> None:
     """A worker's loop: analyze each path it is sent; stop when the server hangs up or memory ran out."""
     _start_worker(root, progress_queue)
-    if memory_bytes:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     while True:
         try:
             relative = conn.recv()
