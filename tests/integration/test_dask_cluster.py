@@ -22,7 +22,7 @@ from workbench.config import Config
 from workbench.errors import WorkbenchError
 from workbench.inputs import AnalyzeOptions, analyze_path
 from workbench.inputs.kineto import summarize_rank
-from workbench.inputs.rank_runner import DaskRunner, RankFailure, runner_for
+from workbench.inputs.rank_runner import DaskRunner, RankFailure, local_cluster_config, runner_for
 
 GLOO = SAMPLES / "cpu" / "ddp_gloo_straggler"
 START_S = 60  # the longest the fixture waits for the scheduler and its workers
@@ -84,6 +84,17 @@ def test_the_clusters_report_equals_the_in_process_one(scheduler):
     assert on_cluster == _report(AnalyzeOptions())
     assert on_cluster["inputs"][0]["kind"] == "kineto_trace_ranks"
     assert [f["id"] for f in on_cluster["findings"]] == ["straggler-rank"]
+
+
+def test_a_local_clusters_report_equals_the_in_process_one():
+    runner = DaskRunner(workers=2)  # forked worker processes on Linux
+    try:
+        local = _report(AnalyzeOptions(runner=runner))
+        assert len(runner._client.scheduler_info()["workers"]) == 2
+    finally:
+        runner.close()
+    assert local == _report(AnalyzeOptions())
+    assert "MALLOC_TRIM_THRESHOLD_" not in local_cluster_config()["distributed.nanny.pre-spawn-environ"]
 
 
 def test_a_path_the_workers_cannot_read_is_that_ranks_failure(scheduler, tmp_path):
