@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch", reason="the fix code needs torch (pip insta
 
 SHARED_TRACES = [
     "h100/infer_decode/infer_decode.pt.trace.json.gz",
+    "public/tracelens/vllm_prefilldecode_piecewise/graph_execution.json.gz",  # the vLLM fixes
     "public/kineto/tb_plugin_samples/resnet50_num_workers_0/worker0.1623143089861.pt.trace.json.gz",
     "h100/nsys_small/h100_nsys_small.sqlite",  # gpu-gaps, low-gpu-utilization
     "public/nsys/extrap/ex-gpu.s10.sqlite",  # sync-memcpy

@@ -206,3 +206,78 @@ def test_prompt_lookup_verify_passes() -> None:
 def test_int8_weight_generate_passes(case: str) -> None:
     m = tiny(case).metrics
     assert (m["prefill_passes"], m["prefill_tokens"], m["decode_passes"], m["decode_tokens"]) == (1, 12, 7, 7)
+
+
+def findings_of(rule_id: str, path: Path) -> list:
+    from workbench.rules import run_rules
+
+    return [f for f in run_rules([analyzed(path)]) if f.id == rule_id]
+
+
+def test_graph_coverage_of_the_replayed_decode_loop() -> None:
+    """infer_graph: per replay, two eager [1, 1] copy_ (the next token, ...) and one add_ (the position) run
+    between the graphs; the GPU idles at those boundaries."""
+    (finding,) = findings_of("cuda-graph-coverage", shared_path(GRAPH))
+    ev = finding.evidence
+    assert (ev["graph_replays"], ev["passes"], ev["piecewise"], ev["padding"]) == (128, 128, False, None)
+    assert [o["op"] for o in ev["eager_operators"]] == ["aten::copy_", "aten::add_"]
+    assert ev["eager_operators"][0]["input_shapes"] == "[[1, 1], [1, 1], []]"
+    assert ev["eager_kernels"][0]["count"] == 2 * 127  # between the first and the last replayed kernel
+    assert 0 < ev["eager_gpu_ms_per_pass"] < ev["boundary_idle_ms_per_pass"] < ev["graph_gpu_ms_per_pass"]
+    assert 90 < ev["graph_coverage_pct"] < 100
+    assert finding.estimated_gain["time_ms"] == pytest.approx(128 * ev["boundary_idle_ms_per_pass"], rel=1e-2)
+    assert "torch.cuda.graph" in finding.fix.code
+
+
+def test_piecewise_graph_gaps_of_the_vllm_step() -> None:
+    """vLLM's mixed step: 25 graph pieces, the 24 layers' attention (unified_attention, reshape_and_cache) eager
+    between them; the graphs ran the 8192 scheduled tokens (no padding)."""
+    (finding,) = findings_of("cuda-graph-coverage", shared_path(VLLM))
+    ev = finding.evidence
+    assert (ev["graph_replays"], ev["passes"], ev["piecewise"], ev["eager_gpu_events_per_pass"]) == (25, 1, True, 48)
+    assert {k["name"] for k in ev["eager_kernels"]} >= {"kernel_unified_attention_2d"}
+    assert [k["count"] for k in ev["eager_kernels"]] == [24, 24]
+    assert (ev["padding"]["scheduled_tokens"], ev["padding"]["graph_tokens"], ev["padding"]["padded_tokens"]) == \
+        (8192, 8192, 0)
+    assert "FULL_AND_PIECEWISE" in finding.fix.code
+
+
+def test_hand_written_attention_in_the_decode_loop() -> None:
+    """infer_decode: 6 layers x 97 passes of matmul, scale, masked_fill, softmax, matmul in float32 on an H100; the
+    GPU is busy ~4% of the time, so the gain is the host time one fused call per attention would leave."""
+    (finding,) = findings_of("attention-backend", shared_path(DECODE))
+    ev = finding.evidence
+    assert (ev["attention_backend"], ev["attention_calls"], ev["input_element_bytes"]) == ("manual", 6 * 97, 4)
+    assert ev["last_call_q_kv_shapes"] == [[1, 12, 1, 64], [1, 12, 32 + 95 + 1, 64]]  # the last step's cache
+    assert 5 <= ev["attention_operators_per_call"] <= 6
+    assert 0 < ev["fused_estimate_ms"] < ev["attention_gpu_ms"]
+    assert "H100" in ev["suggested_backend"] and "cuDNN" in ev["suggested_backend"]
+    assert {o["op"] for o in ev["operators"]} >= {"aten::bmm", "aten::_softmax", "aten::masked_fill_"}
+    assert "host time" in finding.estimated_gain["method"]
+    assert finding.estimated_gain["time_ms"] < ev["attention_host_ms"]
+    assert "scaled_dot_product_attention" in finding.fix.code
+
+
+def test_fused_attention_is_no_attention_finding() -> None:
+    """infer_graph (cuDNN SDPA, bf16), the Qwen forward (flash SDPA) and vLLM (Triton unified attention)."""
+    assert not [f for p in (GRAPH, QWEN, VLLM) for f in findings_of("attention-backend", shared_path(p))]
+
+
+def test_prefill_decode_interference_in_the_vllm_mixed_step() -> None:
+    """vLLM's step: 9 prefill requests (8155 tokens) and 37 decode requests (37 tokens, 0.45 % of the step's)
+    that each wait for the whole step; at 2048 tokens per step the prefill takes 5 steps."""
+    (finding,) = findings_of("prefill-decode-interference", shared_path(VLLM))
+    ev = finding.evidence
+    assert (ev["prefill_requests"], ev["prefill_chunk_tokens"], ev["decode_requests"], ev["decode_tokens"]) == \
+        (9, 8155, 37, 37)
+    assert ev["decode_share_of_tokens_pct"] == pytest.approx(100 * 37 / 8192, abs=1e-3)
+    assert ev["step_gpu_ms_at_budget"] == pytest.approx(ev["step_gpu_ms"] * 2048 / 8192, abs=1e-3)
+    assert ev["prefill_steps_at_budget"] == 5  # ceil(8155 / (2048 - 37))
+    assert finding.estimated_gain["time_ms"] == pytest.approx(ev["step_gpu_ms"] - ev["step_gpu_ms_at_budget"],
+                                                              abs=1e-2)
+    assert "max_num_batched_tokens" in finding.fix.code
+
+
+def test_no_interference_without_decode_requests() -> None:
+    """SGLang's step is a prefill only (EXTEND bs=15)."""
+    assert not findings_of("prefill-decode-interference", shared_path(SGLANG))

@@ -113,3 +113,12 @@ def prefill_roofline(flops: float, gpu_ms: float | None, peak_tflops: float | No
     if peak_tflops:
         out["prefill_mfu_pct"] = round(100 * achieved / peak_tflops, 3)
     return out
+
+
+def attention_floor_us(matrices: int, seq_q: int, seq_k: int, head_dim: int, element_bytes: float,
+                       peak_gbps: float | None, peak_tflops: float | None) -> float:
+    """The least time one fused attention call takes at the device's peaks: Q, K, V read and O written once
+    (bytes), 4 x matrices x seq_q x seq_k x head_dim FLOPs (QK^T and PV); 0 where the peaks are unknown."""
+    moved = (2 * seq_q + 2 * seq_k) * matrices * head_dim * element_bytes
+    flops = 4 * matrices * seq_q * seq_k * head_dim
+    return max(moved / (peak_gbps * 1e3) if peak_gbps else 0.0, flops / (peak_tflops * 1e6) if peak_tflops else 0.0)

@@ -3,6 +3,7 @@
 import workbench.rules.attention  # noqa: F401
 import workbench.rules.blocking_copies  # noqa: F401
 import workbench.rules.convolution  # noqa: F401
+import workbench.rules.cuda_graphs  # noqa: F401
 import workbench.rules.distributed  # noqa: F401
 import workbench.rules.distributed_perf  # noqa: F401
 import workbench.rules.gpu_idle  # noqa: F401
@@ -12,6 +13,7 @@ import workbench.rules.input  # noqa: F401
 import workbench.rules.launch  # noqa: F401
 import workbench.rules.optimizer  # noqa: F401
 import workbench.rules.precision  # noqa: F401
+import workbench.rules.serving  # noqa: F401
 import workbench.rules.sync  # noqa: F401
 import workbench.rules.memory  # noqa: F401
 import workbench.rules.memory_causes  # noqa: F401

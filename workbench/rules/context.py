@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from workbench.analyses import categories as cat
+from workbench.analyses.inference import Passes, find_passes
 from workbench.analyses.operators import kernel_launchers
 from workbench.analyses.stacks import StackIndex
 from workbench.analyses.steps import step_mask
@@ -125,6 +126,12 @@ class TraceContext:
     @cached_property
     def device(self) -> dict[str, Any]:
         return self.trace.devices[0] if self.trace.devices else {}
+
+    @cached_property
+    def passes(self) -> Passes | None:
+        """The inference forward passes (analyses/inference.py); None for training or when none is found."""
+        passes = find_passes(self.events)
+        return passes if passes is not None and len(passes) else None
 
     @cached_property
     def is_training(self) -> bool:
