@@ -7,7 +7,7 @@ from typing import Any
 
 from workbench.config import Config
 from workbench.inputs.analyzed import AnalyzedInput
-from workbench.rules.finding import SEVERITIES, Finding
+from workbench.rules.finding import SEVERITIES, Finding, worth_pct
 from workbench.rules.registry import RULES, failed_rules, load_builtin_rules
 
 EXIT_OK, EXIT_GATE, EXIT_BAD_INPUT = 0, 1, 2
@@ -18,7 +18,7 @@ def tune(findings: list[Finding], config: Config) -> list[Finding]:
     """The config applied after the rules ran: severity overrides, the min-gain floor; most severe first."""
     for finding in findings:
         finding.severity = config.severity.get(finding.id, finding.severity)
-    kept = [f for f in findings if float(f.estimated_gain.get("pct") or 0.0) >= config.min_gain_pct]
+    kept = [f for f in findings if worth_pct(f.estimated_gain) >= config.min_gain_pct]
     return sorted(kept, key=Finding.sort_key)
 
 

@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import GRAPH, NAIVE, OPTIMIZED, RANKS, shared_path
 from workbench.inputs import AnalyzeOptions, analyze_path
 from workbench.rules import RULES, run_rules
-from workbench.rules.finding import SEVERITIES
+from workbench.rules.finding import SEVERITIES, worth_pct
 
 DECODE = "h100/infer_decode/infer_decode.pt.trace.json.gz"
 RESNET = "public/kineto/tb_plugin_samples/resnet50_num_workers_0/worker0.1623143089861.pt.trace.json.gz"
@@ -35,7 +35,7 @@ def test_train_naive_findings():
 
 def test_findings_are_ordered_by_severity_then_gain():
     findings = run_rules(analyze_path(NAIVE, AnalyzeOptions()))
-    keys = [(-SEVERITIES.index(f.severity), -f.estimated_gain["pct"]) for f in findings]
+    keys = [(-SEVERITIES.index(f.severity), -worth_pct(f.estimated_gain)) for f in findings]
     assert keys == sorted(keys)
 
 

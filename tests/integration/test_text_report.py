@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from tests.conftest import NAIVE, OOM_CAPACITY
+from tests.conftest import NAIVE, OOM_CAPACITY, SYNTHETIC
 from workbench.cli import main
-from workbench.reporters import text
+from workbench.reporters import markdown, text
 from workbench.reporters.common import shorten
+from workbench.units import format_bytes
 
 
 class Tty(io.StringIO):
@@ -22,7 +23,8 @@ class Tty(io.StringIO):
 def reports(tmp_path_factory) -> dict[str, dict]:
     folder = tmp_path_factory.mktemp("reports")
     out = {}
-    for name, path in (("naive", NAIVE), ("oom", OOM_CAPACITY)):
+    for name, path in (("naive", NAIVE), ("oom", OOM_CAPACITY),
+                       ("growth", SYNTHETIC / "kv_cache_growth.synthetic.snapshot.pickle.gz")):
         assert main(["analyze", str(path), "--format", "json", "-o", str(folder / name)]) == 0
         out[name] = json.loads((folder / name).read_text())
     return out
@@ -81,3 +83,16 @@ def test_gains_per_step_and_shares_are_columns_of_their_own(reports):
     assert "Gain ms/step" in header and "Gain % of time" in header and "Fix prevents" not in header
     row = next(line for line in out.splitlines() if "fp32-matmul" in line and "│" in line)
     assert "│         38.1 │           43.2 │" in row  # 38.1 ms/step, 43.2 % of the step time
+
+
+def test_a_memory_gain_is_shown_in_bytes_never_as_a_share_of_the_time(reports):
+    (finding,) = reports["growth"]["findings"]
+    gain = finding["estimated_gain"]
+    assert "pct" not in gain and gain["memory_bytes"] > 0 and 0 < gain["memory_pct"] <= 100
+    out = text.render(reports["growth"], width=140)
+    header = next(line for line in out.splitlines() if "Severity" in line)
+    assert "Gain memory" in header and "Gain % of memory" in header and "% of time" not in header
+    row = next(line for line in out.splitlines() if "memory-growing-allocations" in line and "│" in line)
+    assert f"{gain['memory_pct']:.1f}" in row and format_bytes(gain["memory_bytes"]) in row  # 1.86 GiB, 100.0
+    assert "% of the time" not in markdown.render(reports["growth"])
+    assert "of memory (" in markdown.render(reports["growth"])

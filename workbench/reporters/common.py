@@ -256,10 +256,13 @@ def describe_input(input_: dict[str, Any]) -> str:
 
 
 def gain_text(gain: dict[str, Any]) -> str:
-    """An estimated gain as '38.1 ms/step (43.2 % of the time)', '12.0 ms (...)', or for a failure
-    (an OOM, a hang: no speed-up) 'prevents the OOM that stopped the run'."""
+    """An estimated gain as '38.1 ms/step (43.2 % of the time)', '12.0 ms (...)', for a failure
+    (an OOM, a hang: no speed-up) 'prevents the OOM that stopped the run', for memory
+    '4.00 GiB of memory (5.0 %)'."""
     if "prevents" in gain:
         return f"prevents {gain['prevents']}"
+    if "memory_bytes" in gain:
+        return f"{format_bytes(gain['memory_bytes'])} of memory ({gain.get('memory_pct', 0):.1f} %)"
     share = f"{gain.get('pct', 0):.1f} % of the time"
     for key, unit in (("time_ms_per_step", "ms/step"), ("time_ms", "ms")):
         if key in gain:
@@ -271,6 +274,8 @@ def gain_text(gain: dict[str, Any]) -> str:
 GAIN_COLUMNS = (("Gain ms/step", lambda g: g.get("time_ms_per_step"), "{:.1f}"),
                 ("Gain ms", lambda g: None if "time_ms_per_step" in g else g.get("time_ms"), "{:.1f}"),
                 ("Gain % of time", lambda g: None if "prevents" in g else g.get("pct"), "{:.1f}"),
+                ("Gain memory", lambda g: g.get("memory_bytes"), "bytes"),
+                ("Gain % of memory", lambda g: g.get("memory_pct"), "{:.1f}"),
                 ("Fix prevents", lambda g: g.get("prevents"), "{}"))
 
 

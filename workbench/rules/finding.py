@@ -17,6 +17,17 @@ def failure_gain(method: str, prevents: str) -> dict[str, Any]:
     return {"pct": 100.0, "method": method, "prevents": prevents}
 
 
+def memory_gain(bytes_: int, pct: float, method: str) -> dict[str, Any]:
+    """The gain of a memory problem: the bytes fixing it frees and their share (of the device, or of the
+    bytes requested: `method` says), shown in a unit of its own, never as a share of the time."""
+    return {"memory_bytes": int(bytes_), "memory_pct": round(pct, 2), "method": method}
+
+
+def worth_pct(gain: dict[str, Any]) -> float:
+    """What a gain is worth, to order findings and apply the min-gain floor: its share of the time, else of memory."""
+    return float(gain.get("pct", gain.get("memory_pct")) or 0.0)
+
+
 def severity_for(pct_of_time: float) -> str:
     """Severity from the share of step (or run) time a problem costs."""
     if pct_of_time >= CRITICAL_PCT:
@@ -42,7 +53,8 @@ class Finding:
 
     `estimated_gain` holds `time_ms_per_step` and/or `pct` (share of step or run time that
     fixing it could save), always `method`, a sentence on how it was estimated, and for a failure
-    `prevents`, what fixing it prevents (shown instead of the percentage).
+    `prevents`, what fixing it prevents (shown instead of the percentage); a memory problem's gain
+    is `memory_bytes` and `memory_pct` instead (`memory_gain`).
     """
 
     id: str
@@ -61,7 +73,7 @@ class Finding:
             raise ValueError("estimated_gain needs a 'method'")
 
     def sort_key(self) -> tuple[int, float]:
-        return (-SEVERITIES.index(self.severity), -float(self.estimated_gain.get("pct") or 0.0))
+        return (-SEVERITIES.index(self.severity), -worth_pct(self.estimated_gain))
 
     def to_json(self) -> dict[str, Any]:
         return {

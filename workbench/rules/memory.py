@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from workbench.inputs.analyzed import AnalyzedInput
-from workbench.rules.finding import Finding, Fix
+from workbench.rules.finding import Finding, Fix, memory_gain
 from workbench.rules.memory_facts import (
     ALLOC_CONF_DOCS, MEMORY_KINDS, RECORD_HISTORY_CODE, SNAPSHOT_DOCS, oom_facts, oom_gain,
 )
@@ -83,8 +83,8 @@ def oom_other_processes(input_: AnalyzedInput) -> Iterator[Finding]:
                   "other_processes_bytes": held, "would_fit_without_them": decisive},
         title=(f"{len(others)} other process(es) hold {format_bytes(held)} on this GPU"
                + ("; without them the request would have fit" if decisive else "")),
-        estimated_gain=oom_gain("OOM") if decisive else {"pct": 100.0 * held / (facts.total or held),
-                                                                "method": "share of the device the other processes hold"},
+        estimated_gain=oom_gain("OOM") if decisive else memory_gain(
+            held, 100.0 * held / (facts.total or held), "the memory the other processes hold, and its share of the device"),
         fix=Fix(summary=("Free the GPU before the run: stop stale notebook kernels or jobs holding it (the PIDs "
                          "are in the evidence), or pin each job to its own GPU with CUDA_VISIBLE_DEVICES."),
                 code=_OTHER_PROCESSES_CODE, docs=["https://docs.pytorch.org/docs/stable/generated/torch.cuda.list_gpu_processes.html"]),
@@ -142,8 +142,9 @@ def growing_allocations(input_: AnalyzedInput) -> Iterator[Finding]:
             title=(f"{row['site']} allocated {row['allocations']} blocks growing from {format_bytes(row['first_bytes'])} "
                    f"to {format_bytes(row['last_bytes'])}, about {format_bytes(row['growth_per_new_size_bytes'])} more "
                    "each time: a tensor grown by concatenation"),
-            estimated_gain={"pct": round(share, 1), "method": "share of all bytes requested in the history that these "
-                            "growing allocations account for; each one also copies the whole tensor"},
+            estimated_gain=memory_gain(row["requested_bytes_total"], share, "the bytes these growing allocations "
+                                       "requested, and their share of all bytes requested in the history; each one "
+                                       "also copies the whole tensor"),
             fix=Fix(summary=("Preallocate the tensor at its final size (a static KV cache) and write each step into a "
                              "slice, instead of torch.cat onto it: one allocation, no copies, nothing left for the cache "
                              "to fragment."),

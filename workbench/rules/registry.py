@@ -9,11 +9,11 @@ from typing import Any, Callable, Iterable
 
 from workbench.inputs.analyzed import AnalyzedInput
 from workbench.rules.context import name_rank
-from workbench.rules.finding import Finding, Fix, severity_for
+from workbench.rules.finding import Finding, Fix, severity_for, worth_pct
 from workbench.rules.job_findings import job_findings
 
 Check = Callable[[AnalyzedInput], Iterable[Finding]]
-MIN_GAIN_PCT = 0.1  # findings worth less than this share of the time are noise
+MIN_GAIN_PCT = 0.1  # findings worth less than this share of the time (or of memory) are noise
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _FAILED = re.compile(r"rule ([a-z0-9-]{1,100}) failed\b")
 
@@ -69,7 +69,7 @@ def run_rules(inputs: list[AnalyzedInput], ignore: Iterable[str] = ()) -> list[F
                 continue
             if getattr(r.check, "per_trace", False):
                 found += _found_in_ranks(input_, r.id)
-            found = [f for f in found if float(f.estimated_gain.get("pct") or 0.0) >= MIN_GAIN_PCT]
+            found = [f for f in found if worth_pct(f.estimated_gain) >= MIN_GAIN_PCT]
             if getattr(r.check, "per_trace", False) and len(input_.ranks) > 1:
                 found = job_findings(input_, found)
             for finding in found:

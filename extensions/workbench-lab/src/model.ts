@@ -113,6 +113,9 @@ export function gainText(gain: Record<string, unknown>): string {
   if (typeof gain.prevents === 'string') {
     return `prevents ${gain.prevents}`;
   }
+  if (typeof gain.memory_bytes === 'number') {
+    return `${sizeText(gain.memory_bytes)} of memory (${Number(gain.memory_pct ?? 0).toFixed(1)} %)`;
+  }
   const share = typeof gain.pct === 'number' ? `${gain.pct.toFixed(1)} % of the time` : '';
   for (const [key, unit] of [['time_ms_per_step', 'ms/step'], ['time_ms', 'ms']]) {
     const value = gain[key];

@@ -35,6 +35,10 @@ describe('gainText', () => {
     expect(gainText({ method: 'm' })).toBe('');
   });
 
+  it('shows a memory gain in bytes, never as a share of the time', () => {
+    expect(gainText({ memory_bytes: 2 * 1024 ** 3, memory_pct: 5.04, method: 'm' })).toBe('2.0 GiB of memory (5.0 %)');
+  });
+
   it('says what fixing a failure prevents, not a percentage', () => {
     expect(gainText({ pct: 100.0, method: 'm', prevents: 'the OOM that stopped the run' })).toBe(
       'prevents the OOM that stopped the run'
