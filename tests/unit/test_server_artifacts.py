@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.conftest import SAMPLES
@@ -63,3 +65,29 @@ def test_memory_files_are_labelled_by_what_their_first_bytes_say(tmp_path, share
                       "c/export.json.gz": ("memory", ("memory_timeline",)),
                       "d": ("memory", ("memory_snapshot", "oom_message"))}
     assert ArtifactIndex(SAMPLES).list()[0].reads_as == ()  # other kinds are what their kind says
+
+
+def _bytes_read() -> int:
+    """Bytes this process has read through read() calls so far (Linux)."""
+    with open("/proc/self/io") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("rchar:"))
+
+
+@pytest.mark.skipif(not os.access("/proc/self/io", os.R_OK), reason="bytes read are counted by /proc/self/io")
+def test_a_200_mb_log_is_listed_from_its_head_and_tail_only(tmp_path):
+    """The failure at the end of a long rank log is found in its last MiB; the 200 MB are not read."""
+    path = tmp_path / "rank0.log"
+    with path.open("wb") as handle:
+        handle.write(b"[rank0]: step 1 loss 2.0\n" * 8000)
+        handle.seek(200_000_000 - (2 << 20))  # sparse: no disk is spent on the middle
+        handle.write(b"[rank0]: step 9 loss 1.0\n" * 80000)
+        handle.write(b"[rank0]:[E1207 01:02:03 ProcessGroupNCCL.cpp:632] [Rank 0] Watchdog caught collective operation "
+                     b"timeout: WorkNCCL(SeqNum=9, OpType=ALLREDUCE, NumelIn=1, NumelOut=1, Timeout(ms)=600000) ran for "
+                     b"600001 milliseconds before timing out.\n")
+    ArtifactIndex(tmp_path).list()  # imports every kind's modules
+    before = _bytes_read()
+    listed = [(a.path, a.kind) for a in ArtifactIndex(tmp_path).list()]
+    read = _bytes_read() - before
+    assert path.stat().st_size > 199_000_000
+    assert listed == [("rank0.log", "flight_recorder")]
+    assert read < 4 << 20  # the head (64 KiB) and the last MiB, for the log and the OOM-message sniffers

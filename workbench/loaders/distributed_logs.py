@@ -15,13 +15,11 @@ from pathlib import Path
 from workbench.loaders.distributed_errors import MARKERS as ERROR_MARKERS
 from workbench.loaders.distributed_errors import child_failures, parse_errors, split_by_rank
 from workbench.loaders.error_text import clean_lines
-from workbench.loaders.files import may_be_log, open_input
+from workbench.loaders.files import may_be_log, read_tail, read_text
 from workbench.loaders.flight_recorder import rank_from_name
 from workbench.models.flight_recorder import Frame, RankLog
 
-MAX_LOG_BYTES = 64 << 20
 MAX_LINE = 4096
-_CHUNK = 4 << 20
 _LOG_NAME = re.compile(r"\.(log|txt|out|err)$|stdout|stderr|pyspy|py-spy", re.IGNORECASE)
 
 FAILURE = re.compile(
@@ -63,25 +61,13 @@ def holds_distributed_failure(path: Path, head: bytes) -> bool:
         return True
     if not _LOG_NAME.search(path.name) or path.stat().st_size <= len(head):
         return False
-    return _scan(path)
-
-
-def _scan(path: Path) -> bool:
-    """Whether a failure message appears anywhere in the first `MAX_LOG_BYTES` of a log."""
-    with open_input(path) as handle:
-        tail, read = b"", 0
-        while read < MAX_LOG_BYTES and (chunk := handle.stream.read(_CHUNK)):
-            read += len(chunk)
-            if FAILURE.search(tail + chunk):
-                return True
-            tail = chunk[-512:]
-    return False
+    return bool(FAILURE.search(read_tail(path)))  # a long log: its tail, where a crash's error is
 
 
 def load_log(path: str | Path) -> RankLog:
     """Parse one rank's log or py-spy dump (the rank from the file name, else the first `[rankN]:` prefix)."""
     path = Path(path)
-    text = _read(path)
+    text = read_text(path)
     rank = rank_from_name(path.name)
     if rank is None and (match := _LOG_RANK.search(text)):
         rank = int(match.group(1))
@@ -94,7 +80,7 @@ def load_logs(path: str | Path) -> list[RankLog]:
     """The logs of every rank a file holds: one per `[rankN]:`/`[Rank N]` that prints lines (a pasted job
     log), else one for the rank its name gives. torchrun's failure summary goes to the first."""
     path = Path(path)
-    lines = clean_lines(_read(path))
+    lines = clean_lines(read_text(path))
     rank = rank_from_name(path.name)
     parts = split_by_rank(lines)
     if rank is not None and len([r for r in parts if r is not None]) <= 1:  # one rank's log, named for it
@@ -102,11 +88,6 @@ def load_logs(path: str | Path) -> list[RankLog]:
     logs = [_parse(path, r, text) for r, text in parts.items()]
     logs[0].child_failures = child_failures(lines)
     return [log for log in logs if log.rank is not None or log.failed or len(logs) == 1]
-
-
-def _read(path: Path) -> str:
-    with open_input(path) as handle:
-        return handle.stream.read(MAX_LOG_BYTES).decode("utf-8", errors="replace")
 
 
 def _parse(path: Path, rank: int | None, text: str) -> RankLog:

@@ -15,6 +15,8 @@ from workbench.units import format_bytes
 GZIP_MAGIC = b"\x1f\x8b"
 EXPANSION = 64  # a gzip file read whole may expand to this many times its size (real ones: under 60x) ...
 MIN_EXPANDED = 256 << 20  # ... or to this, whichever is more
+TEXT_BYTES = 64 << 20  # what is read of a log or message: all of it up to this, else its start and ...
+TAIL_BYTES = 1 << 20  # ... its last bytes, where a crash's error is (also what sniffing reads past the head)
 Progress = Callable[[float], None]  # told the fraction of an input read so far
 _RANK_IN_NAME = re.compile(r"rank[-_]?(\d+)", re.IGNORECASE)
 # Documents and code that may quote an error message but are never a run's log.
@@ -85,3 +87,26 @@ def open_input(path: str | Path) -> Iterator[InputFile]:
         raise InputError(path, f"read error: {exc.strerror or exc}") from None
     finally:
         handle.close()
+
+
+def read_tail(path: str | Path) -> bytes:
+    """The last TAIL_BYTES of a file; b'' for gzip, whose end cannot be reached without reading it all."""
+    with open_input(path) as handle:
+        if handle.compressed:
+            return b""
+        handle.stream.seek(max(0, handle.size - TAIL_BYTES))
+        return handle.stream.read(TAIL_BYTES)
+
+
+def read_text(path: str | Path) -> str:
+    """A log or message as text: whole up to TEXT_BYTES; of a longer file, its start and its last TAIL_BYTES (from
+    a line's start) when it is not compressed, else its first TEXT_BYTES."""
+    with open_input(path) as handle:
+        if handle.compressed or handle.size <= TEXT_BYTES:
+            data = handle.stream.read(TEXT_BYTES)
+        else:
+            data = handle.stream.read(TEXT_BYTES - TAIL_BYTES)
+            handle.stream.seek(handle.size - TAIL_BYTES)
+            tail = handle.stream.read(TAIL_BYTES)
+            data += b"\n" + tail[tail.find(b"\n") + 1:]
+    return data.decode("utf-8", errors="replace")

@@ -17,11 +17,9 @@ from pathlib import Path
 
 from workbench.errors import InputError
 from workbench.loaders.error_text import Line, clean_lines
-from workbench.loaders.files import may_be_log, open_input
+from workbench.loaders.files import may_be_log, read_tail, read_text
 from workbench.models.memory import OomMessage
 
-TAIL_BYTES = 1 << 20
-MAX_TEXT_BYTES = 64 << 20
 _WINDOW_LINES = 12  # a wrapped message spans at most this many lines
 _WINDOW_CHARS = 4096
 MARKERS = re.compile(
@@ -74,21 +72,12 @@ def holds_oom_text(path: Path, head: bytes) -> bool:
         return False
     if has_oom_marker(head):
         return True
-    if path.stat().st_size <= len(head):
-        return False
-    with open_input(path) as handle:  # a long log: its tail, where the error usually is
-        if handle.compressed:
-            return False
-        handle.stream.seek(max(0, handle.size - TAIL_BYTES))
-        tail = handle.stream.read()
-    return has_oom_marker(tail)
+    return path.stat().st_size > len(head) and has_oom_marker(read_tail(path))  # a long log: its tail
 
 
 def load_oom_messages(path: str | Path) -> list[OomMessage]:
     """Every out-of-memory message in the file, in order; `InputError` if there is none."""
-    with open_input(path) as handle:
-        text = handle.stream.read(MAX_TEXT_BYTES).decode("utf-8", errors="replace")
-    messages = find_oom_messages(text)
+    messages = find_oom_messages(read_text(path))
     if not messages:
         raise InputError(path, "no CUDA, HIP or MPS out-of-memory message was found")
     return messages
