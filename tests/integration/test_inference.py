@@ -18,9 +18,13 @@ GRAPH = "h100/infer_graph/infer_graph.pt.trace.json.gz"
 TINY = SAMPLES / "cpu" / "tiny_generate"  # CPU generate() of tiny random Llama models: structure, not speed
 
 
-def tiny(case: str):
+def tiny_path(case: str) -> Path:
     (trace,) = (TINY / case).glob("*.pt.trace.json.gz")
-    return analyzed(trace)
+    return trace
+
+
+def tiny(case: str):
+    return analyzed(tiny_path(case))
 
 
 def analyzed(path: Path):
@@ -202,10 +206,14 @@ def test_prompt_lookup_verify_passes() -> None:
     assert (steps[0]["tokens"], steps[1]["past_tokens"]) == (15, 12)
 
 
-@pytest.mark.parametrize("case", ["quantize_dynamic", "int8pack", "dequantize"])
-def test_int8_weight_generate_passes(case: str) -> None:
+@pytest.mark.parametrize("case, fused, pairs", [("quantize_dynamic", "fbgemm_qlinear", 0),
+                                                 ("int8pack", "int8_weight_only", 0), ("dequantize", None, 112)])
+def test_int8_weight_generate_passes(case: str, fused: str | None, pairs: int) -> None:
+    """The same int8 weights three ways: fbgemm's dynamic int8 Linear, `_weight_int8pack_mm`, and a float
+    copy (`to` + a per-channel `mul`) before each of the 14 decoder-layer linears of the 8 passes."""
     m = tiny(case).metrics
     assert (m["prefill_passes"], m["prefill_tokens"], m["decode_passes"], m["decode_tokens"]) == (1, 12, 7, 7)
+    assert (m["quantized_gemm"], m["dequantize_gemm_pairs"]) == (fused, pairs)
 
 
 def findings_of(rule_id: str, path: Path) -> list:
@@ -281,3 +289,42 @@ def test_prefill_decode_interference_in_the_vllm_mixed_step() -> None:
 def test_no_interference_without_decode_requests() -> None:
     """SGLang's step is a prefill only (EXTEND bs=15)."""
     assert not findings_of("prefill-decode-interference", shared_path(SGLANG))
+
+
+def test_dequantized_weights_finding() -> None:
+    (finding,) = findings_of("quantized-weights-dequantized", tiny_path("dequantize"))
+    e = finding.evidence
+    assert (e["dequantize_gemm_pairs"], e["pairs_per_pass"], e["time_measured_on"]) == (112, 14, "host operators")
+    # per layer q, o [64, 64]; k, v [32, 64]; gate, up [128, 64]; down [64, 128]: x 2 layers x 8 passes
+    assert {tuple(r["shape"]): r["pairs"] for r in e["weight_shapes"]} == \
+        {(64, 64): 32, (32, 64): 32, (128, 64): 32, (64, 128): 16}
+    assert {r["name"] for r in e["dequantize_operators"]} == {"aten::to", "aten::mul"}
+    assert e["fused_low_bit_gemms_that_ran"] == [] and e["dequantize_ms"] > 0
+    assert "_weight_int8pack_mm" in finding.fix.code
+
+
+@pytest.mark.parametrize("case", ["int8pack", "quantize_dynamic", "dynamic"])
+def test_no_dequantized_weights_finding_with_fused_kernels_or_float_weights(case: str) -> None:
+    assert not findings_of("quantized-weights-dequantized", tiny_path(case))
+
+
+def test_weight_only_quantization_of_a_memory_bound_decode() -> None:
+    """Synthetic (sample_traces/synthetic/memory_bound_decode...): bf16 weights of 16 Linear(4096, 4096) and a
+    32000 x 4096 head read at 72 % of an H100's 3.35 TB/s; int8 halves the bytes, int4 quarters them."""
+    path = SAMPLES / "synthetic" / "memory_bound_decode.synthetic.pt.trace.json.gz"
+    result = analyzed(path)
+    weights = 2 * (16 * 4096 * 4096 + 32000 * 4096)
+    assert (result.metrics["decode_weight_bytes_per_pass"], result.metrics["decode_passes"]) == (weights, 16)
+    (finding,) = findings_of("weight-only-quantization", path)
+    e = finding.evidence
+    assert e["decode_mbu_pct"] == pytest.approx(71.88, abs=0.01)
+    assert (e["int8"]["bytes_per_pass"], e["int4"]["bytes_per_pass"]) == (weights // 2, weights // 4)
+    assert e["int8"]["tokens_per_s_ceiling"] == pytest.approx(2 * e["now"]["tokens_per_s_ceiling"], rel=1e-3)
+    assert e["int4"]["floor_ms_per_pass"] == pytest.approx(weights / 4 / 3350e9 * 1000, rel=1e-3)
+    assert not findings_of("quantize-weights", path)  # the same advice once, with the bytes per pass
+
+
+def test_no_weight_only_quantization_for_a_launch_bound_decode() -> None:
+    """infer_decode reads its fp32 weights at 0.65 % of the H100's bandwidth: launches, not bytes, bound it."""
+    assert analyzed(shared_path(DECODE)).metrics["decode_mbu_pct"] < 1
+    assert not findings_of("weight-only-quantization", shared_path(DECODE))

@@ -17,6 +17,7 @@ import numpy as np
 
 from workbench.analyses import categories as cat
 from workbench.analyses.model_passes import model_passes
+from workbench.analyses.quantized_gemms import dequantize_pairs, fused_gemms
 from workbench.analyses.operators import lookup
 from workbench.analyses.roofline import (decode_roofline, device_peaks, gemm_element_bytes, pass_kv_elements,
                                          pass_weights, prefill_roofline)
@@ -275,7 +276,9 @@ def concat_growth(events: EventTable, passes: Passes) -> tuple[np.ndarray, list[
 
 
 def inference_summary(trace: Trace, kinds: np.ndarray) -> tuple[dict, list[dict], list[str]]:
-    """(metrics, the `inference_steps` table, warnings); all empty for a trace with no forward passes."""
+    """(metrics, the `inference_steps` table, warnings); all empty for a trace with no forward passes.
+    The fused low-bit GEMMs (`quantized_gemm`: the family that took longest) and dequantize + dense GEMM
+    pairs are counted here, on inference traces only."""
     events = trace.events
     passes = find_passes(events)
     if passes is None or not len(passes):
@@ -317,6 +320,9 @@ def inference_summary(trace: Trace, kinds: np.ndarray) -> tuple[dict, list[dict]
         "attention_backend": attention_backend(events, kinds),
     }
     metrics.update(speculative_metrics(passes, wall_us))
+    fused = fused_gemms(events, kinds)
+    metrics["quantized_gemm"] = fused[0]["family"] if fused else None
+    metrics["dequantize_gemm_pairs"] = len(dequantize_pairs(events))
     if (concat[decode] > 0).any():
         metrics["kv_concat_elements_first_decode"] = int(concat[decode][0])
         metrics["kv_concat_elements_last_decode"] = int(concat[decode][-1])

@@ -9,6 +9,7 @@ import workbench.rules.distributed_perf  # noqa: F401
 import workbench.rules.gpu_idle  # noqa: F401
 import workbench.rules.inference  # noqa: F401
 import workbench.rules.kv_cache  # noqa: F401
+import workbench.rules.quantization  # noqa: F401
 import workbench.rules.input  # noqa: F401
 import workbench.rules.launch  # noqa: F401
 import workbench.rules.optimizer  # noqa: F401
