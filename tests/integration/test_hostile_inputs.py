@@ -281,7 +281,24 @@ def _shared_frames(data: dict) -> None:
             entry["frames"] = frames
 
 
+def protocol_0(name: str, data: bytes) -> Callable[[Path], Path]:
+    """A hand-made protocol-0 pickle (no PROTO opcode): a dict naming a snapshot's keys, then `data`'s opcodes."""
+    return text_file(name, b"(dp0\nVsegments\np1\n(lp2\nsVtotal_size\np3\nI0\ns" + data)
+
+
 PICKLE_CASES = [
+    ("protocol-0-global-os-system", protocol_0("os.snapshot.pickle", b"Vx\ncos\nsystem\n(Vtouch /tmp/pwned\ntRs."),
+     2, "unsafe pickle: refused to load os.system"),
+    ("protocol-0-memo-index-1e11", protocol_0("memo.snapshot.pickle", b"p99999999999\n."), 2, "too large or malformed"),
+    ("protocol-0-memo-index-2**70", protocol_0("memo.snapshot.pickle", b"p%d\ng%d\n." % (2**70, 2**70)), 2,
+     "not a readable pickle (OverflowError"),
+    ("protocol-0-get-unknown-index", protocol_0("get.snapshot.pickle", b"g99999999999\n."), 2,
+     "not a readable pickle (UnpicklingError: Memo value not found"),
+    ("protocol-0-long-of-a-million-digits", protocol_0("long.snapshot.pickle", b"Vx\nL" + b"9" * 1_000_000 + b"L\ns."),
+     2, "not a readable pickle (ValueError: Exceeds the limit (4300 digits)"),
+    ("protocol-1-memo-index-2**28", text_file("memo.snapshot.pickle", b"}q\x00(X\x08\x00\x00\x00segmentsq\x01]X\n\x00\x00"
+                                            b"\x00total_sizeq\x02K\x00ur" + (2**28).to_bytes(4, "little") + b"."), 2,
+     "too large or malformed"),
     ("memo-index-2**28", pickle_bytes("memo.snapshot.pickle", b"]r" + (2**28).to_bytes(4, "little") + b"."), 2,
      "too large or malformed"),
     ("bytearray-3e9", pickle_bytes("big.snapshot.pickle", b"cbuiltins\nbytearray\n\x8a\x05"

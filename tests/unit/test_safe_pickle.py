@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import collections
 import gzip
+import json
 import os
 import pickle
+import shutil
 
 import pytest
 
+from tests.conftest import SAMPLES
+from workbench.commands.analyze import analyze_report
+from workbench.config import Config
 from workbench.errors import InputError
-from workbench.loaders.safe_pickle import RefusedPickle, load_file, loads
+from workbench.inputs import AnalyzeOptions
+from workbench.loaders.files import HEAD_BYTES
+from workbench.loaders.safe_pickle import RefusedPickle, load_file, loads, looks_like_pickle
 
 
 class Exploit:
@@ -47,3 +54,35 @@ def test_load_file_rejects_garbage(tmp_path):
     path.write_bytes(b"\x80\x04not a pickle at all")
     with pytest.raises(InputError, match="not a readable pickle"):
         load_file(path)
+
+
+SNAPSHOT_RUN = SAMPLES / "h100" / "oom_capacity"  # a real H100 snapshot with its OOM message
+DUMPS = SAMPLES / "nccl_cpu" / "stuck_rank"  # real Flight Recorder dumps, rank logs and py-spy dumps
+
+
+def test_every_protocol_looks_like_a_pickle_and_text_does_not():
+    data = load_file(SNAPSHOT_RUN / "oom_capacity.snapshot.pickle.gz")
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        assert looks_like_pickle(pickle.dumps(data, protocol=protocol)[:HEAD_BYTES]), protocol  # a head cut anywhere
+        assert looks_like_pickle(pickle.dumps({"a": [1]}, protocol=protocol)), protocol  # a whole small one
+    for text in (b"(see the log below)\n", b"(dp0\nVsegments\np1\n. and then text", b"]]", b"}", b"",
+                 (SAMPLES / "README.md").read_bytes()[:HEAD_BYTES], b"(" + (DUMPS / "rank0.log").read_bytes()):
+        assert not looks_like_pickle(text), text[:40]
+
+
+def _report(folder) -> str:
+    report = analyze_report([str(folder)], AnalyzeOptions(), Config(), [], None)
+    return json.dumps(report, sort_keys=True).replace(str(folder), "FOLDER")
+
+
+@pytest.mark.parametrize("protocol", [0, 1])
+@pytest.mark.parametrize("original", [SNAPSHOT_RUN, DUMPS], ids=["h100-snapshot", "nccl_cpu-dumps"])
+def test_protocol_0_and_1_copies_of_real_pickles_give_the_same_report(tmp_path, original, protocol):
+    copy = tmp_path / original.name
+    shutil.copytree(original, copy)
+    pickles = [f for f in copy.iterdir() if f.name.startswith("fr_rank") or ".pickle" in f.name]
+    for path in pickles:
+        data = pickle.dumps(load_file(path), protocol=protocol)
+        path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
+    assert len(pickles) in (1, 6)
+    assert _report(copy) == _report(original)

@@ -20,9 +20,8 @@ from typing import Callable
 from workbench.errors import InputError, WorkbenchError
 from workbench.inputs.analyzed import AnalyzedInput
 from workbench.inputs.rank_runner import InProcess, RankRunner
-from workbench.loaders.files import Progress, open_input
+from workbench.loaders.files import HEAD_BYTES, Progress, open_input
 
-SNIFF_BYTES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ def register_kind(kind: InputKind) -> None:
 def read_head(path: Path) -> bytes:
     """The first bytes of a file, decompressed if it is gzip; `InputError` if it cannot be read."""
     with open_input(path) as handle:
-        return handle.stream.read(SNIFF_BYTES)
+        return handle.stream.read(HEAD_BYTES)
 
 
 def kind_of(path: Path, named: bool = False) -> InputKind | None:

@@ -15,6 +15,7 @@ from workbench.units import format_bytes
 GZIP_MAGIC = b"\x1f\x8b"
 EXPANSION = 64  # a gzip file read whole may expand to this many times its size (real ones: under 60x) ...
 MIN_EXPANDED = 256 << 20  # ... or to this, whichever is more
+HEAD_BYTES = 1 << 16  # what sniffing reads of a file's start (decompressed)
 TEXT_BYTES = 64 << 20  # what is read of a log or message: all of it up to this, else its start and ...
 TAIL_BYTES = 1 << 20  # ... its last bytes, where a crash's error is (also what sniffing reads past the head)
 Progress = Callable[[float], None]  # told the fraction of an input read so far

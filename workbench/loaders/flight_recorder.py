@@ -16,7 +16,7 @@ from typing import Any
 
 from workbench.errors import InputError
 from workbench.loaders import safe_pickle
-from workbench.loaders.files import open_input, rank_in_name
+from workbench.loaders.files import HEAD_BYTES, open_input, rank_in_name
 from workbench.models.flight_recorder import Dump, Entry, Frame, GroupStatus
 
 SUPPORTED_MAJOR_VERSIONS = (1, 2)
@@ -26,8 +26,8 @@ _DUMP_NAME = re.compile(r"(fr|nccl)_?(trace|rank|dump)|flight", re.IGNORECASE)
 
 
 def is_flight_recorder_dump(path: Path, head: bytes) -> bool:
-    """A pickle or JSON object whose first bytes hold the dump's keys (or a pickle named like a dump)."""
-    if head.startswith(safe_pickle.PICKLE_MAGIC):
+    """A pickle (any protocol) or JSON object whose first bytes hold the dump's keys (or a pickle named like a dump)."""
+    if safe_pickle.looks_like_pickle(head):
         keys = b"entries" in head and (b"pg_config" in head or b"profiling_name" in head)
         return keys or bool(_DUMP_NAME.search(path.name))
     text = head.lstrip()
@@ -71,8 +71,8 @@ def load_dump(path: str | Path) -> Dump:
 
 def _read(path: Path) -> Any:
     with open_input(path) as handle:
-        first = handle.stream.read(1)
-    if first == safe_pickle.PICKLE_MAGIC:
+        head = handle.stream.read(HEAD_BYTES)
+    if safe_pickle.looks_like_pickle(head):
         return safe_pickle.load_file(path)
     with open_input(path) as handle:
         data = handle.read_all()

@@ -22,9 +22,8 @@ from workbench.models.memory import (
 
 
 def is_snapshot(path: Path, head: bytes) -> bool:
-    """A pickle whose first bytes hold the keys of an allocator snapshot."""
-    return head[:1] == safe_pickle.PICKLE_MAGIC and b"total_size" in head and (
-        b"segments" in head or b"blocks" in head)
+    """A pickle (any protocol) whose first bytes hold the keys of an allocator snapshot."""
+    return b"total_size" in head and (b"segments" in head or b"blocks" in head) and safe_pickle.looks_like_pickle(head)
 
 
 MAX_FRAMES = 1024  # innermost frames kept per block or event: deeper stacks are cut, bounding the work

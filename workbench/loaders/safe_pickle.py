@@ -3,7 +3,8 @@
 These files are pickles, and a plain `pickle.load` of a hostile file runs arbitrary code.
 This unpickler builds only plain containers and scalars (dict, list, tuple, set, str,
 bytes, int, float, bool, None); any other class or persistent id is refused before
-anything is called.
+anything is called. Every protocol (0-5) goes through it; `looks_like_pickle` tells a pickle
+from its first bytes, protocols 0 and 1 (which have no PROTO opcode) by their opcodes.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import gc
 import io
 import os
 import pickle
+import pickletools
 import resource
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 from workbench.errors import InputError
-from workbench.loaders.files import open_input
+from workbench.loaders.files import HEAD_BYTES, open_input
 from workbench.units import format_bytes
 
 PICKLE_MAGIC = b"\x80"  # the PROTO opcode that starts a pickle of protocol 2 or later
+_OLD_PROTOCOL_STARTS = (b"(", b"}", b"]")  # MARK, EMPTY_DICT, EMPTY_LIST: how protocols 0 and 1 open a dict or list
 _ALLOWED = {
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
@@ -44,6 +47,23 @@ class TooLarge(MemoryError):
 
 class RefusedPickle(pickle.UnpicklingError):
     """The pickle asked for something other than plain data."""
+
+
+def looks_like_pickle(head: bytes) -> bool:
+    """Whether a file whose first HEAD_BYTES (all of it, if shorter) are `head` is a pickle: a PROTO opcode
+    (protocols 2-5), or a dict or list of protocol 0 or 1 whose opcodes parse to the end of the head, or to the
+    STOP that ends a shorter file. Text does not parse that far."""
+    if head[:1] == PICKLE_MAGIC:
+        return True
+    if head[:1] not in _OLD_PROTOCOL_STARTS:
+        return False
+    stream = io.BytesIO(head)
+    try:
+        for _ in pickletools.genops(stream):  # returns at a STOP
+            pass
+    except ValueError:  # a bad opcode or argument, or the data ended (then all of it was read)
+        return len(head) >= HEAD_BYTES and stream.tell() == len(head)
+    return stream.tell() == len(head)
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -110,5 +130,6 @@ def load_file(path: str | Path) -> Any:
         raise InputError(path, f"unsafe pickle: {exc}") from None
     except TooLarge as exc:
         raise InputError(path, str(exc)) from None
-    except (pickle.UnpicklingError, EOFError, ValueError, IndexError, TypeError, AttributeError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, IndexError, TypeError, AttributeError, KeyError,
+            OverflowError) as exc:
         raise InputError(path, f"not a readable pickle ({type(exc).__name__}: {exc})") from None
