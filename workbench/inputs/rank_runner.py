@@ -9,6 +9,7 @@ holds the results only.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol, TextIO
 
+import numpy as np
 from workbench.errors import WorkbenchError
 from workbench.loaders.files import Progress
 
@@ -66,10 +68,34 @@ def run_task(task: Task, path: str, progress: Progress = _silent) -> Any:
         return RankFailure(path, f"{path}: cannot be analyzed: {type(exc).__name__}: {exc}")
 
 
+class SharedStrings:
+    """One copy of each string among the results of a map: the ranks of a job name the same kernels, operators,
+    metrics and fixes, and each result unpickled (or parsed) apart has its own copies."""
+
+    def __init__(self) -> None:
+        self._strings: dict[str, str] = {}
+
+    def share(self, value: Any) -> Any:
+        """`value` with its strings (in dicts, lists, tuples, object arrays and dataclasses) replaced by the shared
+        copies; dataclasses and arrays are changed in place."""
+        if type(value) is str:
+            return self._strings.setdefault(value, value)
+        if isinstance(value, dict):
+            return {self.share(k): self.share(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.share(v) for v in value)
+        if isinstance(value, np.ndarray) and value.dtype == object:
+            value[...] = np.frompyfunc(self.share, 1, 1)(value)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for f in dataclasses.fields(value):
+                object.__setattr__(value, f.name, self.share(getattr(value, f.name)))
+        return value
+
+
 class RankRunner(Protocol):
     def map(self, task: Task, paths: list[Path], progress: ProgressFor) -> list[Any]:
-        """`run_task(task, path)` for each path, in the order given; `progress(file name)` where the files are
-        read in this process."""
+        """`run_task(task, path)` for each path, in the order given, their strings shared (`SharedStrings`) as
+        they arrive; `progress(file name)` where the files are read in this process."""
 
 
 class InProcess:
@@ -79,10 +105,10 @@ class InProcess:
         self.stream = stream
 
     def map(self, task: Task, paths: list[Path], progress: ProgressFor) -> list[Any]:
-        done = RankProgress(len(paths), self.stream)
+        done, strings = RankProgress(len(paths), self.stream), SharedStrings()
         results = []
         for path in paths:
-            results.append(run_task(task, str(path), progress(path.name)))
+            results.append(strings.share(run_task(task, str(path), progress(path.name))))
             done.done(results[-1])
         return results
 
@@ -109,10 +135,14 @@ class DaskRunner:
             return InProcess(self.stream).map(task, paths, progress)
         client = self._connect()
         futures = client.map(run_task, [task] * len(paths), [str(p) for p in paths], pure=False)
-        done = RankProgress(len(paths), self.stream, _dashboard(client))
-        for future in as_completed(futures):
-            done.done(future.result())
-        return [f.result() for f in futures]
+        order = {f.key: i for i, f in enumerate(futures)}
+        done, strings = RankProgress(len(paths), self.stream, _dashboard(client)), SharedStrings()
+        results: list[Any] = [None] * len(paths)
+        for future, result in as_completed(futures, with_results=True):  # each result fetched once, then
+            results[order[future.key]] = strings.share(result)  # forgotten by the workers
+            future.release()
+            done.done(result)
+        return results
 
     def _small(self, paths: list[Path]) -> bool:
         """Without --workers or a scheduler, a small job runs in-process (no cluster started)."""
