@@ -11,10 +11,12 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import RANKS, SAMPLES
 from tests.reference import load_json
+from workbench.analyses.rank_work import extra_work
 from workbench.inputs import AnalyzeOptions, analyze_path
 from workbench.rules import run_rules
 
@@ -222,3 +224,26 @@ def test_the_rank_with_an_extra_branch_is_named_with_it_despite_the_noise():
     assert all(not r["extra_work"] for rank, r in rows.items() if rank != 5)
     (finding,) = [f for f in run_rules([job]) if f.id == "straggler-rank" and f.evidence["rank"] == 5]
     assert "extra work: annotation aux_head" in finding.title
+
+
+def test_the_rank_with_longer_sequences_is_named_with_the_operator():
+    """4 gloo ranks on 2 loaded cores (real capture): rank 1's sequences are 4x as long, its calls as many. Its
+    shortest addmm is 2.6x the median rank's; noise lengthens calls, never shortens them."""
+    (job,) = analyze_path(SAMPLES / "cpu" / "ddp_gloo_long_sequences", AnalyzeOptions())
+    (row,) = job.tables["stragglers"]
+    assert row["rank"] == 1 and row["likely_cause"] == "extra work" and "extra work" in row["outlier_in"]
+    first = row["extra_work"][0]
+    assert (first["kind"], first["name"], first["slower_per_call"], first["calls_per_step"]) == (
+        "operator", "aten::addmm", True, first["median_calls_per_step"])
+    assert first["shortest_call_ms"] / first["median_shortest_call_ms"] == pytest.approx(2.55, abs=0.01)
+    (finding,) = [f for f in run_rules([job]) if f.id == "straggler-rank"]
+    assert "extra work: operator aten::addmm, 2.6x the median rank's time per call" in finding.title
+
+
+@pytest.mark.parametrize("case", ["ddp_gloo_straggler", "ddp_gloo_extra_compute"])
+def test_noise_alone_makes_no_work_slower_per_call(case):
+    """8 ranks on 2 cores: mean times per call differ up to 135x between ranks, shortest calls at most 1.6x."""
+    (job,) = analyze_path(SAMPLES / "cpu" / case, AnalyzeOptions())
+    steps = np.array([r.metrics["step_count"] for r in job.ranks], dtype=np.float64)
+    every = extra_work([r.work for r in job.ranks], steps, min_slow_ms=0.0)  # however little it would be worth
+    assert not [w for items in every for w in items if w["slower_per_call"]]

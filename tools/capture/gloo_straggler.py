@@ -1,7 +1,8 @@
 """Capture real per-rank Kineto traces of a small DDP job on CPU (gloo) with one slow rank.
 
 Usage: python tools/capture/gloo_straggler.py OUT_DIR [--ranks 4] [--slow-rank 2] [--delay-ms 40]
-                                              [--case slow-loading | extra-compute] [--extra-layers 3]
+                                              [--case slow-loading | extra-compute | long-sequences]
+                                              [--extra-layers 3] [--seq-len 4] [--long-seq-len 16]
 
 Each rank trains the same MLP under DistributedDataParallel for 6 steps and profiles steps
 3-5 (`torch.profiler.schedule(wait=1, warmup=1, active=3, repeat=1)`). With `slow-loading` (the
@@ -9,7 +10,9 @@ default), the dataset's `__getitem__` sleeps on `--slow-rank`, so its data loadi
 other rank wait in the gradient all-reduce. With `extra-compute`, `--slow-rank` also runs an
 auxiliary head of `--extra-layers` Linear(1024, 1024) layers (its own parameters, outside DDP)
 inside `record_function("aux_head")`, forward and backward: more work rather than a slower
-input. Writes `rank-<r>.pt.trace.json.gz` per rank.
+input. With `long-sequences`, each sample is a sequence of `--seq-len` vectors (the MLP runs on each
+position) and `--slow-rank`'s are `--long-seq-len` long: the same calls, each doing more work.
+Writes `rank-<r>.pt.trace.json.gz` per rank.
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ BATCH = 32
 
 
 class Samples(Dataset):
-    def __init__(self, delay_s: float) -> None:
+    def __init__(self, delay_s: float, seq_len: int = 0) -> None:
         self.delay_s = delay_s
+        self.shape = (seq_len,) if seq_len else ()  # a sequence of vectors, or one vector
 
     def __len__(self) -> int:
         return STEPS * BATCH
@@ -40,10 +44,11 @@ class Samples(Dataset):
         if self.delay_s:
             time.sleep(self.delay_s / BATCH)
         g = torch.Generator().manual_seed(i)
-        return torch.randn(256, generator=g), torch.randn(16, generator=g)
+        return torch.randn(*self.shape, 256, generator=g), torch.randn(*self.shape, 16, generator=g)
 
 
-def run_rank(rank: int, world: int, out: str, slow_rank: int, delay_ms: float, extra_layers: int) -> None:
+def run_rank(rank: int, world: int, out: str, slow_rank: int, delay_ms: float, extra_layers: int,
+             seq_lens: tuple[int, int]) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.manual_seed(0)
@@ -51,7 +56,8 @@ def run_rank(rank: int, world: int, out: str, slow_rank: int, delay_ms: float, e
         torch.nn.Linear(256, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 1024), torch.nn.ReLU(),
         torch.nn.Linear(1024, 16)), bucket_cap_mb=2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    loader = DataLoader(Samples(delay_ms / 1000 if rank == slow_rank else 0.0), batch_size=BATCH)
+    loader = DataLoader(Samples(delay_ms / 1000 if rank == slow_rank else 0.0, seq_lens[rank == slow_rank]),
+                        batch_size=BATCH)
     aux_head = torch.nn.Sequential(torch.nn.Linear(256, 1024), *(torch.nn.Linear(1024, 1024) for _ in range(extra_layers)))
     path = Path(out) / f"rank-{rank}.pt.trace.json.gz"
     with torch.profiler.profile(
@@ -77,15 +83,18 @@ def main() -> None:
     parser.add_argument("--ranks", type=int, default=4)
     parser.add_argument("--slow-rank", type=int, default=2)
     parser.add_argument("--delay-ms", type=float, default=None, help="default: 40 (slow-loading), 0 (extra-compute)")
-    parser.add_argument("--case", choices=("slow-loading", "extra-compute"), default="slow-loading")
+    parser.add_argument("--case", choices=("slow-loading", "extra-compute", "long-sequences"), default="slow-loading")
     parser.add_argument("--extra-layers", type=int, default=3)
+    parser.add_argument("--seq-len", type=int, default=4, help="long-sequences: the other ranks' sequence length")
+    parser.add_argument("--long-seq-len", type=int, default=16, help="long-sequences: --slow-rank's")
     args = parser.parse_args()
     delay_ms = args.delay_ms if args.delay_ms is not None else (40.0 if args.case == "slow-loading" else 0.0)
     extra_layers = args.extra_layers if args.case == "extra-compute" else 0
+    seq_lens = (args.seq_len, args.long_seq_len) if args.case == "long-sequences" else (0, 0)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     os.environ.setdefault("MASTER_PORT", "29531")
-    mp.spawn(run_rank, args=(args.ranks, args.out, args.slow_rank, delay_ms, extra_layers), nprocs=args.ranks)
+    mp.spawn(run_rank, args=(args.ranks, args.out, args.slow_rank, delay_ms, extra_layers, seq_lens), nprocs=args.ranks)
 
 
 if __name__ == "__main__":

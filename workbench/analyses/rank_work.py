@@ -6,6 +6,13 @@ calls does not: ranks that run the same program call the same annotations (`reco
 regions), operators and kernels equally often. A rank that calls a name more often per step than
 the median rank runs extra work (an extra model branch, an extra augmentation region); that work is
 named with its time per step on that rank, the share of its calls above the median's.
+
+A rank that calls a name as often as the others but takes much longer per call does more work in
+each call (longer sequences, a larger batch). Noise lengthens calls too, so a name's time per call is
+its shortest call of at least MIN_CALLS (preemption never shortens one; on 8 gloo ranks sharing 2
+cores, mean times per call differ up to 135x between ranks, shortest calls at most 1.6x), and it
+counts only when SLOW_FACTOR times the median rank's, beyond the other ranks' spread (a robust
+z-score), and SLOW_FACTOR times further out than the rank's typical name (a slow node slows all).
 """
 
 from __future__ import annotations
@@ -21,8 +28,10 @@ from workbench.units import US_PER_MS
 
 MAX_NAMES = 200  # names kept per rank and kind, the longest first
 MIN_EXTRA_CALLS = 0.5  # calls per step above the median rank's: at least one every other step
+SLOW_FACTOR = 2.0  # shortest call against the median rank's, and against the rank's typical ratio
+MIN_CALLS = 8  # calls of a name on a rank for its shortest call to count
 MAX_ITEMS = 3  # extra work listed per rank
-Work = dict[tuple[str, str], tuple[int, float]]  # (kind, name) -> (calls, total µs)
+Work = dict[str, tuple[list[str], np.ndarray, np.ndarray, np.ndarray]]  # kind -> names, calls, total µs, shortest µs
 
 
 def work_summary(trace: Trace, kinds: np.ndarray) -> Work:
@@ -37,29 +46,114 @@ def work_summary(trace: Trace, kinds: np.ndarray) -> Work:
         time = np.bincount(e.name[mask], weights=e.dur[mask], minlength=len(e.names))
         used = np.flatnonzero(calls)
         used = used[np.argsort(-time[used], kind="stable")][:MAX_NAMES]
-        out.update({(kind, e.names[i]): (int(calls[i]), float(time[i])) for i in used.tolist()})
+        out[kind] = ([e.names[i] for i in used.tolist()], calls[used].astype(np.int64), time[used].astype(np.float64),
+                     _shortest_calls(e.name[mask], e.dur[mask], len(e.names))[used])
     return out
 
 
-def extra_work(work: list[Work], steps: np.ndarray) -> list[list[dict[str, Any]]]:
-    """Per rank, the names it calls at least MIN_EXTRA_CALLS more often per step than the median rank, with the
-    time per step of the calls above the median's: annotations first (the regions the user named), then the
-    most time first (at most MAX_ITEMS)."""
-    keys = list(dict.fromkeys(k for w in work for k in w))
-    if len(work) < 3 or not keys:
+def _shortest_calls(names: np.ndarray, durations: np.ndarray, size: int) -> np.ndarray:
+    """Per name index, its shortest call (µs): preemption only ever lengthens calls, so this is the work's own time."""
+    out = np.full(size, np.inf)
+    np.minimum.at(out, names, durations)
+    return out
+
+
+def extra_work(work: list[Work], steps: np.ndarray, min_slow_ms: float) -> list[list[dict[str, Any]]]:
+    """Per rank, the names it calls at least MIN_EXTRA_CALLS more often per step than the median rank (with the
+    time per step of the calls above the median's), then the names it runs slower per call (module docstring;
+    worth at least `min_slow_ms` per step): annotations first (the regions the user named), then the most time
+    first, at most MAX_ITEMS."""
+    if len(work) < 3:
         return [[] for _ in work]
-    calls = np.array([[w.get(k, (0, 0.0))[0] for k in keys] for w in work], dtype=np.float64) / steps[:, None]
-    time = np.array([[w.get(k, (0, 0.0))[1] for k in keys] for w in work], dtype=np.float64) / steps[:, None]
-    median = np.median(calls, axis=0)
-    extra = calls - median
-    share = np.where(calls > 0, np.clip(extra, 0, None) / np.where(calls > 0, calls, 1), 0.0)
-    excess_ms = time * share / US_PER_MS
-    out = []
-    for r in range(len(work)):
-        found = np.flatnonzero(extra[r] >= MIN_EXTRA_CALLS)
-        named = np.array([keys[i][0] != "annotation" for i in found.tolist()], dtype=bool)
-        found = found[np.lexsort((-excess_ms[r, found], named))][:MAX_ITEMS]
-        out.append([{"kind": keys[i][0], "name": keys[i][1], "calls_per_step": float(calls[r, i]),
-                     "median_calls_per_step": float(median[i]), "excess_ms_per_step": float(excess_ms[r, i])}
-                    for i in found.tolist()])
+    keys, calls, time, shortest = _per_step(work, steps)
+    out: list[list[dict[str, Any]]] = [[] for _ in work]
+    for r, c, k in _sparse_items(work, steps, keys):
+        out[r].append(_item(k, c[0], 0.0, c[2], float("nan"), c[1] / US_PER_MS))
+    if keys:
+        median = np.median(calls, axis=0)
+        extra = calls - median
+        share = np.where(calls > 0, np.clip(extra, 0, None) / np.where(calls > 0, calls, 1), 0.0)
+        median_shortest = _median_present(shortest)
+        loading = np.array([bool(cat.DATA_LOADING.search(name)) for _, name in keys], dtype=bool)  # its own cause
+        slow = _slow(shortest, median_shortest, (extra < MIN_EXTRA_CALLS) & ~loading)
+        slow_ms = time * (1 - median_shortest / shortest) / US_PER_MS  # its time, less what the median rank's calls take
+        for r in range(len(work)):
+            for i in np.flatnonzero(extra[r] >= MIN_EXTRA_CALLS).tolist():
+                out[r].append(_item(keys[i], calls[r, i], median[i], shortest[r, i], median_shortest[i],
+                                    time[r, i] * share[r, i] / US_PER_MS))
+            for i in np.flatnonzero(slow[r] & (slow_ms[r] >= max(min_slow_ms, 1e-9))).tolist():
+                out[r].append(_item(keys[i], calls[r, i], median[i], shortest[r, i], median_shortest[i], slow_ms[r, i],
+                                    slower=True))
+    return [sorted(items, key=lambda w: (w["slower_per_call"], w["kind"] != "annotation", -w["excess_ms_per_step"]))
+            [:MAX_ITEMS] for items in out]
+
+
+def _per_step(work: list[Work], steps: np.ndarray) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray, np.ndarray]:
+    """The names that at least half the ranks run, and by rank (ranks x names) their calls and µs per step and the
+    shortest call in ms (NaN where a rank has fewer than MIN_CALLS): at most 2 x 3 x MAX_NAMES names whatever the ranks' count."""
+    seen: dict[tuple[str, str], int] = {}
+    for w in work:
+        for kind, (names, *_) in w.items():
+            for name in names:
+                seen[kind, name] = seen.get((kind, name), 0) + 1
+    keys = [k for k, n in seen.items() if 2 * n >= len(work)]
+    index = {k: i for i, k in enumerate(keys)}
+    calls = np.zeros((len(work), len(keys)))
+    time = np.zeros((len(work), len(keys)))
+    shortest = np.full((len(work), len(keys)), np.nan)
+    for r, w in enumerate(work):
+        for kind, (names, c, t, m) in w.items():
+            at = [(j, index[kind, n]) for j, n in enumerate(names) if (kind, n) in index]
+            if at:
+                mine, theirs = np.array(at).T
+                calls[r, theirs], time[r, theirs] = c[mine], t[mine]
+                shortest[r, theirs] = np.where(c[mine] >= MIN_CALLS, m[mine] / US_PER_MS, np.nan)
+    return keys, calls / steps[:, None], time / steps[:, None], shortest
+
+
+def _sparse_items(work: list[Work], steps: np.ndarray, keys: list[tuple[str, str]]):
+    """(rank, (calls, µs per step, shortest call in ms), key) of the names fewer than half the ranks run (the median
+    rank: none)."""
+    dense = set(keys)
+    for r, w in enumerate(work):
+        for kind, (names, c, t, m) in w.items():
+            for j, name in enumerate(names):
+                if (kind, name) not in dense and c[j] / steps[r] >= MIN_EXTRA_CALLS:
+                    yield r, (c[j] / steps[r], t[j] / steps[r], m[j] / US_PER_MS), (kind, name)
+
+
+def _median_present(values: np.ndarray) -> np.ndarray:
+    """Per column, the median of the ranks that have a value (NaN where none has)."""
+    out = np.full(values.shape[1], np.nan)
+    known = ~np.isnan(values)
+    for i in np.flatnonzero(known.any(axis=0)).tolist():
+        out[i] = np.median(values[known[:, i], i])
     return out
+
+
+def _slow(shortest: np.ndarray, median: np.ndarray, same_calls: np.ndarray) -> np.ndarray:
+    """(ranks x names) a rank's time per call SLOW_FACTOR times the median rank's, a robust outlier among the ranks,
+    and SLOW_FACTOR times its own typical ratio (noise slows all of a rank's names alike); names called as often
+    as the median rank calls them, by at least 3 ranks."""
+    from workbench.analyses.stragglers import MAD_TO_SIGMA, ROBUST_Z  # stragglers reduces this module's work
+
+    known = ~np.isnan(shortest) & same_calls
+    ratio = np.where(known, shortest / np.where(median > 0, median, np.nan), np.nan)
+    mad = np.array([np.median(np.abs(shortest[known[:, i], i] - median[i])) if known[:, i].sum() >= 3 else np.nan
+                    for i in range(shortest.shape[1])]) * MAD_TO_SIGMA
+    z = np.where(mad > 0, (shortest - median) / np.where(mad > 0, mad, 1.0), np.inf)
+    typical = np.array([np.nanmedian(row) if not np.isnan(row).all() else 1.0 for row in ratio])
+    with np.errstate(invalid="ignore"):
+        return (known & (known.sum(axis=0) >= 3) & (ratio >= SLOW_FACTOR) & (z >= ROBUST_Z)
+                & (ratio >= SLOW_FACTOR * np.maximum(typical, 1.0)[:, None]))
+
+
+def _item(key: tuple[str, str], calls: float, median_calls: float, shortest_ms: float, median_shortest_ms: float,
+          excess_ms: float, slower: bool = False) -> dict[str, Any]:
+    return {"kind": key[0], "name": key[1], "calls_per_step": float(calls), "median_calls_per_step": float(median_calls),
+            "shortest_call_ms": _finite(shortest_ms), "median_shortest_call_ms": _finite(median_shortest_ms),
+            "slower_per_call": slower, "excess_ms_per_step": float(excess_ms)}
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None

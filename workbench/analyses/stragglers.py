@@ -70,7 +70,7 @@ def job_summary(ranks: list[int], collectives: list[Collectives], input_us: list
     waited = waits.waited_us / US_PER_MS / steps
     caused = waits.caused_us / US_PER_MS / steps
     typical_step = float(np.nanmedian(step_ms)) if not np.isnan(step_ms).all() else float("nan")
-    extra = extra_work(work, steps)
+    extra = extra_work(work, steps, MIN_EXCESS * typical_step if typical_step > 0 else np.inf)
     top_extra = np.array([max((w["excess_ms_per_step"] for w in e), default=0.0) for e in extra])
     flags = {
         "compute": robust_outliers(compute, MIN_EXCESS * _nan_median(compute)),

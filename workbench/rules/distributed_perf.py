@@ -84,7 +84,7 @@ def straggler_rank(input_: AnalyzedInput) -> Iterator[Finding]:
                      "kept pace)" if blamed else "this rank's time above the other ranks' median, per step")
         cause = row["likely_cause"]
         work = row.get("extra_work") or []
-        named = f"{cause}: {work[0]['kind']} {work[0]['name']}" if cause == "extra work" and work else cause
+        named = f"{cause}: {_work_named(work[0])}" if cause == "extra work" and work else cause
         yield finding_of(
             "straggler-rank",
             title=f"Rank {row['rank']} is a straggler" + (f" ({named})" if cause else "")
@@ -135,11 +135,19 @@ def exposed_communication(ctx: TraceContext) -> Iterator[Finding]:
     )
 
 
+def _work_named(work: dict[str, Any]) -> str:
+    """`kind name`, and how much longer its calls take than the median rank's when that is what is extra."""
+    named = f"{work['kind']} {work['name']}"
+    if work.get("slower_per_call"):
+        named += f", {work['shortest_call_ms'] / work['median_shortest_call_ms']:.1f}x the median rank's time per call"
+    return named
+
+
 def _straggler_fix(cause: str | None) -> Fix:
     if cause == "extra work":
         return Fix("This rank runs work the others do not (the extra_work evidence names it, with its calls per step "
-                   "against the median rank's): make the branch conditional on all ranks alike, or deal that work out "
-                   "evenly.", CODE_BALANCE, ["https://pytorch.org/docs/stable/distributed.html#torch.distributed.all_gather"])
+                   "and its shortest call against the median rank's): make the branch conditional on all ranks alike, "
+                   "or deal that work out evenly (sequences of like lengths on every rank: bucket or pack them).", CODE_BALANCE, ["https://pytorch.org/docs/stable/distributed.html#torch.distributed.all_gather"])
     if cause == "data loading":
         return Fix("This rank waits on its input: load batches in worker processes with pinned memory, and check "
                    "its storage (a slow disk or network mount on one node).",
