@@ -32,6 +32,7 @@ def collect_findings() -> dict[str, dict]:
     paths += [SAMPLES / "nccl_cpu" / s for s in ("missing", "order", "p2p")]  # the hang rules
     paths += [OOM_CAPACITY, OOM_EXPANDABLE, OOM_CAPACITY / "oom_capacity.oom.txt"]  # the OOM rules
     paths += [SAMPLES / "cpu" / "tiny_generate" / "dequantize"]  # int8 weights dequantized before each linear
+    paths += [SAMPLES / "cpu" / "tiny_generate" / "assisted"]  # a draft/verify loop (speculative-decoding)
     paths += sorted(SYNTHETIC.glob("*.synthetic.*"))  # memory problems no real file shows
     paths += [SHARED / p for p in SHARED_TRACES if (SHARED / p).exists()]
     paths += wild_message_files(Path(tempfile.mkdtemp(prefix="wild-")))  # OOM and NCCL wordings from public issues

@@ -328,3 +328,44 @@ def test_no_weight_only_quantization_for_a_launch_bound_decode() -> None:
     """infer_decode reads its fp32 weights at 0.65 % of the H100's bandwidth: launches, not bytes, bound it."""
     assert analyzed(shared_path(DECODE)).metrics["decode_mbu_pct"] < 1
     assert not findings_of("weight-only-quantization", shared_path(DECODE))
+
+
+def test_speculative_decoding_what_if_on_the_batch_1_decode_loop() -> None:
+    """infer_decode: batch 1, 96 decode passes of 8.986 ms, no draft; a pass of 5 tokens costs about one of 1
+    (its FLOPs at the H100's peak are ~0.1 µs a token). E = (1 - a^5) / (1 - a) at a = 0.6 is 2.306 tokens."""
+    from workbench.analyses.speculation import break_even_acceptance, tokens_per_round
+
+    (finding,) = findings_of("speculative-decoding", shared_path(DECODE))
+    ev = finding.evidence
+    assert (ev["sequences_per_pass"], ev["decode_passes"], ev["layers"], ev["bound"]) == \
+        (1.0, 96, 6, "launch/host-bound")
+    assert ev["verify_cost_in_passes"] == pytest.approx(1.0, abs=1e-3)
+    rows = {r["method"]: r for r in ev["methods"]}
+    assert tokens_per_round(0.6, 4) == pytest.approx(2.3056)
+    assert rows["prompt_lookup"]["speedup_at_0.6"] == pytest.approx(2.306, abs=1e-3)
+    assert rows["eagle_head"]["draft_cost"] == pytest.approx(1 / 6, abs=1e-4)
+    # break-even: E(a) = 4 x 1/6 + 1
+    assert rows["eagle_head"]["break_even_acceptance"] == pytest.approx(break_even_acceptance(4, 1 / 6), abs=1e-3)
+    assert tokens_per_round(rows["eagle_head"]["break_even_acceptance"], 4) == pytest.approx(4 / 6 + 1, abs=1e-3)
+    least = min(r["speedup_at_0.6"] for r in ev["methods"])
+    assert finding.estimated_gain["time_ms"] == pytest.approx(96 * ev["decode_ms_per_pass"] * (1 - 1 / least), rel=1e-3)
+    assert "prompt_lookup_num_tokens" in finding.fix.code
+
+
+def test_assisted_generation_that_does_not_pay() -> None:
+    """tiny_generate/assisted (CPU, random weights): 2 of 20 proposed tokens accepted, the 1-layer draft 68 % of
+    the loop: the rounds yield 1.4 tokens for more than 3 passes' time, below the break-even acceptance."""
+    (finding,) = findings_of("speculative-decoding", tiny_path("assisted"))
+    ev = finding.evidence
+    assert (ev["method"], ev["proposed_tokens"], ev["accepted_tokens"], ev["tokens_per_verify"]) == \
+        ("draft_model", 20, 2, 1.4)
+    assert (ev["verify_passes"], ev["draft_passes"], ev["proposed_tokens_per_round"]) == (6, 24, 4)
+    assert ev["measured_speedup"] < 1 and ev["break_even_acceptance"] > ev["acceptance_pct"] / 100
+    assert ev["one_token_pass_from"].startswith("verify passes")
+
+
+def test_prompt_lookup_that_pays_and_cpu_decoding_get_no_speculation_finding() -> None:
+    """prompt_lookup: 1 of 3 candidates kept, the 4-token pass cheaper than two 1-token ones; dynamic: no
+    device peaks (a CPU capture), so no MBU and no what-if."""
+    for case in ("prompt_lookup", "dynamic"):
+        assert not findings_of("speculative-decoding", tiny_path(case))

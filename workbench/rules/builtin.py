@@ -15,6 +15,7 @@ import workbench.rules.launch  # noqa: F401
 import workbench.rules.optimizer  # noqa: F401
 import workbench.rules.precision  # noqa: F401
 import workbench.rules.serving  # noqa: F401
+import workbench.rules.speculative  # noqa: F401
 import workbench.rules.sync  # noqa: F401
 import workbench.rules.memory  # noqa: F401
 import workbench.rules.memory_causes  # noqa: F401
