@@ -2,7 +2,8 @@
 
 A notebook shows the dashboard of the shipped `train_naive` trace; the test checks that the tabs
 render (with plotly charts taking the output's width), that moving the timeline's window slider
-(typing a window in its readout) sets the chart's x range and names each kernel on hover, that the
+(typing a window in its readout) sets the chart's x range and names each kernel on hover, that
+plotly's own zoom does the same (a double click back to the whole trace, then a drag over 3 ms), that the
 memory chart's axis is in GiB, that a finding's insert button creates a new cell holding its fix
 code, and saves screenshots under the test's tmp_path. Skips when chromium, Playwright or
 JupyterLab is missing (CI installs chromium with apt, see README).
@@ -25,6 +26,15 @@ TABS = ["Overview", "Timeline", "Kernels & operators", "Memory", "Findings"]
 WIDTH_FOLLOWS = """([plot, output]) => { const gd = document.querySelector(plot);
     const w = gd && gd._fullLayout && gd._fullLayout.width, o = output.clientWidth; return w > 0.8 * o && w <= o; }"""
 X_RANGE = "(s => { const gd = document.querySelector(s); return gd && gd._fullLayout && gd._fullLayout.xaxis.range; })"
+# the page's x of each time (ms) on the chart's axis, and the y of the plot area's middle
+PIXELS = """([s, times]) => { const gd = document.querySelector(s), xa = gd._fullLayout.xaxis;
+    const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
+    return [times.map(t => box.left + xa.l2p(t)), box.top + box.height / 2]; }"""
+# the widest bar of a trace (by name): its middle on the page
+WIDEST_BAR = """([s, name]) => { const gd = document.querySelector(s), at = gd.data.findIndex(t => t.name === name);
+    const bars = [...gd.querySelectorAll('.barlayer .trace')][at].querySelectorAll('.point path');
+    const box = [...bars].map(b => b.getBoundingClientRect()).sort((a, b) => b.width - a.width)[0];
+    return [box.x + box.width / 2, box.y + box.height / 2]; }"""
 SLIDER_INSIDE = """([readout, output]) => readout.getBoundingClientRect().right <= output.getBoundingClientRect().right"""
 
 
@@ -71,6 +81,27 @@ def test_dashboard_tabs_render_and_insert_creates_a_cell(tmp_path):
         assert text.startswith("void at::native::vectorized_elementwise_kernel<4") and "134.7 µs" in text
         assert "launched by cudaLaunchKernel at 97.802 ms" in text  # its launch, by correlation id
         page.screenshot(path=str(tmp_path / "timeline_zoomed.png"))
+
+        # plotly's own zoom: a double click goes back to the whole trace, a drag draws the window it selects
+        (x,), y = page.evaluate(PIXELS, [plot, [101.0]])
+        page.mouse.dblclick(x, y)
+        page.wait_for_function(f"s => {{ const r = {X_RANGE}(s); return r && r[1] - r[0] > 100; }}", arg=plot)
+        (x0, x1), y = page.evaluate(PIXELS, [plot, [100.0, 103.0]])
+        page.mouse.move(x0, y)
+        page.mouse.down()
+        page.mouse.move(x1, y, steps=8)
+        page.mouse.up()
+        page.wait_for_function(f"s => {{ const r = {X_RANGE}(s); return r && r[1] - r[0] < 4; }}", arg=plot)
+        low, high = page.evaluate(X_RANGE, plot)
+        assert abs(low - 100.0) < 0.5 and abs(high - 103.0) < 0.5  # the pixels' times
+        # plotly zooms at once; the kernel then draws the window again, event by event
+        page.wait_for_function("s => { const gd = document.querySelector(s); return gd && gd.data && "
+                               "gd.data.some(t => t.text && t.text.length); }", arg=plot)
+        page.mouse.move(*page.evaluate(WIDEST_BAR, [plot, "computation"]))
+        hover.wait_for()
+        text = hover.text_content()
+        assert "launched by cudaLaunch" in text and "events start in it" not in text  # a kernel by name
+        page.screenshot(path=str(tmp_path / "timeline_drag_zoomed.png"))
 
         tabs.filter(has_text="Memory").click()
         memory = page.locator(f"{PANEL} .wb .js-plotly-plot:visible").first

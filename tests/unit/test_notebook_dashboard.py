@@ -174,11 +174,38 @@ def test_the_timeline_offers_its_steps_as_windows(naive):
     chart = next(p for p in dict(naive.tabs)["Timeline"] if isinstance(p, Chart))
     steps = naive.report["inputs"][0]["tables"]["timeline_steps"]
     assert [label for label, _ in chart.windows] == ["the whole trace", "step 4", "step 5", "step 6"]
-    jump, slider, out = to_widget(chart).children
+    jump, slider, _, out = to_widget(chart).children
     jump.value = (steps[1]["start_ms"], steps[1]["end_ms"])  # step 5 chosen: the slider and the chart follow
     assert slider.value == pytest.approx((steps[1]["start_ms"], steps[1]["end_ms"]))
     layout = out.outputs[0]["data"]["application/vnd.plotly.v1+json"]["layout"]
     assert layout["xaxis"]["range"] == pytest.approx(list(slider.value))
+
+
+def test_plotly_s_own_zoom_draws_the_window_it_selects(naive):
+    """What the browser's relay sends when a drag zooms the chart, then when a double click resets it."""
+    from workbench.notebook.frontend import RangeRelay
+    from workbench.notebook.widgets import PLOTLY_MIME, to_widget
+
+    chart = next(p for p in dict(naive.tabs)["Timeline"] if isinstance(p, Chart))
+    _, slider, relay, out = to_widget(chart).children
+    assert isinstance(relay, RangeRelay)
+
+    def drawn():
+        figure = out.outputs[0]["data"][PLOTLY_MIME]
+        return figure["layout"]["xaxis"]["range"], {t["name"]: t for t in figure["data"]}
+
+    relay._message(relay, {"event": "range", "range": [100.9, 101.4]}, [])  # a drag over half a millisecond
+    assert slider.value == (100.9, 101.4)
+    x_range, traces = drawn()
+    assert x_range == [100.9, 101.4]
+    assert any(name.startswith("void at::native::vectorized_elem") for name in traces["computation"]["text"])  # named
+    relay._message(relay, {"event": "range", "range": [-50.0, 1e9]}, [])  # a zoom out past the ends: the whole trace
+    assert slider.value == chart.extent
+    relay._message(relay, {"event": "range", "range": [100.9, 101.4]}, [])
+    relay._message(relay, {"event": "range", "range": None}, [])  # a double click: the overview again
+    x_range, traces = drawn()
+    assert slider.value == chart.extent and x_range == list(chart.extent)
+    assert "text" not in traces["computation"] and "events start in it" in traces["computation"]["hovertext"][0]
 
 
 def test_inference_tab_draws_the_passes_and_the_roofline():

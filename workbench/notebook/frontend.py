@@ -1,15 +1,21 @@
-"""The two small front-end widgets (anywidget): a sortable table, and fix code with insert and copy buttons.
+"""The small front-end widgets (anywidget): a sortable table, fix code with insert and copy buttons, and
+the relay of a timeline's drag-zoom.
 
 Inserting a cell needs the notebook front end. In JupyterLab 4 and Notebook 7 the button does what
 a user would: from the widget's own cell, in command mode, `B` (insert below) and `Enter` (edit),
 then pastes the code into the new cell's editor. Where there is no such notebook around the widget
 (another front end), it asks the kernel, whose `set_next_input` fills a new cell when the next
 cell runs.
+
+Plotly's own zoom (a drag, the mode bar, a double click) happens in the browser, on a chart drawn
+by the front end's plotly renderer, which tells the kernel nothing. The relay, placed beside the
+chart, listens to the `plotly_relayout` events of the charts in its box and sends the kernel the new
+x range (or that the axis was reset), so that the chart can be drawn again at the zoom's detail.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import anywidget
 import traitlets
@@ -126,6 +132,29 @@ export default { render };
 """
 
 
+RELAY_JS = r"""
+function render({ model, el }) {
+  el.style.display = "none";
+  const hooked = new WeakSet();
+  const relay = (event) => {
+    if (event["xaxis.autorange"]) { model.send({ event: "range", range: null }); return; }
+    const range = event["xaxis.range"] || [event["xaxis.range[0]"], event["xaxis.range[1]"]];
+    if (range.every((x) => typeof x === "number")) model.send({ event: "range", range });
+  };
+  // each redraw replaces the chart's element: look for new ones (drawn once plotly has set them up)
+  const timer = setInterval(() => {
+    const box = el.closest(".widget-box") || el.parentElement;
+    if (!el.isConnected || !box) return;
+    for (const chart of box.querySelectorAll(".js-plotly-plot")) {
+      if (!hooked.has(chart) && typeof chart.on === "function") { hooked.add(chart); chart.on("plotly_relayout", relay); }
+    }
+  }, 250);
+  return () => clearInterval(timer);
+}
+export default { render };
+"""
+
+
 class SortableTable(anywidget.AnyWidget):
     _esm = TABLE_JS
     columns = traitlets.List(traitlets.Unicode()).tag(sync=True)
@@ -148,3 +177,20 @@ class FixCodeWidget(anywidget.AnyWidget):
             shell = get_ipython()
             if shell is not None:
                 shell.set_next_input(self.code, replace=False)
+
+
+class RangeRelay(anywidget.AnyWidget):
+    """Calls `on_range((start, end))` when plotly's zoom of a chart in its box moves the x axis, `on_range(None)`
+    when the axis is reset (a double click)."""
+
+    _esm = RELAY_JS
+
+    def __init__(self, on_range: Callable[[tuple[float, float] | None], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._on_range = on_range
+        self.on_msg(self._message)
+
+    def _message(self, widget: Any, content: dict[str, Any], buffers: Any) -> None:
+        if content.get("event") == "range":
+            window = content.get("range")
+            self._on_range(tuple(window) if window else None)

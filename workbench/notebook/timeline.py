@@ -94,7 +94,7 @@ def figure(tables: Tables, x_range: tuple[float, float]) -> go.Figure:
         uniformtext=dict(minsize=9, mode="hide"),
         xaxis=dict(title=AXIS_TITLE, range=list(x_range)), hovermode="closest",
         yaxis=dict(tickvals=list(ticks), ticktext=list(ticks.values()), autorange="reversed", automargin=True,
-                   zeroline=False, showgrid=False),
+                   zeroline=False, showgrid=False, fixedrange=True),  # a drag zooms in time only
         legend=dict(orientation="h", yanchor="top", y=-LEGEND_BELOW / plot_height))
     return fig
 

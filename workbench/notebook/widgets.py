@@ -4,8 +4,9 @@ A chart is an `Output` widget holding the figure as plotly's mime bundle, drawn 
 extension of JupyterLab and Notebook 7 with the plotly.js it already has: the kernel sends the
 figure's data only (plotly's `FigureWidget` would send its 5 MB of JavaScript with each chart).
 Charts take the output's width. A timeline that can zoom gets a window slider that asks the
-analysis for the window's detail and sets the chart's x range to it, and a menu of the steps to
-jump to.
+analysis for the window's detail and sets the chart's x range to it, a menu of the steps to
+jump to, and plotly's own zoom moves the slider (`RangeRelay`): a drag draws the window it selects,
+a double click the whole chart again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from workbench.notebook.frontend import FixCodeWidget, SortableTable
+from workbench.notebook.frontend import FixCodeWidget, RangeRelay, SortableTable
 from workbench.notebook.parts import Chart, FixCode, Html, Part, Table, esc
 from workbench.notebook.style import CSS, HIDE_STATIC_CSS
 
@@ -54,11 +55,19 @@ def _chart(chart: Chart) -> w.Widget:
                                 description="Window ms", continuous_update=False, readout_format=".1f",
                                 layout=w.Layout(width="100%"), style={"description_width": "initial"})
     slider.observe(lambda change: _draw(out, zoom(*change["new"])), names="value")
+    relay = RangeRelay(lambda window: _zoomed(slider, window))
     if len(chart.windows) < 2:
-        return w.VBox([slider, out])
+        return w.VBox([slider, relay, out])
     jump = w.Dropdown(options=chart.windows, value=chart.windows[0][1], description="Show")
     jump.observe(lambda change: setattr(slider, "value", change["new"]), names="value")
-    return w.VBox([jump, slider, out])
+    return w.VBox([jump, slider, relay, out])
+
+
+def _zoomed(slider: w.FloatRangeSlider, window: tuple[float, float] | None) -> None:
+    """Plotly's zoom moved the x axis to `window` (None: reset): the slider takes it, within its bounds."""
+    low, high = (slider.min, slider.max) if window is None else (max(window[0], slider.min), min(window[1], slider.max))
+    if low < high:
+        slider.value = (low, high)
 
 
 def _draw(out: w.Output, figure: Any) -> None:
