@@ -78,7 +78,7 @@ def sizes(rank: int, world: int, x: torch.Tensor, outdir: str, timeout: float) -
 def main() -> None:
     scenario, rank, world, port, outdir, timeout = sys.argv[1:7]
     rank, world, timeout = int(rank), int(world), float(timeout)
-    store = dist.TCPStore("127.0.0.1", int(port), world, rank == 0, timeout=datetime.timedelta(seconds=60))
+    store = dist.TCPStore("127.0.0.1", int(port), world, rank == 0, timeout=datetime.timedelta(seconds=300))
     dist.init_process_group("gloo", store=store, rank=rank, world_size=world,
                             timeout=datetime.timedelta(seconds=timeout))
     try:

@@ -1,7 +1,9 @@
 """Real hangs: 2-3 gloo processes on 127.0.0.1 per planted fault, then `workbench analyze` names it.
 
 All scenarios run at once (each bounded by a 3 s process-group timeout) so the whole module
-takes a few tens of seconds on two cores.
+takes a few tens of seconds on two cores. Starting 13 torch processes at once is what a loaded
+machine slows down (at load 20 they took over 90 s), so the deadline for the processes is generous;
+the hangs themselves still end on the process-group timeout.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ pytest.importorskip("torch", reason="the hang scenarios need torch")
 WORKER = Path(__file__).with_name("gloo_hang_worker.py")
 TIMEOUT_S = 3
 SCENARIOS = {"stuck": 3, "missing": 3, "order": 2, "p2p": 2, "sizes": 3}
-DEADLINE_S = 90
+DEADLINE_S = 600  # a bound, not an expectation: the runs end in tens of seconds on a quiet machine
 
 
 def _free_port() -> int:
@@ -68,7 +70,9 @@ def test_every_rank_dumped(runs):
     for scenario, world in SCENARIOS.items():
         if scenario == "sizes":  # the rank that aborts in C++ cannot dump
             continue
-        assert sorted(p.name for p in runs[scenario].glob("fr_rank_*")) == [f"fr_rank_{r}" for r in range(world)]
+        logs = {p.name: p.read_text(errors="replace")[-400:] for p in sorted(runs[scenario].glob("rank*.log"))}
+        dumped = sorted(p.name for p in runs[scenario].glob("fr_rank_*"))
+        assert dumped == [f"fr_rank_{r}" for r in range(world)], (scenario, logs)
 
 
 def test_a_rank_stuck_before_a_collective_is_named(runs, capsys):
