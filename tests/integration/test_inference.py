@@ -369,3 +369,55 @@ def test_prompt_lookup_that_pays_and_cpu_decoding_get_no_speculation_finding() -
     device peaks (a CPU capture), so no MBU and no what-if."""
     for case in ("prompt_lookup", "dynamic"):
         assert not findings_of("speculative-decoding", tiny_path(case))
+
+
+NSYS_SMALL = "h100/nsys_small/h100_nsys_small.sqlite"
+
+
+def trtllm_export(tmp_path: Path) -> Path:
+    """Synthetic: the real H100 nsys export (30 NVTX ranges `step 0` .. `step 29`) with a TensorRT-LLM
+    `_forward_step` range added over each step, labelled as PyExecutor labels them (py_executor.py): a 2-request
+    1024-token prefill, a mixed step, 27 decode steps of 3 requests, and one label of the older form
+    without `ctx tokens`."""
+    import shutil
+    import sqlite3
+
+    path = tmp_path / "trtllm_forward_step.synthetic.sqlite"
+    shutil.copy(shared_path(NSYS_SMALL), path)
+    path.chmod(0o644)
+    with sqlite3.connect(path) as db:
+        steps = db.execute("SELECT start, \"end\", globalTid, text FROM NVTX_EVENTS ORDER BY start").fetchall()
+        for start, end, tid, text in steps:
+            i = int(text.split()[1])
+            label = (f"[Executor] _forward_step {i}: 2 ctx reqs, 1024 ctx tokens, 0 gen reqs" if i == 0 else
+                     f"[Executor] _forward_step {i}: 1 ctx reqs, 512 ctx tokens, 2 gen reqs" if i == 1 else
+                     f"[Executor] _forward_step {i}: 0 ctx reqs, 3 gen reqs" if i == 29 else
+                     f"[Executor] _forward_step {i}: 0 ctx reqs, 0 ctx tokens, 3 gen reqs")
+            db.execute("INSERT INTO NVTX_EVENTS (start, \"end\", eventType, text, globalTid) VALUES (?, ?, 59, ?, ?)",
+                       (start, end, label, tid))
+    return path
+
+
+def test_tensorrt_llm_forward_steps_in_an_nsys_export(tmp_path: Path) -> None:
+    result = analyzed(trtllm_export(tmp_path))
+    m = result.metrics
+    assert (m["inference_engine"], m["inference_pass_source"]) == ("tensorrt_llm", "engine_annotation")
+    assert (m["prefill_passes"], m["mixed_passes"], m["decode_passes"]) == (1, 1, 28)
+    assert (m["prefill_tokens"], m["decode_tokens"]) == (1024 + 512, 2 + 28 * 3)
+    steps = result.tables["inference_steps"]
+    assert (steps[1]["phase"], steps[1]["prefill_requests"], steps[1]["decode_requests"], steps[1]["tokens"]) == \
+        ("mixed", 1, 2, 514)
+    assert all(s["gpu_ms"] > 0 for s in steps)  # the kernels launched inside each range
+    assert m["decode_tokens_per_s"] == pytest.approx(3 * 1000 / m["decode_ms_per_pass"], rel=1e-6)
+
+
+def test_tensorrt_llm_labels_whose_numbers_do_not_parse(tmp_path: Path) -> None:
+    """Synthetic: `_forward_step` ranges cut off before their request counts; no step, one warning."""
+    import sqlite3
+
+    path = trtllm_export(tmp_path)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE NVTX_EVENTS SET text = '[Executor] _forward_step 7: 1 ctx' WHERE text LIKE '[Executor]%'")
+    result = analyzed(path)
+    assert "inference_steps" not in result.tables and "prefill_passes" not in result.metrics
+    assert len([w for w in result.warnings if "do not parse" in w]) == 1

@@ -34,6 +34,12 @@ SGLANG = re.compile(r"^step\[(EXTEND|DECODE|MIXED|TARGET_VERIFY|DRAFT_EXTEND|DRA
                     r"\s+bs=(\d{1,18})(?!\d)(?:\s+toks=(\d{1,18})(?!\d)|(?!\s+toks=))[^\]]*\]$")
 SGLANG_PHASES = {"EXTEND": "prefill", "DECODE": "decode", "MIXED": "mixed", "TARGET_VERIFY": "verify",
                  "DRAFT_EXTEND": "draft", "DRAFT_DECODE": "draft", "IDLE": "idle"}
+# TensorRT-LLM's PyExecutor (tensorrt_llm/_torch/pyexecutor/py_executor.py), NVTX around each model forward:
+# `[Executor] _forward_step 12: 1 ctx reqs, 512 ctx tokens, 7 gen reqs` (the ctx tokens since 2026-05;
+# older without them, without the iteration or, earliest, without `[Executor] `)
+TRTLLM_LOOSE = re.compile(r"^(?:\[Executor\] )?_forward_step\b")
+TRTLLM = re.compile(r"^(?:\[Executor\] )?_forward_step(?: \d{1,18})?: (\d{1,18}) ctx reqs, "
+                    r"(?:(\d{1,18}) ctx tokens, )?(\d{1,18}) gen reqs$")
 GRAPH_LAUNCH = re.compile(r"^(cuda|hip)GraphLaunch$|^cuGraphLaunch$")
 EMBEDDING = "aten::embedding"
 TRAINING = re.compile(r"^autograd::engine::evaluate_function|^Optimizer\.step#")
@@ -74,6 +80,7 @@ class Passes:
     end_us: np.ndarray  # of the host span (annotation or call)
     event: np.ndarray  # the annotation, embedding call or graph launch
     warnings: list[str] = field(default_factory=list)
+    engine: str | None = None  # the engine whose step annotations these are
     model: list[str] | None = None  # per pass, the model that ran it (module events or embedding table)
     past_tokens: np.ndarray | None = None  # KV positions cached before each pass, -1 unknown
     proposed: np.ndarray | None = None  # candidate tokens a verify pass checked, -1 unknown
@@ -95,10 +102,11 @@ def find_passes(events: EventTable) -> Passes | None:
 
 
 def engine_passes(events: EventTable) -> Passes | None:
-    """Passes from SGLang's or vLLM's step annotations (SGLang's when both are there)."""
+    """Passes from SGLang's, vLLM's or TensorRT-LLM's step annotations (the first found in that order)."""
     notes = np.flatnonzero(events.category_mask(cat.ANNOTATION_CATEGORIES))
     names = events.names
-    for loose, parse in ((SGLANG_LOOSE, _sglang), (VLLM_LOOSE, _vllm)):
+    for engine, loose, parse in (("sglang", SGLANG_LOOSE, _sglang), ("vllm", VLLM_LOOSE, _vllm),
+                                 ("tensorrt_llm", TRTLLM_LOOSE, _trtllm)):
         index = [i for i in notes.tolist() if loose.match(names[events.name[i]])]
         if not index:
             continue
@@ -112,9 +120,12 @@ def engine_passes(events: EventTable) -> Passes | None:
                 continue
             rows.append((i, *row))
         if rows:
-            return _passes("engine_annotation", events, rows, warnings)
-        return Passes("engine_annotation", [], *(np.empty(0, np.int64) for _ in range(4)),
-                      np.empty(0), np.empty(0), np.empty(0, np.int64), warnings)
+            passes = _passes("engine_annotation", events, rows, warnings)
+        else:
+            passes = Passes("engine_annotation", [], *(np.empty(0, np.int64) for _ in range(4)),
+                            np.empty(0), np.empty(0), np.empty(0, np.int64), warnings)
+        passes.engine = engine
+        return passes
     return None
 
 
@@ -140,6 +151,18 @@ def _vllm(name: str) -> tuple | None:
     return phase, ctx_reqs, gen_reqs, ctx_toks, gen_toks
 
 
+def _trtllm(name: str) -> tuple | None:
+    """A `_forward_step` range: context requests (their tokens where the label states them, else unknown)
+    and generation requests, one new token each."""
+    match = TRTLLM.match(name)
+    if not match:
+        return None
+    ctx_reqs, gen_reqs = int(match.group(1)), int(match.group(3))
+    ctx_toks = int(match.group(2)) if match.group(2) is not None else -1
+    phase = "mixed" if ctx_reqs and gen_reqs else "prefill" if ctx_reqs else "decode" if gen_reqs else "idle"
+    return phase, ctx_reqs, gen_reqs, ctx_toks if ctx_reqs else 0, gen_reqs
+
+
 def embedding_passes(events: EventTable) -> Passes | None:
     """One pass per token-embedding call (the `aten::embedding` of the largest table with [batch, tokens]
     ids), spanning the model module that holds it where module events say which model ran; phases and
@@ -159,8 +182,8 @@ def embedding_passes(events: EventTable) -> Passes | None:
     multi = tokens > 1
     return Passes("module" if found.from_modules else "token_embedding", found.phase,
                   np.where(multi, batch, 0), np.where(multi, 0, batch), np.where(multi, batch * tokens, 0),
-                  np.where(multi, 0, batch), found.start_us, found.end_us, index, [],
-                  found.model, found.past, found.proposed, found.accepted)
+                  np.where(multi, 0, batch), found.start_us, found.end_us, index, model=found.model,
+                  past_tokens=found.past, proposed=found.proposed, accepted=found.accepted)
 
 
 def graph_passes(events: EventTable) -> Passes | None:
@@ -207,10 +230,8 @@ def _pass_bounds(events: EventTable, passes: Passes) -> np.ndarray:
 
 def inference_engine(events: EventTable, passes: Passes) -> str | None:
     """vllm, sglang, tensorrt_llm, transformers, or None (a hand-written model)."""
-    if passes.source == "engine_annotation":
-        return "sglang" if passes.phase and any(SGLANG_LOOSE.match(n) for n in events.names) else "vllm"
-    if any(n.startswith("[Executor]") for n in events.names):
-        return "tensorrt_llm"
+    if passes.engine is not None:
+        return passes.engine
     python = events.category_mask(frozenset({"python_function"}))
     if python.any() and events.name_mask(TRANSFORMERS.search)[python].any():
         return "transformers"
