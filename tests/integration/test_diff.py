@@ -135,3 +135,37 @@ def test_diff_inputs_without_steps_compares_totals():
     diff = diff_inputs(base, new, [], [], top=5)
     assert diff["per_step"] is False and diff["step_time_change_pct"] is None
     assert diff["kernels"] == [{"name": "gemm", "base_ms": 40.0, "new_ms": 45.0, "delta_ms": 5.0}]
+
+
+def test_two_jobs_compare_their_rank_distributions_and_findings_by_rank(tmp_path, capsys):
+    """Two real gloo jobs: 4 ranks with a slow loader on rank 2 -> 8 ranks with an extra branch on rank 5."""
+    from workbench.inputs import AnalyzeOptions, analyze_path
+
+    base_path, new_path = SAMPLES / "cpu" / "ddp_gloo_straggler", SAMPLES / "cpu" / "ddp_gloo_extra_compute"
+    target = tmp_path / "diff.json"
+    assert main(["diff", str(base_path), str(new_path), "--workers", "1", "--format", "json", "-o", str(target)]) == 0
+    report = json.loads(target.read_text())
+    ranks = report["diff"]["ranks"]
+    assert (ranks["base_ranks"], ranks["new_ranks"]) == (4, 8)
+    assert [len(i["tables"]["ranks"]) for i in report["inputs"]] == [4, 8]  # every rank, whatever --top
+    (base,), (new,) = (analyze_path(p, AnalyzeOptions()) for p in (base_path, new_path))
+    before = {r["metric"]: r for r in base.tables["rank_distribution"]}
+    after = {r["metric"]: r for r in new.tables["rank_distribution"]}
+    for row in ranks["distributions"]:
+        for stat in ("min", "p50", "p90", "max"):
+            b, n = before[row["metric"]][stat], after[row["metric"]][stat]
+            assert row[stat]["base"] == pytest.approx(b, abs=1e-3) and row[stat]["new"] == pytest.approx(n, abs=1e-3)
+            assert row[stat]["delta"] == pytest.approx(n - b, abs=2e-3)
+    loading = next(r for r in ranks["distributions"] if r["metric"] == "input_ms_per_step")
+    assert loading["outlier_ranks"] == {"base": [2], "new": [7]} and loading["max"]["delta"] < 0
+    stragglers = {(r["rank"], r["status"]) for r in ranks["findings"] if r["id"] == "straggler-rank"}
+    assert {(2, "resolved"), (5, "introduced")} <= stragglers  # ids alone: "straggler-rank persisting"
+    assert report["diff"]["findings"]["persisting"] == ["straggler-rank"]
+    metrics = {m["name"]: m for m in report["diff"]["metrics"]}
+    assert (metrics["rank_count"]["base"], metrics["rank_count"]["new"]) == (4, 8)
+    for fmt in ("text", "markdown"):
+        code, out, _ = run(capsys, base_path, new_path, "--workers", "1", "--format", fmt)
+        assert code == 0 and "Ranks as distributions (ms per step), base → new (4 → 8 ranks)" in out
+        step = next(r for r in ranks["distributions"] if r["metric"] == "step_time_ms")
+        assert f"{step['p50']['base']:.2f} → {step['p50']['new']:.2f}" in out
+        assert "Findings on the ranks, base → new" in out

@@ -7,6 +7,7 @@ rank 2 sleeps in its dataset's `__getitem__` (tools/capture/gloo_straggler.py).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -247,3 +248,37 @@ def test_noise_alone_makes_no_work_slower_per_call(case):
     steps = np.array([r.metrics["step_count"] for r in job.ranks], dtype=np.float64)
     every = extra_work([r.work for r in job.ranks], steps, min_slow_ms=0.0)  # however little it would be worth
     assert not [w for items in every for w in items if w["slower_per_call"]]
+
+
+def test_rank_tables_show_top_rows_in_text_and_markdown_and_every_rank_in_json(tmp_path, capsys):
+    """--top caps the rank tables of the readable reports (the slowest ranks first); JSON keeps every rank."""
+    from workbench.cli import main
+
+    job = SAMPLES / "cpu" / "ddp_gloo_extra_compute"
+    assert main(["analyze", str(job), "--workers", "1", "--top", "3", "--format", "json",
+                 "-o", str(tmp_path / "r.json")]) == 0
+    (input_,) = json.loads((tmp_path / "r.json").read_text())["inputs"]
+    assert input_["meta"]["top"] == 3 and len(input_["tables"]["ranks"]) == len(input_["ranks"]) == 8
+    assert all(len(r["outlier_ranks"]) <= 3 for r in input_["tables"]["rank_distribution"])
+    slowest = sorted(input_["tables"]["ranks"], key=lambda r: -r["step_time_ms"])[:3]
+    for fmt in ("text", "markdown"):
+        assert main(["analyze", str(job), "--workers", "1", "--top", "3", "--format", fmt]) == 0
+        out = capsys.readouterr().out
+        assert "Ranks, per step (ms): the 3 slowest of 8 (all in JSON)" in out
+        section = out[out.index("Ranks, per step (ms): the 3"):]
+        shown = [int(line.strip("| ").split()[0]) for line in section.splitlines()[2:]
+                 if line.strip("| ")[:1].isdigit()]
+        assert shown[:3] == [r["rank"] for r in slowest]  # then the stragglers table's ranks
+
+
+def test_the_ranks_a_large_job_details_include_each_findings_median_and_worst_rank(monkeypatch):
+    """Beyond DETAILED_RANKS ranks, the report details a few: never fewer than the ranks a job finding cites."""
+    from workbench.inputs import kineto
+
+    monkeypatch.setattr(kineto, "DETAILED_RANKS", 1)
+    (job,) = analyze_path(RANKS, AnalyzeOptions())
+    cited = {f.evidence[side]["rank"] for f in run_rules([job]) if "ranks_affected" in f.evidence
+             for side in ("median_rank", "worst_rank")}
+    assert cited == {0, 1}  # exposed-communication: its median rank and its worst
+    assert set(job.meta["detailed_ranks"]) == cited
+    assert all(r.to_json()["tables"]["kernels"] for r in job.ranks)

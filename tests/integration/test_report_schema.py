@@ -33,7 +33,9 @@ def test_the_sample_folders_cover_every_input_kind(tmp_path):
     assert {"kineto_trace", "nsys_sqlite", "flight_recorder", "memory_snapshot", "oom_message"} <= kinds
 
 
-@pytest.mark.parametrize("base, new", [(NAIVE, OPTIMIZED), (OPTIMIZED, NAIVE), (RANKS, RANKS)])
+@pytest.mark.parametrize("base, new", [(NAIVE, OPTIMIZED), (OPTIMIZED, NAIVE), (RANKS, RANKS),
+                                       (SAMPLES / "cpu" / "ddp_gloo_straggler",
+                                        SAMPLES / "cpu" / "ddp_gloo_extra_compute")])
 def test_diff_reports_are_valid(tmp_path, base, new):
     code, report = json_report(tmp_path, "diff", base, new, "--max-slowdown", "5")
     assert_valid_report(report)

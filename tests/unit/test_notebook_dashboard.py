@@ -12,7 +12,7 @@ pytest.importorskip("plotly")
 pytest.importorskip("anywidget")
 
 from tests.conftest import NAIVE, OOM_CAPACITY, OOM_EXPANDABLE, OPTIMIZED, SAMPLES  # noqa: E402
-from workbench.notebook import dashboard, diff  # noqa: E402
+from workbench.notebook import dashboard, diff, distributed  # noqa: E402
 from workbench.notebook.parts import Chart, FixCode, Html, Table  # noqa: E402
 
 
@@ -220,3 +220,69 @@ def test_inference_tab_draws_the_passes_and_the_roofline():
     assert sum(isinstance(p, Chart) for p in parts) == 2  # the phase strip and the MBU bar
     (table,) = [p for p in parts if isinstance(p, Table)]
     assert len(table.rows) == 97
+
+
+@pytest.fixture(scope="module")
+def job():
+    """A real 8-rank gloo job (rank 5 runs an extra branch, rank 7 waits on its loader)."""
+    return dashboard(SAMPLES / "cpu" / "ddp_gloo_extra_compute")
+
+
+def _job_charts(board):
+    charts = [p.figure for p in dict(board.tabs)["Distributed"] if isinstance(p, Chart)]
+    heatmap = next(f for f in charts if any(t.type == "heatmap" for t in f.data))
+    spread = next(f for f in charts if any(t.name == "p50 to p90" for t in f.data))
+    return heatmap, spread
+
+
+def test_the_job_heatmap_scales_each_metric_and_hovers_the_reported_value(job):
+    heatmap, _ = _job_charts(job)
+    tables = job.report["inputs"][0]["tables"]
+    cells = next(t for t in heatmap.data if t.type == "heatmap")
+    assert list(cells.y) == [f"rank {r['rank']}" for r in tables["ranks"]]
+    distribution = {d["metric"]: d for d in tables["rank_distribution"]}
+    metrics = [m for m, _ in distributed.RANK_METRICS if m in distribution]
+    assert len(cells.x) == len(metrics) and "step" in cells.x and "waited" in cells.x
+    for row, values, scaled in zip(tables["ranks"], cells.customdata, cells.z):
+        assert list(values) == [row[m] for m in metrics]  # the hover shows the report's value
+        for metric, value in zip(metrics, scaled):
+            d = distribution[metric]
+            assert value == pytest.approx((row[metric] - d["min"]) / (d["max"] - d["min"]))
+    outlined = next(t for t in heatmap.data if t.name == "outlier")
+    expected = {(label, f"rank {rank}") for m, label in distributed.RANK_METRICS if m in distribution
+                for rank in distribution[m]["outlier_ranks"]}
+    assert set(zip(outlined.x, outlined.y)) == expected and ("others waited for it", "rank 5") in expected
+
+
+def test_the_job_distributions_are_the_reports_with_outlier_ranks_in_red(job):
+    _, spread = _job_charts(job)
+    tables = job.report["inputs"][0]["tables"]
+    step = next(d for d in tables["rank_distribution"] if d["metric"] == "step_time_ms")
+    ranges = [t for t in spread.data if t.name == "min to max"]
+    middles = [t for t in spread.data if t.name == "p50 to p90"]
+    assert list(ranges[0].y) == [step["min"], step["max"]] and list(middles[0].y) == [step["p50"], step["p90"]]
+    caused = next(d for d in tables["rank_distribution"] if d["metric"] == "caused_wait_ms_per_step")
+    column = [m for m, _ in distributed.RANK_METRICS if m in {d["metric"] for d in tables["rank_distribution"]}]
+    red = [t for t in spread.data if t.name == "outlier ranks" and list(t.x) and t.x[0] == column.index(
+        "caused_wait_ms_per_step") + 0.25]
+    assert sorted(red[0].text) == sorted(f"rank {r}" for r in caused["outlier_ranks"])
+
+
+def test_a_large_job_draws_its_stragglers_and_outliers_first(job, monkeypatch):
+    monkeypatch.setattr(distributed, "MAX_RANKS", 4)
+    from workbench.notebook.sources import DashboardData
+
+    heatmap, _ = _job_charts(dashboard(DashboardData(job.report)))
+    shown = list(next(t for t in heatmap.data if t.type == "heatmap").y)
+    stragglers = [s["rank"] for s in job.report["inputs"][0]["tables"]["stragglers"]]
+    assert len(shown) == 4 and {f"rank {r}" for r in stragglers} <= set(shown)
+
+
+def test_the_html_report_of_a_job_has_its_heatmap(tmp_path):
+    from workbench.cli import main
+
+    out = tmp_path / "job.html"
+    assert main(["analyze", str(SAMPLES / "cpu" / "ddp_gloo_extra_compute"), "--workers", "1", "--format", "html",
+                 "-o", str(out)]) == 0
+    page = out.read_text()
+    assert "Ranks by metric" in page and '"type":"heatmap"' in page and "Distribution over the ranks" in page

@@ -1,7 +1,8 @@
 """A job's per-rank table as distributions: per metric, min, p50, p90 and max over the ranks, and the outliers.
 
 What a job of any size reads at a glance; outliers are the ranks `stragglers.robust_outliers` flags
-above the median (at least 5 % above it, robust z >= 3.5), the highest first.
+above the median (at least 5 % above it, robust z >= 3.5), the highest first: all of them counted,
+the first `top` (`--top`) listed.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import numpy as np
 
 from workbench.analyses.stragglers import MIN_EXCESS, robust_outliers
 
-MAX_OUTLIERS = 10  # outlier ranks listed per metric (all of them are counted)
 RANK_METRICS = ("step_time_ms", "compute_ms_per_step", "comm_ms_per_step", "exposed_comm_ms_per_step",
                 "input_ms_per_step", "wait_ms_per_step", "caused_wait_ms_per_step")  # the `ranks` table's, ms per step
 
 
-def rank_distribution(rows: list[dict[str, Any]], keys: tuple[str, ...] = RANK_METRICS) -> list[dict[str, Any]]:
-    """One row per metric in `keys` of the `ranks` table `rows` that any rank has."""
+def rank_distribution(rows: list[dict[str, Any]], top: int,
+                      keys: tuple[str, ...] = RANK_METRICS) -> list[dict[str, Any]]:
+    """One row per metric in `keys` of the `ranks` table `rows` that any rank has; its first `top` outlier ranks."""
     ranks = np.array([r["rank"] for r in rows])
     out = []
     for key in keys:
@@ -34,14 +35,15 @@ def rank_distribution(rows: list[dict[str, Any]], keys: tuple[str, ...] = RANK_M
             "metric": key, "ranks": int(known.sum()), "min": float(p[0]), "p50": float(p[1]), "p90": float(p[2]),
             "max": float(p[3]), "min_rank": int(ranks[known][np.argmin(values[known])]),
             "max_rank": int(ranks[known][np.argmax(values[known])]), "outlier_count": int(high.sum()),
-            "outlier_ranks": ranks[order[:MAX_OUTLIERS]].tolist(),
+            "outlier_ranks": ranks[order[:top]].tolist(),
         })
     return out
 
 
-def detailed_ranks(tables: dict[str, list[dict[str, Any]]], limit: int) -> list[int]:
-    """The ranks a large job's report details (at most `limit`): the stragglers, the ranks at the ends and in the
-    middle of each distribution and its outliers, then the lowest ranks."""
+def detailed_ranks(tables: dict[str, list[dict[str, Any]]], limit: int, cited: list[int] = ()) -> list[int]:
+    """The ranks a large job's report details: every rank in `cited` (those whose evidence the job's findings
+    cite), then, up to `limit` in all, the stragglers, the ranks at the ends and in the middle of each
+    distribution and its outliers, then the lowest ranks."""
     chosen = [s["rank"] for s in tables.get("stragglers", [])]
     rows = tables.get("ranks", [])
     by_step = sorted(rows, key=lambda r: (r["step_time_ms"] if isinstance(r.get("step_time_ms"), (int, float))
@@ -51,4 +53,5 @@ def detailed_ranks(tables: dict[str, list[dict[str, Any]]], limit: int) -> list[
     for row in tables.get("rank_distribution", []):
         chosen += [row["max_rank"], row["min_rank"], *row["outlier_ranks"]]
     chosen += [r["rank"] for r in rows]
-    return list(dict.fromkeys(chosen))[:limit]
+    must = list(dict.fromkeys(cited))
+    return list(dict.fromkeys([*must, *chosen]))[:max(limit, len(must))]

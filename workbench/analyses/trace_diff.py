@@ -1,4 +1,10 @@
-"""Two analyzed inputs compared: key metrics, the kernels and operators that changed most, findings."""
+"""Two analyzed inputs compared: key metrics, the kernels and operators that changed most, findings.
+
+Two jobs (inputs with a `rank_distribution`) are also compared rank-wise: their per-rank distributions
+before and after, and their findings by rule, cause and rank. A job's findings are one per rule and
+cause (on how many ranks it holds) and one per straggler rank: comparing ids alone would call a
+straggler "persisting" when rank 5 stopped lagging and rank 2 started.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +19,14 @@ DIFF_METRICS = (
     "kernels_per_step", "short_kernel_pct", "launch_cpu_ms", "kernel_time_ms", "gpu_window_ms",
     "decode_ms_per_pass", "decode_tokens_per_s", "decode_mbu_pct",
 )
+JOB_METRICS = ("rank_count", "exposed_comm_ms_per_step", "collective_wait_ms_per_step")  # a job's, compared too
+STATS = ("min", "p50", "p90", "max")  # of a job's per-rank distributions
 # diff key -> (table, time column compared): operators by the GPU time of the kernels they launched,
 # and by their own CPU time (what a CPU-only trace has)
 TABLE_TIMES = {"kernels": ("kernels", "total_ms"), "operators": ("operators", "gpu_ms"),
                "operators_cpu": ("operators", "self_cpu_ms")}
-Tables = dict[str, list[dict[str, Any]]]
+Table = list[dict[str, Any]]
+Tables = dict[str, Table]
 
 
 class Tabled(Protocol):
@@ -39,7 +48,7 @@ def diff_inputs(base: Compared, new: Compared, base_findings: list[dict[str, Any
                 new_findings: list[dict[str, Any]], top: int) -> dict[str, Any]:
     """How NEW differs from BASE; table times are per step when both inputs have steps."""
     per_step = bool(base.metrics.get("step_count")) and bool(new.metrics.get("step_count"))
-    return {
+    diff = {
         "base": base.path,
         "new": new.path,
         "metrics": metric_changes(base.metrics, new.metrics),
@@ -49,6 +58,9 @@ def diff_inputs(base: Compared, new: Compared, base_findings: list[dict[str, Any
         **{key: changed_rows(base, new, key, per_step, top) for key in TABLE_TIMES},
         "findings": finding_changes(base_findings, new_findings),
     }
+    if "rank_distribution" in base.tables and "rank_distribution" in new.tables:
+        diff["ranks"] = job_changes(base.tables, new.tables, base_findings, new_findings)
+    return diff
 
 
 def change_pct(base: float | None, new: float | None) -> float | None:
@@ -58,13 +70,18 @@ def change_pct(base: float | None, new: float | None) -> float | None:
 
 def metric_changes(base: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
     """Base, new and change of each key metric that either side has."""
-    pairs = {name: (base.get(name), new.get(name)) for name in DIFF_METRICS}
+    pairs = {name: (base.get(name), new.get(name)) for name in (*DIFF_METRICS, *JOB_METRICS)}
     return [_metric_change(name, b, n) for name, (b, n) in pairs.items() if b is not None or n is not None]
 
 
 def _metric_change(name: str, base: float | None, new: float | None) -> dict[str, Any]:
+    return {"name": name, **value_change(base, new)}
+
+
+def value_change(base: float | None, new: float | None) -> dict[str, float | None]:
+    """Base, new, their difference and its percentage (None where a side is missing)."""
     delta = new - base if base is not None and new is not None else None
-    return {"name": name, "base": base, "new": new, "delta": delta, "delta_pct": change_pct(base, new)}
+    return {"base": base, "new": new, "delta": delta, "delta_pct": change_pct(base, new)}
 
 
 def table_times(input_: Compared, key: str, per_step: bool) -> dict[str, float]:
@@ -101,3 +118,62 @@ def finding_changes(base_findings: list[dict[str, Any]], new_findings: list[dict
         "introduced": [i for i in after if i not in before],
         "persisting": [i for i in after if i in before],
     }
+
+
+def job_changes(base_tables: dict[str, Table], new_tables: dict[str, Table], base_findings: Table,
+                new_findings: Table) -> dict[str, Any]:
+    """The rank counts, the `rank_distribution` of both jobs metric by metric, and their findings matched."""
+    return {
+        "base_ranks": len(base_tables.get("ranks", [])),
+        "new_ranks": len(new_tables.get("ranks", [])),
+        "distributions": distribution_changes(base_tables.get("rank_distribution", []),
+                                              new_tables.get("rank_distribution", [])),
+        "findings": job_finding_changes(base_findings, new_findings),
+    }
+
+
+def distribution_changes(base: Table, new: Table) -> Table:
+    """Per metric either job has: min, p50, p90 and max before and after (and their change), the rank at the
+    maximum and the outlier ranks of each."""
+    before = {r["metric"]: r for r in base}
+    after = {r["metric"]: r for r in new}
+    rows = []
+    for metric in dict.fromkeys([*before, *after]):
+        b, n = before.get(metric, {}), after.get(metric, {})
+        row: dict[str, Any] = {"metric": metric}
+        for stat in STATS:
+            row[stat] = value_change(b.get(stat), n.get(stat))
+        for key in ("max_rank", "outlier_count", "outlier_ranks"):
+            row[key] = {"base": b.get(key), "new": n.get(key)}
+        rows.append(row)
+    return rows
+
+
+def job_finding_changes(base: Table, new: Table) -> Table:
+    """Each finding of either job by rule, cause and (a finding on one rank) rank: resolved, introduced or
+    persisting, with the ranks it holds on and its gain (share of the time) on each side."""
+    before = {_key(f): f for f in base}
+    after = {_key(f): f for f in new}
+    rows = []
+    for key in dict.fromkeys([*before, *after]):
+        b, n = before.get(key), after.get(key)
+        rows.append({
+            "id": key[0], "rank": key[2], "fix": key[1],
+            "status": "persisting" if b and n else "resolved" if b else "introduced",
+            "base_ranks_affected": _ranks_affected(b), "new_ranks_affected": _ranks_affected(n),
+            "base_gain_pct": b["estimated_gain"].get("pct") if b else None,
+            "new_gain_pct": n["estimated_gain"].get("pct") if n else None,
+        })
+    return rows
+
+
+def _key(finding: dict[str, Any]) -> tuple[str, str, int | None]:
+    rank = finding["evidence"].get("rank")
+    return finding["id"], finding["fix"]["summary"], rank if isinstance(rank, int) else None
+
+
+def _ranks_affected(finding: dict[str, Any] | None) -> int | None:
+    if finding is None:
+        return None
+    affected = finding["evidence"].get("ranks_affected")
+    return affected if isinstance(affected, int) else 1

@@ -17,6 +17,7 @@ from workbench.report import build_report
 from workbench.rules import run_rules
 
 ALL_ROWS = 10_000  # the diff compares whole tables; the report shows --top rows of each
+RANK_TABLES = ("ranks", "stragglers", "rank_distribution")  # a job's: whole in JSON, --top rows in text (`meta.top`)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -72,8 +73,11 @@ def _compared_input(path: str, inputs: list[AnalyzedInput]) -> AnalyzedInput:
 
 
 def _first_rows(input_: AnalyzedInput, top: int) -> AnalyzedInput:
-    """The input with its tables, and its ranks' tables, cut to `top` rows as `analyze --top` cuts them."""
+    """The input with its tables, and its ranks' tables, cut to `top` rows as `analyze --top` cuts them (a job's
+    rank tables stay whole, as in `analyze`)."""
     def cut(tables: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-        return {name: rows[:top] for name, rows in tables.items()}
+        return {name: rows if name in RANK_TABLES else rows[:top] for name, rows in tables.items()}
 
-    return replace(input_, tables=cut(input_.tables), ranks=[replace(r, tables=cut(r.tables)) for r in input_.ranks])
+    meta = {**input_.meta, "top": top} if "top" in input_.meta else input_.meta
+    return replace(input_, tables=cut(input_.tables), meta=meta,
+                   ranks=[replace(r, tables=cut(r.tables)) for r in input_.ranks])

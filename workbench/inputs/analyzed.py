@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from workbench.rules.finding import Finding
 
 
+UNDETAILED_META_LEFT_OUT = {"devices", "world_size", "backend", "timeline_origin_us", "timeline_aligned_on"}
+
+
 @dataclass
 class RankResult:
     """One rank (one trace file) of an input: its summary, small and picklable, and its trace while kept.
@@ -52,9 +55,9 @@ class RankResult:
             self.packed = None
 
     def to_json(self) -> dict[str, Any]:
-        if not self.detailed:  # its job's meta has the devices
-            return {"rank": self.rank, "path": self.path, "meta": {k: v for k, v in self.meta.items() if k != "devices"},
-                    "metrics": self.metrics, "tables": {}}
+        if not self.detailed:  # its job's meta has the devices, world size and backend; it has no timeline to align
+            return {"rank": self.rank, "path": self.path, "metrics": self.metrics, "tables": {},
+                    "meta": {k: v for k, v in self.meta.items() if k not in UNDETAILED_META_LEFT_OUT}}
         return {"rank": self.rank, "path": self.path, "meta": self.meta, "metrics": self.metrics, "tables": self.tables}
 
 

@@ -58,7 +58,7 @@ def analyze_trace_files(folder: Path, files: list[Path], options: AnalyzeOptions
     known = [r.rank for r in ranks if r.rank is not None]
     world_sizes = {r.meta.get("world_size") for r in ranks}
     if len(ranks) > 1 and len(known) == len(ranks) and len(set(known)) == len(known) and len(world_sizes) == 1:
-        return [_job_input(folder, ranks, failed)]
+        return [_job_input(folder, ranks, failed, options.top)]
     for rank in ranks:
         rank.unpack()
     inputs = [_single_input(Path(r.path), r) for r in ranks]
@@ -74,12 +74,13 @@ def _single_input(path: Path, rank: RankResult) -> AnalyzedInput:
     )
 
 
-def _job_input(path: Path, ranks: list[RankResult], failed: list[RankFailure]) -> AnalyzedInput:
-    """The ranks of one distributed job, in rank order; `failed` are its files that could not be read."""
+def _job_input(path: Path, ranks: list[RankResult], failed: list[RankFailure], top: int) -> AnalyzedInput:
+    """The ranks of one distributed job, in rank order; `failed` are its files that could not be read; the text
+    and Markdown reports show `top` rows of its rank tables (`meta.top`)."""
     ranks.sort(key=lambda r: r.rank)
     warnings = [w for r in ranks for w in _skip_warnings(r) + r.warnings]
     meta = {"ranks": [r.rank for r in ranks], "world_size": ranks[0].meta.get("world_size"),
-            "backend": ranks[0].meta.get("backend"), "devices": ranks[0].meta.get("devices", [])}
+            "backend": ranks[0].meta.get("backend"), "devices": ranks[0].meta.get("devices", []), "top": top}
     if failed:
         meta["missing_ranks"] = [rank_in_name(Path(f.path).name) for f in failed]
         meta["missing_files"] = [f.path for f in failed]
@@ -88,9 +89,11 @@ def _job_input(path: Path, ranks: list[RankResult], failed: list[RankFailure]) -
                                   [r.input_us for r in ranks], [r.host_compute_us for r in ranks], [r.work for r in ranks],
                                   [r.metrics for r in ranks],
                                   [r.tables["kernels"] for r in ranks])
-    tables["rank_distribution"] = rank_distribution(tables["ranks"])
+    tables["rank_distribution"] = rank_distribution(tables["ranks"], top)
     if len(ranks) > DETAILED_RANKS:
-        detailed = set(detailed_ranks(tables, DETAILED_RANKS))
+        from workbench.rules.registry import job_cited_ranks  # rules import this module's kinds
+
+        detailed = set(detailed_ranks(tables, DETAILED_RANKS, job_cited_ranks(ranks)))
         meta["detailed_ranks"] = sorted(detailed)
         for rank in ranks:
             rank.detailed = rank.rank in detailed

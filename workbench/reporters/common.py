@@ -75,6 +75,9 @@ KEY_METRICS: list[tuple[str, str, str]] = [
 ]
 
 TABLE_ROWS = 10
+# a job's rank tables cut to --top in the readable faces: the column they are ranked by, and what that order shows
+RANK_TABLE_ORDER = {"ranks": ("step_time_ms", "slowest"), "stragglers": ("others_wait_ms_per_step",
+                                                                          "others waited for most")}
 _METRIC_FORMATS = {key: (label, fmt) for key, label, fmt in KEY_METRICS}
 
 Section = tuple[str, list[str], list[list[str]]]  # a table's first column (kernel, operator, site) in full:
@@ -112,7 +115,7 @@ def input_sections(input_: dict[str, Any]) -> list[Section]:
                      [[r["phase"], *("-" if r[k] is None else str(r[k]) for k in
                                      ("prefill_requests", "decode_requests", "tokens")),
                        f"{r['gpu_ms']:.3f}", f"{r['wall_ms']:.3f}"] for r in steps[:TABLE_ROWS]]))
-    sections += distributed_sections(tables)
+    sections += distributed_sections(tables, rank_limit(input_))
     categories = tables.get("categories_at_peak", [])
     if categories and "bytes_at_peak" in categories[0]:
         sections.append(("Memory at the peak by category (profiler)", ["Category", "Bytes"],
@@ -120,11 +123,20 @@ def input_sections(input_: dict[str, Any]) -> list[Section]:
     return [s for s in sections if s[2]]
 
 
-def distributed_sections(tables: dict[str, Any]) -> list[Section]:
-    """Collectives by kind, the ranks side by side (ms per step) and the stragglers."""
+def rank_limit(input_: dict[str, Any]) -> int:
+    """Rows a job's rank tables show: its `--top` (`meta.top`), else TABLE_ROWS."""
+    top = input_.get("meta", {}).get("top")
+    return top if isinstance(top, int) and top > 0 else TABLE_ROWS
+
+
+def distributed_sections(tables: dict[str, Any], limit: int) -> list[Section]:
+    """Collectives by kind, the ranks side by side (ms per step) and the stragglers; of the ranks and the
+    stragglers, `limit` rows (`top_rank_rows`)."""
     def ms(value: Any) -> str:
         return "-" if value is None else f"{value:.2f}"
 
+    ranks_heading, ranks = top_rank_rows("Ranks, per step (ms)", tables, "ranks", limit)
+    stragglers_title, stragglers = top_rank_rows("Stragglers", tables, "stragglers", limit)
     return [
         ("Collectives", ["Kind", "Count", "Total ms", "Mean µs", "Mean message", "Alg. bandwidth GB/s"],
          [[r["kind"], str(r["count"]), ms(r["total_ms"]), ms(r["mean_us"]),
@@ -133,34 +145,41 @@ def distributed_sections(tables: dict[str, Any]) -> list[Section]:
         ("Ranks as distributions (ms per step)", ["Metric", "Min", "p50", "p90", "Max", "Max on rank", "Outlier ranks"],
          [[r["metric"], ms(r["min"]), ms(r["p50"]), ms(r["p90"]), ms(r["max"]), str(r["max_rank"]),
            _outliers(r)] for r in tables.get("rank_distribution", [])] if len(tables.get("ranks", [])) > 2 else []),
-        (_ranks_title("Ranks, per step (ms)", tables.get("ranks", [])),
+        (ranks_heading,
          ["Rank", "Step", "Compute", "Collectives", "Exposed comm.", "Input", "Waited", "Others waited for it"],
          [[str(r["rank"]), *(ms(r[k]) for k in ("step_time_ms", "compute_ms_per_step", "comm_ms_per_step",
                                                 "exposed_comm_ms_per_step", "input_ms_per_step", "wait_ms_per_step",
-                                                "caused_wait_ms_per_step"))]
-          for r in slowest_ranks(tables.get("ranks", []), "step_time_ms")]),
-        ("Stragglers", ["Rank", "Outlier in", "Others waited ms/step", "Likely cause"],
+                                                "caused_wait_ms_per_step"))] for r in ranks]),
+        (stragglers_title, ["Rank", "Outlier in", "Others waited ms/step", "Likely cause"],
          [[str(r["rank"]), ", ".join(r["outlier_in"]), ms(r["others_wait_ms_per_step"]),
            shorten(r["likely_cause"] + (f": {r['slow_kernel']}" if r.get("slow_kernel") else ""), 60)
-           if r["likely_cause"] else "-"] for r in tables.get("stragglers", [])]),
+           if r["likely_cause"] else "-"] for r in stragglers]),
     ]
 
 
-def slowest_ranks(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    """A job's rows per rank, all of them up to TABLE_ROWS, else the TABLE_ROWS highest in `key` (in the row or
+def top_rank_rows(title: str, tables: dict[str, Any], name: str, limit: int) -> tuple[str, list[dict[str, Any]]]:
+    """A job's rank table `name` (`ranks` or `stragglers`) as the readable faces show it: at most `limit` rows (the
+    slowest ranks, the stragglers others waited for most) under a title that says when rows are left out."""
+    key, which = RANK_TABLE_ORDER[name]
+    rows = tables.get(name, [])
+    return ranks_title(title, which, rows, limit), slowest_ranks(rows, key, limit)
+
+
+def slowest_ranks(rows: list[dict[str, Any]], key: str, limit: int) -> list[dict[str, Any]]:
+    """A job's rows per rank, all of them up to `limit`, else the `limit` highest in `key` (in the row or
     its `metrics`; the JSON report has all)."""
-    if len(rows) <= TABLE_ROWS:
+    if len(rows) <= limit:
         return rows
 
     def value(row: dict[str, Any]) -> float:
         number = row.get("metrics", row).get(key)
         return float(number) if isinstance(number, (int, float)) else float("-inf")
 
-    return sorted(rows, key=value, reverse=True)[:TABLE_ROWS]
+    return sorted(rows, key=value, reverse=True)[:limit]
 
 
-def _ranks_title(title: str, rows: list[Any]) -> str:
-    return title if len(rows) <= TABLE_ROWS else f"{title}: the {TABLE_ROWS} slowest of {len(rows)} (all in JSON)"
+def ranks_title(title: str, which: str, rows: list[Any], limit: int) -> str:
+    return title if len(rows) <= limit else f"{title}: the {limit} {which} of {len(rows)} (all in JSON)"
 
 
 def _outliers(row: dict[str, Any]) -> str:
@@ -185,16 +204,18 @@ def operator_rows(input_: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     ]
 
 
-def rank_rows(input_: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def rank_section(input_: dict[str, Any]) -> Section:
+    """Each rank's summary metrics, the slowest `rank_limit` ranks of a larger job."""
     header = ["Rank", "GPU busy %", "Communication %", "Step mean ms"]
+    ranks, limit = input_.get("ranks", []), rank_limit(input_)
 
     def fmt(value: Any, spec: str) -> str:
         return format(value, spec) if isinstance(value, (int, float)) else "-"
 
-    return header, [
+    return ranks_title("Ranks", "slowest", ranks, limit), header, [
         [str(r["rank"]), fmt(r["metrics"].get("gpu_busy_pct"), ".1f"),
          fmt(r["metrics"].get("communication_pct"), ".1f"), fmt(r["metrics"].get("step_time_ms_mean"), ".2f")]
-        for r in slowest_ranks(input_.get("ranks", []), "step_time_ms_mean")
+        for r in slowest_ranks(ranks, "step_time_ms_mean", limit)
     ]
 
 
@@ -209,8 +230,28 @@ def diff_sections(diff: dict[str, Any]) -> list[Section]:
          *_changed_rows(diff.get("operators_cpu", []), "Operator", unit)),
         ("Finding changes", ["Status", "Finding ids"],
          [[status, ", ".join(ids) or "-"] for status, ids in diff["findings"].items()]),
+        *(_job_sections(diff["ranks"]) if "ranks" in diff else []),
     ]
     return [s for s in sections if s[2]]
+
+
+def _job_sections(ranks: dict[str, Any]) -> list[Section]:
+    """Two jobs: their per-rank distributions base → new, and their findings by rule, cause and rank."""
+    def change(pair: dict[str, Any], fmt: str = "{:.2f}") -> str:
+        base, new = (_format(pair[side], fmt) if not isinstance(pair[side], list) else
+                     ", ".join(map(str, pair[side])) or "-" for side in ("base", "new"))
+        return f"{base} → {new}"
+
+    return [
+        (f"Ranks as distributions (ms per step), base → new ({ranks['base_ranks']} → {ranks['new_ranks']} ranks)",
+         ["Metric", "Min", "p50", "p90", "Max", "Max on rank", "Outlier ranks"],
+         [[r["metric"], *(change(r[stat]) for stat in ("min", "p50", "p90", "max")), change(r["max_rank"], "{}"),
+           change(r["outlier_ranks"])] for r in ranks["distributions"]]),
+        ("Findings on the ranks, base → new", ["Status", "Finding", "Rank", "Ranks affected", "Gain % of time"],
+         [[r["status"], r["id"], _format(r["rank"], "{}"),
+           change({"base": r["base_ranks_affected"], "new": r["new_ranks_affected"]}, "{}"),
+           change({"base": r["base_gain_pct"], "new": r["new_gain_pct"]}, "{:.1f}")] for r in ranks["findings"]]),
+    ]
 
 
 def _metric_change_row(change: dict[str, Any]) -> list[str]:

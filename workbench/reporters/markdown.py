@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from workbench.reporters.common import (
-    describe_input, diff_sections, finding_rows, gain_text, input_sections, metric_rows, rank_rows, shorten,
+    describe_input, diff_sections, finding_rows, gain_text, input_sections, metric_rows, rank_section, shorten,
 )
 
 
@@ -29,7 +29,8 @@ def render(report: dict[str, Any]) -> str:
         lines += [f"## `{input_['path']}`", "", f"_{describe_input(input_)}_", ""]
         lines += _table(["Metric", "Value"], [list(r) for r in metric_rows(input_["metrics"])])
         if input_.get("ranks"):
-            lines += ["### Ranks", "", *_table(*rank_rows(input_))]
+            title, header, rows = rank_section(input_)
+            lines += [f"### {title}", "", *_table(header, rows)]
         for title, header, rows in input_sections(input_):
             lines += [f"### {title}", "", *_table(header, rows)]
         lines += [f"> warning: {w}" for w in input_.get("warnings", [])]

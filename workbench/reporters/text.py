@@ -12,11 +12,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from workbench.reporters.common import (
-    describe_input, diff_sections, finding_rows, input_sections, metric_rows, rank_rows, shorten,
+    describe_input, diff_sections, finding_rows, input_sections, metric_rows, rank_section, shorten,
 )
 
 TEXT_COLUMNS = {"Input shapes", "Finding ids", "Finding", "Title", "Category", "Fix prevents"}  # left-aligned
-WRAPPED_COLUMNS = {"Title", "Fix prevents", "Likely cause", "Finding ids"}  # wrap; other columns stay on one line
+# wrap; other columns stay on one line
+WRAPPED_COLUMNS = {"Title", "Fix prevents", "Likely cause", "Finding ids", "Outlier ranks"}
 NARROW_COLUMNS = {"Fix prevents": 24}  # wrapped columns that leave the room to the title
 PIPED_WIDTH = 120  # piped or written to a file, without COLUMNS
 MIN_WIDTH, MIN_NAME = 60, 24
@@ -77,7 +78,7 @@ def render(report: dict[str, Any], width: int = PIPED_WIDTH, color: bool = False
         console.print(f"[bold]{escape(input_['path'])}[/bold]  ({escape(describe_input(input_))})")
         table(("Summary", ["Metric", "Value"], [list(r) for r in metric_rows(input_["metrics"])]))
         if input_.get("ranks"):
-            table(("Ranks", *rank_rows(input_)))
+            table(rank_section(input_))
         for section in input_sections(input_):
             table(section)
         for warning in input_.get("warnings", []):

@@ -21,10 +21,35 @@ PERCENTILES = {"min": 0, "p50": 50, "p90": 90, "max": 100}
 
 def job_findings(input_: AnalyzedInput, found: list[Finding]) -> list[Finding]:
     """`found` (one rule's findings on the ranks of `input_`, each naming its rank) as one finding per cause."""
+    return [_job_finding(input_, group) for group in _by_cause(found)]
+
+
+def cited_ranks(found: list[Finding]) -> list[int]:
+    """The ranks whose evidence `job_findings` cites for `found` (findings on a job's ranks, each naming its rank,
+    of any rules): the median and the worst rank of each rule and cause."""
+    by_rule: dict[str, list[Finding]] = {}
+    for finding in found:
+        by_rule.setdefault(finding.id, []).append(finding)
+    return list(dict.fromkeys(_rank(f) for group in by_rule.values() for cause in _by_cause(group)
+                              for f in _median_and_worst(cause)))
+
+
+def _by_cause(found: list[Finding]) -> list[list[Finding]]:
     groups: dict[str, list[Finding]] = {}
     for finding in found:
         groups.setdefault(finding.fix.summary, []).append(finding)
-    return [_job_finding(input_, group) for group in groups.values()]
+    return list(groups.values())
+
+
+def _median_and_worst(group: list[Finding]) -> tuple[Finding, Finding]:
+    """The group's finding on its median rank and on its worst, by gain (of equal gains, the lower rank's is
+    the worse)."""
+    ordered = _by_gain(group)
+    return ordered[(len(ordered) - 1) // 2], ordered[-1]
+
+
+def _by_gain(group: list[Finding]) -> list[Finding]:
+    return sorted(group, key=lambda f: (gain_ms(f), float(f.estimated_gain.get("pct") or 0.0), -_rank(f)))
 
 
 def gain_ms(finding: Finding) -> float:
@@ -33,8 +58,8 @@ def gain_ms(finding: Finding) -> float:
 
 
 def _job_finding(input_: AnalyzedInput, group: list[Finding]) -> Finding:
-    group = sorted(group, key=lambda f: (gain_ms(f), float(f.estimated_gain.get("pct") or 0.0), -_rank(f)))
-    median, worst = group[(len(group) - 1) // 2], group[-1]
+    group = _by_gain(group)
+    median, worst = _median_and_worst(group)
     total = len(input_.ranks)
     unit = "ms/step" if "time_ms_per_step" in median.estimated_gain else "ms"
     gains = np.array([gain_ms(f) for f in group])

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterable, Sequence
 
-from workbench.inputs.analyzed import AnalyzedInput
+from workbench.inputs.analyzed import AnalyzedInput, RankResult
 from workbench.rules.context import name_rank
 from workbench.rules.finding import Finding, Fix, severity_for, worth_pct
-from workbench.rules.job_findings import job_findings
+from workbench.rules.job_findings import cited_ranks, job_findings
 
 Check = Callable[[AnalyzedInput], Iterable[Finding]]
 MIN_GAIN_PCT = 0.1  # findings worth less than this share of the time (or of memory) are noise
@@ -96,6 +96,14 @@ def trace_findings(input_: AnalyzedInput, kinds: Iterable[str]) -> tuple[list[Fi
                 raise
             warnings.append(f"rule {r.id} failed on {input_.path}: {type(exc).__name__}: {exc}")
     return findings, warnings
+
+
+def job_cited_ranks(ranks: Sequence[RankResult]) -> list[int]:
+    """The ranks whose evidence the job's findings will cite (`job_findings.cited_ranks`), from the findings its
+    ranks brought along (none while their traces are kept: the rules then run on the traces)."""
+    found = [replace(f, evidence={"rank": r.rank, **f.evidence}) for r in ranks for f in r.findings or ()
+             if worth_pct(f.estimated_gain) >= MIN_GAIN_PCT]
+    return cited_ranks(found)
 
 
 def _found_in_ranks(input_: AnalyzedInput, rule_id: str) -> list[Finding]:
