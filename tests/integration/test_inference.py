@@ -216,6 +216,15 @@ def test_int8_weight_generate_passes(case: str, fused: str | None, pairs: int) -
     assert (m["quantized_gemm"], m["dequantize_gemm_pairs"]) == (fused, pairs)
 
 
+def test_roofline_bytes_of_int8_weights() -> None:
+    """int8pack: the decoder layers' 73,728 weights read as one byte each by `_weight_int8pack_mm`, the float32
+    512 x 64 head as four; dequantize: the dense linears read float32 copies of all of them."""
+    int8 = tiny("int8pack").metrics
+    assert (int8["decode_low_bit_weight_bytes_per_pass"], int8["decode_weight_bytes_per_pass"]) == \
+        (73728, 73728 + 4 * 512 * 64)
+    assert tiny("dequantize").metrics["decode_weight_bytes_per_pass"] == 4 * (73728 + 512 * 64)
+
+
 def findings_of(rule_id: str, path: Path) -> list:
     from workbench.rules import run_rules
 

@@ -20,7 +20,7 @@ from workbench.analyses.model_passes import model_passes
 from workbench.analyses.quantized_gemms import dequantize_pairs, fused_gemms
 from workbench.analyses.operators import lookup
 from workbench.analyses.roofline import (decode_roofline, device_peaks, gemm_element_bytes, pass_kv_elements,
-                                         pass_weights, prefill_roofline)
+                                         pass_low_bit_weights, pass_weights, prefill_roofline)
 from workbench.models.trace import MISSING, EventTable, Trace
 from workbench.units import US_PER_MS
 
@@ -403,14 +403,18 @@ def _rooflines(trace: Trace, kinds: np.ndarray, passes: Passes, concat: np.ndarr
     if decode:
         k = decode[0]
         weights, _ = pass_weights(events, float(passes.start_us[k]), float(bounds[k]))
+        low_bit = pass_low_bit_weights(events, float(passes.start_us[k]), float(bounds[k]))[1]
         kv = pass_kv_elements(events, float(passes.start_us[k]), float(bounds[k])) or int(concat[k])
-        if weights:
+        if weights or low_bit:
             tokens = int(passes.decode_tokens[k]) if passes.decode_tokens[k] > 0 else None
-            out.update(decode_roofline(weights * width, kv * width, tokens, ms_per_pass, peak_gbps))
+            out.update(decode_roofline(weights * width + low_bit, kv * width, tokens, ms_per_pass, peak_gbps))
+            if low_bit:
+                out["decode_low_bit_weight_bytes_per_pass"] = int(low_bit)
     prefill = [k for k, p in enumerate(passes.phase) if p in ("prefill", "mixed")]
     flops = 0.0
     for k in prefill:
-        per_token = pass_weights(events, float(passes.start_us[k]), float(bounds[k]))[1]
+        per_token = pass_weights(events, float(passes.start_us[k]), float(bounds[k]))[1] + \
+            2 * pass_low_bit_weights(events, float(passes.start_us[k]), float(bounds[k]))[0]
         flops += per_token * max(int(passes.prefill_tokens[k] + passes.decode_tokens[k]), 0)
     out.update(prefill_roofline(flops, float(gpu_us[prefill].sum()) / US_PER_MS if prefill else None, peak_tflops))
     return out

@@ -31,6 +31,11 @@ DEVICE_PEAKS: tuple[tuple[re.Pattern[str], float, float | None], ...] = tuple(
         (r"M4 Pro", 273, None), (r"M[12] Pro", 200, None), (r"M3 Pro", 150, None),
     ))
 WEIGHT_OPS = {"aten::linear": 1, "aten::addmm": 2, "aten::mm": 1}  # op -> position of its weight input
+# fused low-bit GEMMs: op -> (position of its weight input, bytes per recorded element, weights per recorded
+# element): int8/fp8 one byte a weight; int4 packed eight to an int32 (CUDA tinygemm) or two to a byte (CPU)
+LOW_BIT_OPS = {"aten::_weight_int8pack_mm": (1, 1, 1), "aten::_int_mm": (1, 1, 1), "aten::_scaled_mm": (1, 1, 1),
+               "aten::_weight_int4pack_mm": (1, 4, 8), "aten::_weight_int4pack_mm_for_cpu": (1, 1, 2),
+               "aten::_weight_int4pack_mm_with_scales_and_zeros": (1, 4, 8)}
 SDPA = re.compile(r"^aten::(scaled_dot_product_attention|_scaled_dot_product_\w+_attention)$")
 DTYPE_BYTES = ((re.compile(r"fp8|e4m3|e5m2|f8f6f4", re.IGNORECASE), 1), (re.compile(r"int4|w4a|mxfp4|nvfp4", re.IGNORECASE), 0.5),
                (re.compile(r"bf16|bfloat16|f16|half|fp16|^Cijk_\w*?_(BBS|HHS|BSS|HSS)_", re.IGNORECASE), 2))
@@ -69,6 +74,19 @@ def pass_weights(events: EventTable, start_us: float, end_us: float) -> tuple[in
         if len(dims) > at and isinstance(dims[at], list) and len(dims[at]) == 2:
             elements += math.prod(dims[at])
     return elements, 2 * elements
+
+
+def pass_low_bit_weights(events: EventTable, start_us: float, end_us: float) -> tuple[int, float]:
+    """(weights, bytes) the fused low-bit GEMM operators in one pass's span read (`LOW_BIT_OPS`)."""
+    host = events.category_mask(cat.HOST_OP_CATEGORIES) & events.name_mask(LOW_BIT_OPS.__contains__)
+    weights, size = 0, 0.0
+    for i in np.flatnonzero(host & (events.ts >= start_us) & (events.ts < end_us)).tolist():
+        at, element_bytes, per_element = LOW_BIT_OPS[events.names[events.name[i]]]
+        dims = events.dims_of_code(int(events.shapes[i]))
+        if len(dims) > at and isinstance(dims[at], list) and dims[at] and all(type(d) is int for d in dims[at]):
+            weights += math.prod(dims[at]) * per_element
+            size += math.prod(dims[at]) * element_bytes
+    return weights, size
 
 
 def pass_kv_elements(events: EventTable, start_us: float, end_us: float) -> int:
