@@ -17,7 +17,11 @@ PHASE_COLORS = {"prefill": COLORS["computation"], "decode": COLORS["communicatio
 STEPS = [Column("pass", "Pass"), Column("phase", "Phase"), Column("prefill_requests", "Prefill req."),
          Column("decode_requests", "Decode req."), Column("tokens", "Tokens"), Column("start_ms", "Start ms"),
          Column("gpu_ms", "GPU ms"), Column("wall_ms", "Wall ms")]
+MODEL_STEPS = [Column("model", "Model"), Column("past_tokens", "Cached"), Column("proposed_tokens", "Proposed"),
+               Column("accepted_tokens", "Accepted")]  # passes of a model loop (analyses/model_passes.py)
 FACTS = ("inference_engine", "prefill_passes", "prefill_tokens", "decode_passes", "mixed_passes", "decode_tokens",
+         "verify_passes", "draft_passes", "speculative_method", "speculative_proposed_tokens",
+         "speculative_accepted_tokens", "speculative_acceptance_pct", "draft_share_pct", "quantized_gemm",
          "decode_ms_per_pass", "decode_tokens_per_s", "decode_tokens_per_s_ceiling", "decode_bytes_per_pass",
          "decode_mbu_pct", "prefill_mfu_pct", "cuda_graph_replays", "kv_cache", "attention_backend")
 
@@ -31,7 +35,7 @@ def parts(data: DashboardData) -> list[Part]:
         out += title + [heading("Forward passes"), Chart(phase_strip(steps)), Html(html_table(["Fact", "Value"], facts))]
         if metrics.get("decode_mbu_pct") is not None:
             out += [heading("Decode against the bandwidth roofline"), Chart(mbu_bar(metrics))]
-        out.append(Table("Passes", STEPS, steps))
+        out.append(Table("Passes", STEPS + (MODEL_STEPS if steps and "model" in steps[0] else []), steps))
     return out
 
 
