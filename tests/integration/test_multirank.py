@@ -282,3 +282,16 @@ def test_the_ranks_a_large_job_details_include_each_findings_median_and_worst_ra
     assert cited == {0, 1}  # exposed-communication: its median rank and its worst
     assert set(job.meta["detailed_ranks"]) == cited
     assert all(r.to_json()["tables"]["kernels"] for r in job.ranks)
+
+
+def test_with_traces_kept_the_ranks_a_finding_cites_are_detailed_when_the_rules_run(monkeypatch):
+    """The notebook keeps the traces (its zoom): the per-trace rules run on them after the ranks were chosen."""
+    from workbench.inputs import kineto
+
+    monkeypatch.setattr(kineto, "DETAILED_RANKS", 1)
+    (job,) = analyze_path(RANKS, AnalyzeOptions(keep_traces=True))
+    assert len(job.meta["detailed_ranks"]) == 1
+    cited = {f.evidence[side]["rank"] for f in run_rules([job]) if "ranks_affected" in f.evidence
+             for side in ("median_rank", "worst_rank")}
+    assert cited == {0, 1} and set(job.meta["detailed_ranks"]) == cited
+    assert all(r.to_json()["tables"]["kernels"] for r in job.ranks)

@@ -49,7 +49,7 @@ def _table(title: str, header: list[str], rows: list[list[str]], width: int) -> 
     for i, column in enumerate(header):
         table.add_column(column, justify="left" if i == 0 or column in TEXT_COLUMNS else "right",
                          no_wrap=column not in WRAPPED_COLUMNS, overflow="fold",
-                         max_width=NARROW_COLUMNS.get(column))
+                         max_width=NARROW_COLUMNS.get(column), min_width=max(map(len, column.split())))
     severity = header.index("Severity") if "Severity" in header else None
     for row in _fit_names(header, rows, width):
         cells = [escape(cell) for cell in row]  # shown as written: `[rank 0]` in a path is no markup
