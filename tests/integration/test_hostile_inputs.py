@@ -172,18 +172,19 @@ def gz_of_spaces(folder: Path) -> Path:
     return path
 
 
-SKIPPED = "1 malformed event(s) skipped"
+SKIPPED = "1 malformed event(s) skipped, e.g. "
 TRACE_CASES = [
     ("zero-filled-2GiB", zero_filled, 2, "byte b'\\x00' at offset 16 cannot be in JSON"),
     ("gz-of-256MiB-spaces", gz_of_spaces, 2, "truncated JSON"),
-    ("dur-1e308", trace_bytes(with_event(dur=1e308)), 0, SKIPPED),
+    ("dur-1e308", trace_bytes(with_event(dur=1e308)), 0, SKIPPED + "'dur' is 1e+308"),
     ("dur-quoted-infinity", trace_bytes(lambda d: with_event(dur=12345.5)(d).replace(b"12345.5", b'"Infinity"')), 0,
-     SKIPPED),
-    ("ts-quoted-nan", trace_bytes(lambda d: with_event(ts=12345.5)(d).replace(b"12345.5", b'"NaN"')), 0, SKIPPED),
+     SKIPPED + "'dur' is inf"),
+    ("ts-quoted-nan", trace_bytes(lambda d: with_event(ts=12345.5)(d).replace(b"12345.5", b'"NaN"')), 0, SKIPPED + "'ts' is nan"),
     ("dur-of-5000-digits", trace_bytes(lambda d: with_event(dur=12345.5)(d).replace(b"12345.5", b"9" * 5000)), 0,
-     SKIPPED),
+     SKIPPED + "Number out of range - at `$.dur`"),
     ("id-of-5000-digits", trace_bytes(lambda d: with_event(args={"correlation": 12345})(d).replace(
-        b'"correlation": 12345', b'"correlation": ' + b"9" * 5000)), 0, SKIPPED),
+        b'"correlation": 12345', b'"correlation": ' + b"9" * 5000)), 0,
+     SKIPPED + "Integer value out of range - at `$.args.correlation`"),
     ("step-number-of-5000-digits", trace_bytes(with_event(name="ProfilerStep#" + "9" * 5000, cat="user_annotation")),
      0, None),
     ("ids-over-int64", trace_bytes(with_event(args={"correlation": 2**63, "stream": 2**64 - 1}, pid=2**63)), 0, None),

@@ -63,7 +63,15 @@ def summarize_trace(trace: Trace, top: int = 50) -> TraceSummary:
     if steps_table:
         tables["inference_steps"] = steps_table
     tables.update(timeline_tables(trace))
-    return TraceSummary(metrics=metrics, tables=tables, meta=trace_meta(trace), warnings=warnings)
+    return TraceSummary(metrics=metrics, tables=tables, meta=trace_meta(trace), warnings=_left_out(trace) + warnings)
+
+
+def _left_out(trace: Trace) -> list[str]:
+    """What the loader did not read: malformed events (and what was wrong with one), further event arrays."""
+    example = f", e.g. {trace.skipped_example}" if trace.skipped_example else ""
+    return ([f"{trace.skipped_events} malformed event(s) skipped{example}"] if trace.skipped_events else []) + (
+        [f"{trace.ignored_event_arrays} more top-level 'traceEvents' array(s) after the first, not read"]
+        if trace.ignored_event_arrays else [])
 
 
 def _copy_metrics(trace: Trace, kinds: np.ndarray) -> dict[str, Any]:

@@ -70,7 +70,7 @@ def analyze_trace_files(folder: Path, files: list[Path], options: AnalyzeOptions
 def _single_input(path: Path, rank: RankResult) -> AnalyzedInput:
     return AnalyzedInput(
         path=str(path), kind=KIND_TRACE, metrics=rank.metrics, meta=rank.meta, tables=rank.tables,
-        ranks=[rank], warnings=_skip_warnings(rank) + rank.warnings,
+        ranks=[rank], warnings=rank.warnings,
     )
 
 
@@ -78,7 +78,7 @@ def _job_input(path: Path, ranks: list[RankResult], failed: list[RankFailure], t
     """The ranks of one distributed job, in rank order; `failed` are its files that could not be read; the text
     and Markdown reports show `top` rows of its rank tables (`meta.top`)."""
     ranks.sort(key=lambda r: r.rank)
-    warnings = [w for r in ranks for w in _skip_warnings(r) + r.warnings]
+    warnings = [w for r in ranks for w in r.warnings]
     meta = {"ranks": [r.rank for r in ranks], "world_size": ranks[0].meta.get("world_size"),
             "backend": ranks[0].meta.get("backend"), "devices": ranks[0].meta.get("devices", []), "top": top}
     if failed:
@@ -145,13 +145,6 @@ def _analyze_rank(path: Path, top: int, progress: Progress) -> RankResult:
     summary.meta["rank"] = rank
     return RankResult(rank=rank, path=str(path), metrics=summary.metrics, tables=summary.tables,
                       meta=summary.meta, trace=trace, warnings=[f"{path}: {w}" for w in summary.warnings])
-
-
-def _skip_warnings(rank: RankResult) -> list[str]:
-    skipped = rank.metrics.get("events_skipped", 0)
-    ignored = rank.metrics.get("event_arrays_ignored", 0)
-    return ([f"{rank.path}: {skipped} malformed event(s) skipped"] if skipped else []) + (
-        [f"{rank.path}: {ignored} more top-level 'traceEvents' array(s) after the first, not read"] if ignored else [])
 
 
 def _mean_metrics(ranks: list[RankResult]) -> dict[str, Any]:

@@ -39,8 +39,8 @@ def load_kineto(path: str | Path, progress: Progress | None = None) -> Trace:
         report = (lambda: progress(handle.fraction_read())) if progress else None
         reader = EventArrayReader(handle.stream, on_progress=report)
         try:
-            for events, skipped in reader.batches(_decode_events):
-                columns.add(events, skipped)
+            for events, skipped, problem in reader.batches(_decode_events):
+                columns.add(events, skipped, problem)
         except InvalidJson as exc:
             raise InputError(path, str(exc)) from None
         except MalformedStream as exc:
@@ -72,7 +72,7 @@ class _TooDeep(ValueError):
     pass
 
 
-def _decode_events(data: bytes) -> tuple[list[Event], int]:
+def _decode_events(data: bytes) -> tuple[list[Event], int, str]:
     try:
         return decode_batch(data)
     except RecursionError:
@@ -153,11 +153,13 @@ class _Columns:
         self.comm = CommArgsBuilder(self.names.codes)
         self.thread_names: dict[tuple[int, int], str] = {}
         self.skipped = 0
+        self.skipped_example = ""  # what was wrong with one skipped event
         self.other = 0
         self.duplicates = 0  # further top-level traceEvents arrays, not read
 
-    def add(self, events: list[Event], skipped: int) -> None:
+    def add(self, events: list[Event], skipped: int, problem: str) -> None:
         self.skipped += skipped
+        self.skipped_example = self.skipped_example or problem
         complete = [e for e in events if e.ph == "X"]
         memory = [e for e in events if e.ph == "i" and e.name == "[memory]"]
         for e in events:
@@ -175,7 +177,11 @@ class _Columns:
         dur = np.array([e.dur for e in events], dtype=np.float64)
         # malformed: a missing, infinite or negative time, or one beyond any real trace (years)
         valid = (np.abs(ts) < MAX_US) & (dur >= 0) & (dur < MAX_US)
-        self.skipped += int(len(events) - valid.sum())
+        if not valid.all():
+            self.skipped += int(len(events) - valid.sum())
+            bad = int(np.argmin(valid))
+            field, value = ("ts", ts[bad]) if not abs(ts[bad]) < MAX_US else ("dur", dur[bad])
+            self.skipped_example = self.skipped_example or f"'{field}' is {value:g}"
         external = [a.external_id if a.external_id != NOT_RECORDED else a.external_id_v1 for a in args]
         shapes = [bytes(a.input_dims) for a in args]
         shape_codes = self.shapes.encode([s.decode("utf-8", "replace") for s in shapes])
@@ -241,6 +247,7 @@ class _Columns:
             metadata=metadata,
             thread_names=self.thread_names,
             skipped_events=self.skipped,
+            skipped_example=self.skipped_example,
             ignored_event_arrays=self.duplicates,
             other_events=self.other,
             comm_args=self.comm.build(),

@@ -62,23 +62,24 @@ _raw_batch = msgspec.json.Decoder(list[msgspec.Raw])
 _one_event = msgspec.json.Decoder(Event, strict=False)
 
 
-def decode_batch(data: bytes) -> tuple[list[Event], int]:
-    """Decode a JSON array of events; returns (events, number skipped as malformed).
+def decode_batch(data: bytes) -> tuple[list[Event], int, str]:
+    """Decode a JSON array of events; returns (events, number skipped as malformed, what was wrong with one).
 
     A batch whose events all fit the schema decodes in one typed pass. If any field has an
     unexpected type, the events are decoded one by one, so one odd event is skipped and
     counted rather than failing the file.
     """
     try:
-        return _typed_batch.decode(data), 0
+        return _typed_batch.decode(data), 0, ""
     except msgspec.ValidationError:
         pass
     items = _raw_batch.decode(data)
     events: list[Event] = []
+    problem = ""
     for item in items:
         try:
             events.append(_one_event.decode(item))
-        except msgspec.ValidationError:
-            continue
-    return events, len(items) - len(events)
+        except msgspec.ValidationError as exc:  # "Number out of range - at `$.dur`": names the field
+            problem = problem or str(exc)
+    return events, len(items) - len(events), problem
 

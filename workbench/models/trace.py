@@ -105,6 +105,7 @@ class Trace:
     metadata: dict[str, Any] = field(default_factory=dict)
     thread_names: dict[tuple[int, int], str] = field(default_factory=dict)
     skipped_events: int = 0
+    skipped_example: str = ""  # what was wrong with one skipped event ("'dur' is inf")
     ignored_event_arrays: int = 0  # top-level `traceEvents` arrays after the first (not read)
     other_events: int = 0
     comm_args: CommArgs | None = None  # arguments of the communication events, when loaded
