@@ -430,3 +430,31 @@ def test_tensorrt_llm_labels_whose_numbers_do_not_parse(tmp_path: Path) -> None:
     result = analyzed(path)
     assert "inference_steps" not in result.tables and "prefill_passes" not in result.metrics
     assert len([w for w in result.warnings if "do not parse" in w]) == 1
+
+
+def test_float32_sdpa_on_the_memory_efficient_kernel() -> None:
+    """Synthetic (sample_traces/synthetic/fp32_sdpa_decode...): 2 layers x 9 passes of SDPA on float32 inputs
+    over a 4096-position cache, each fmha_cutlassF_f32 kernel 12.58 µs; a bf16 fused kernel at the H100's
+    3.35 TB/s reads the same keys and values in 3.76 µs, and no fused call is shorter than the median kernel."""
+    path = SAMPLES / "synthetic" / "fp32_sdpa_decode.synthetic.pt.trace.json.gz"
+    (finding,) = findings_of("attention-backend", path)
+    ev = finding.evidence
+    assert (ev["attention_backend"], ev["attention_calls"], ev["attention_kernels"]) == ("sdpa_mem_efficient", 18, 18)
+    assert ev["last_call_q_kv_shapes"] == [[1, 12, 1, 64], [1, 12, 4096, 64]]
+    assert ev["attention_gpu_ms"] == pytest.approx(18 * 2 * 4096 * 12 * 64 * 4 / 2e12 * 1000, abs=1e-3)
+    assert ev["fused_estimate_ms"] == pytest.approx(18 * (5 + 12.583) / 2 / 1000, abs=1e-3)  # the median kernel
+    assert finding.estimated_gain["time_ms"] == pytest.approx(ev["attention_gpu_ms"] - ev["fused_estimate_ms"],
+                                                              abs=2e-3)
+    assert "bfloat16" in finding.fix.code
+
+
+def test_speculative_decoding_what_if_on_a_memory_bound_decode() -> None:
+    """Synthetic memory_bound_decode: MBU 72 %, 1 sequence a pass; a (1 + 4)-token pass costs 1.0097 one-token
+    passes (4 x 2 x 2.2e8 FLOPs at 989 TFLOP/s over 0.332 ms)."""
+    (finding,) = findings_of("speculative-decoding", SAMPLES / "synthetic" / "memory_bound_decode.synthetic.pt.trace.json.gz")
+    ev = finding.evidence
+    assert (ev["bound"], ev["sequences_per_pass"]) == ("memory-bound", 1.0)
+    weights = 16 * 4096 * 4096 + 32000 * 4096
+    assert ev["verify_cost_in_passes"] == pytest.approx(1 + 4 * 2 * weights / 989e12 * 1000 / ev["decode_ms_per_pass"],
+                                                        abs=1e-3)
+    assert [r["method"] for r in ev["methods"]] == ["prompt_lookup", "draft_model"]  # no attention: layers unknown

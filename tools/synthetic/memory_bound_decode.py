@@ -46,13 +46,16 @@ def op(name: str, ts: float, dur: float, dims: list) -> dict:
             "args": {"Input Dims": dims}}
 
 
+def write(path: Path, trace_events: list[dict], **device: object) -> None:
+    """A gzipped Kineto trace of `trace_events` on one "NVIDIA H100 80GB HBM3" (with `device`'s properties)."""
+    props = {"id": 0, "name": "NVIDIA H100 80GB HBM3", **device, "totalGlobalMem": 85045592064}
+    with gzip.open(path, "wt") as f:
+        json.dump({"schemaVersion": 1, "deviceProperties": [props], "traceEvents": trace_events}, f)
+    print(path)
+
+
 def main() -> None:
-    trace = {"schemaVersion": 1, "deviceProperties": [{"id": 0, "name": "NVIDIA H100 80GB HBM3",
-                                                       "totalGlobalMem": 85045592064}],
-             "traceEvents": events()}
-    with gzip.open(OUT, "wt") as f:
-        json.dump(trace, f)
-    print(OUT)
+    write(OUT, events())
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ def _what_if(ctx: TraceContext) -> Iterator[Finding]:
     mbu = float(m["decode_mbu_pct"])
     bound = "memory-bound" if mbu >= 50 else "launch/host-bound"
     gain = ctx.gain(passes * ms * 1000 * (1 - 1 / least),
-                    f"decode time x (1 - 1/speedup), the least speedup of the three at acceptance {ALPHAS[0]}, "
+                    f"decode time x (1 - 1/speedup), the least speedup of the methods at acceptance {ALPHAS[0]}, "
                     f"{GAMMA} tokens proposed per round; " + FORMULA)
     yield finding_of(
         "speculative-decoding",
