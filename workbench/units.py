@@ -1,4 +1,4 @@
-"""Units: trace times (µs) to milliseconds, and bytes as people read them."""
+"""Units: trace times (µs) to milliseconds, bytes as people read them, and long names cut to a width."""
 
 from __future__ import annotations
 
@@ -19,3 +19,12 @@ def format_bytes(value: float, signed: bool = False) -> str:
     sign = "-" if value < 0 else "+" if signed else ""
     unit, size = binary_unit(value)
     return f"{sign}{int(abs(value))} B" if size == 1 else f"{sign}{abs(value) / size:.2f} {unit}"
+
+
+def shorten(text: str, width: int = 70) -> str:
+    """`text` in at most `width` characters, cut from the middle: a kernel's or a path's
+    distinguishing suffix (`..._nn_align1>(...)`, the file name) stays."""
+    if len(text) <= width:
+        return text
+    tail = (width - 1) // 2
+    return text[: width - 1 - tail] + "…" + text[len(text) - tail:]

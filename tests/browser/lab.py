@@ -23,6 +23,12 @@ LABEXTENSION = Path(__file__).resolve().parents[2] / "workbench" / "labextension
 TOKEN = uuid.uuid4().hex
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # JupyterLab may restore other panels, hidden
 NEWS_OFF = {"fetchNews": "false", "checkForUpdates": False}
+# the widest bar of a plotly trace (by name) in a chart (an element, or a selector): its middle on the page
+WIDEST_BAR = """([chart, name]) => { const gd = typeof chart === 'string' ? document.querySelector(chart) : chart;
+    const at = gd.data.findIndex(t => t.name === name);
+    const bars = [...gd.querySelectorAll('.barlayer .trace')][at].querySelectorAll('.point path');
+    const box = [...bars].map(b => b.getBoundingClientRect()).sort((a, b) => b.width - a.width)[0];
+    return [box.x + box.width / 2, box.y + box.height / 2]; }"""
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
                 "--disable-component-update", "--disable-sync"]
 

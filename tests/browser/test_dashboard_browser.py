@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.browser.lab import CHROMIUM, PANEL, jupyter_lab, run_notebook
+from tests.browser.lab import CHROMIUM, PANEL, WIDEST_BAR, jupyter_lab, run_notebook
 from tests.conftest import NAIVE
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install -y chromium)")
@@ -30,11 +30,6 @@ X_RANGE = "(s => { const gd = document.querySelector(s); return gd && gd._fullLa
 PIXELS = """([s, times]) => { const gd = document.querySelector(s), xa = gd._fullLayout.xaxis;
     const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
     return [times.map(t => box.left + xa.l2p(t)), box.top + box.height / 2]; }"""
-# the widest bar of a trace (by name): its middle on the page
-WIDEST_BAR = """([s, name]) => { const gd = document.querySelector(s), at = gd.data.findIndex(t => t.name === name);
-    const bars = [...gd.querySelectorAll('.barlayer .trace')][at].querySelectorAll('.point path');
-    const box = [...bars].map(b => b.getBoundingClientRect()).sort((a, b) => b.width - a.width)[0];
-    return [box.x + box.width / 2, box.y + box.height / 2]; }"""
 SLIDER_INSIDE = """([readout, output]) => readout.getBoundingClientRect().right <= output.getBoundingClientRect().right"""
 
 

@@ -1,6 +1,6 @@
 """The `--format html` report opened from disk (file://) in Debian's Chromium through Playwright, with
-every network request refused: the tabs switch, the charts are drawn offline, the memory axis is in
-GiB, titles are not clipped. Also the notebook's static view in `jupyter nbconvert --to html --execute`.
+every network request refused: the tabs switch, the charts are drawn offline, the report's zoomed-in
+step names a kernel on hover, the memory axis is in GiB, titles are not clipped. Also the notebook's static view in `jupyter nbconvert --to html --execute`.
 Screenshots are kept under the test's tmp_path. Skips without chromium or Playwright.
 """
 
@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from tests.browser.lab import BROWSER_ARGS, CHROMIUM
+from tests.browser.lab import BROWSER_ARGS, CHROMIUM, WIDEST_BAR
 from tests.conftest import NAIVE, ROOT
 from workbench.cli import main
 
@@ -71,6 +71,14 @@ def test_the_html_report_opened_from_disk(tmp_path):
                 page.wait_for_function(DRAWN, arg=f".wb-tabs section[aria-label='{tab}'] .js-plotly-plot")
                 width = section.locator(".js-plotly-plot").first.bounding_box()["width"]
                 assert width > 0.9 * section.bounding_box()["width"]  # drawn while hidden, at the page's width
+            if tab == "Timeline":  # the report's window, event by event: a kernel by name on hover
+                assert "In detail: ProfilerStep#4" in section.inner_text()
+                window = section.locator(".js-plotly-plot").nth(1)
+                window.scroll_into_view_if_needed()
+                page.mouse.move(*page.evaluate(WIDEST_BAR, [window.element_handle(), "computation"]))
+                hover = window.locator(".hoverlayer .hovertext").first
+                hover.wait_for()
+                assert "launched by cudaLaunch" in hover.text_content()
             if tab == "Memory":
                 assert section.locator(".ytitle").first.text_content() == "GiB"
                 ticks = section.locator(".yaxislayer-above .ytick text").all_text_contents()

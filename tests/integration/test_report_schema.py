@@ -89,3 +89,23 @@ def test_inference_reports_are_valid_and_their_metrics_pinned(tmp_path, shared):
         with_input(lambda i: i["tables"]["inference_steps"][0].pop("tokens")),
     ]
     assert all(schema_errors(b) for b in broken)
+
+
+def test_the_report_s_timeline_window_is_pinned(tmp_path):
+    """train_naive's zoomed-in window validates; a row without its name, a long name or too many events do not."""
+    _, report = json_report(tmp_path, "analyze", NAIVE)
+    naive = report["inputs"][0]
+    assert naive["meta"]["timeline_window"]["events"] == len(naive["tables"]["timeline_window"])
+    assert_valid_report(report)
+
+    def with_window(change) -> dict:
+        changed = json.loads(json.dumps(naive))
+        change(changed["tables"]["timeline_window"], changed["meta"]["timeline_window"])
+        return {**report, "inputs": [changed]}
+
+    broken = [with_window(lambda rows, meta: rows[0].pop("name")),
+              with_window(lambda rows, meta: rows[0].update(name="x" * 500)),
+              with_window(lambda rows, meta: rows[0].update(category="kernel")),
+              with_window(lambda rows, meta: rows.extend(rows[:1] * 2000)),
+              with_window(lambda rows, meta: meta.update(events=0))]
+    assert all(schema_errors(b) for b in broken)

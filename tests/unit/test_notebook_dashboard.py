@@ -13,7 +13,7 @@ pytest.importorskip("anywidget")
 
 from tests.conftest import NAIVE, OOM_CAPACITY, OOM_EXPANDABLE, OPTIMIZED, SAMPLES  # noqa: E402
 from workbench.notebook import dashboard, diff, distributed  # noqa: E402
-from workbench.notebook.parts import Chart, FixCode, Html, Table  # noqa: E402
+from workbench.notebook.parts import Chart, FixCode, Html, StaticOnly, Table  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +83,25 @@ def test_a_dashboard_of_a_report_zooms_by_analyzing_its_input_again(naive):
     chart = next(p for p in dict(job.tabs)["Timeline"] if isinstance(p, Chart))
     detail = chart.zoom(*chart.extent)  # the ranks' traces are loaded again, kept for the zoom
     assert len(detail.layout.yaxis.ticktext) == 4 and all(t.text for t in detail.data)
+
+
+def test_the_report_s_window_is_drawn_where_the_timeline_cannot_zoom(naive):
+    """The static view (HTML report, nbconvert) draws the report's step by name; the widgets zoom instead,
+    unless the input's files are not here."""
+    from workbench.notebook.widgets import tab_widget
+
+    parts = dict(naive.tabs)["Timeline"]
+    (static,) = [p for p in parts if isinstance(p, StaticOnly)]
+    heading, chart = static.parts
+    assert "In detail: ProfilerStep#4, the step of median duration" in heading.html
+    kernels = next(t for t in chart.figure.data if t.name == "computation")
+    assert len(kernels.text) > 150 and all(kernels.text) and "launched by cudaLaunch" in kernels.hovertext[0]
+    assert "In detail: ProfilerStep#4" in naive.html(include_plotlyjs=False)
+    timeline = tab_widget(naive.tabs).children[1].children[naive.titles.index("Timeline")]
+    assert len(timeline.children) == len(parts) - 1  # not among the widgets
+    moved = {**naive.report, "inputs": [{**naive.report["inputs"][0], "path": "/gone/train_naive.json.gz"}]}
+    parts = dict(dashboard(moved).tabs)["Timeline"]
+    assert not any(isinstance(p, StaticOnly) for p in parts) and sum(isinstance(p, Chart) for p in parts) == 2
 
 
 def test_the_widgets_then_the_static_view_with_plotly_js_once(naive, monkeypatch):

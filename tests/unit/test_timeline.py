@@ -10,7 +10,9 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import NAIVE, SAMPLES
-from workbench.analyses.timeline import timeline_tables
+import msgspec
+
+from workbench.analyses.timeline import WINDOW_BYTES, WINDOW_EVENTS, report_window, timeline_tables
 from workbench.analyses.trace_summary import summarize_trace
 from workbench.loaders.kineto import load_kineto
 
@@ -110,6 +112,28 @@ def test_a_window_with_too_many_events_is_drawn_zoomed_out(trace):
     assert window["timeline"] and all(r["end_ms"] <= 60.0 + 1e-9 for r in window["timeline"])
 
 
+def test_the_report_s_window_is_a_step_by_name_within_its_bounds(trace):
+    window, rows = report_window(trace)
+    # steps of 86.0, 85.2 and 93.5 ms: #4 is the median; its first part fits the bytes
+    assert window["label"] == "ProfilerStep#4, the step of median duration (its first part)"
+    assert window["start_ms"] == pytest.approx(0.874, abs=1e-3) and window["start_ms"] < window["end_ms"] < 86.9
+    assert window["events"] == len(rows) <= WINDOW_EVENTS
+    assert len(msgspec.json.encode(rows)) <= WINDOW_BYTES
+    assert all(window["start_ms"] <= r["start_ms"] <= r["end_ms"] <= window["end_ms"] for r in rows)
+    kernels = [r for r in rows if r["category"] == "computation"]
+    launches = [r for r in rows if r["category"] == "launch"]
+    # 178 kernels and 587 launches in this part of the step: the host runs ahead of the GPU
+    assert 150 < len(kernels) < len(launches) and all(r["name"] and len(r["name"]) <= 96 for r in rows)
+    assert all(r["link_name"] in ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel") for r in kernels)
+    assert "timeline_window" in summarize_trace(trace).tables
+
+
+def test_the_report_s_window_of_train_long_is_as_bounded(shared):
+    window, rows = report_window(load_kineto(shared("h100/train_long/train_long.pt.trace.json.gz")))
+    assert window["label"].startswith("ProfilerStep#32, the step of median duration")  # of 40 steps
+    assert len(rows) <= WINDOW_EVENTS and len(msgspec.json.encode(rows)) <= WINDOW_BYTES
+
+
 def test_ranks_share_one_time_axis():
     from workbench.inputs import AnalyzeOptions, analyze_path
 
@@ -119,6 +143,12 @@ def test_ranks_share_one_time_axis():
         assert rank.meta["timeline_aligned_on"] == "the start of ProfilerStep#2"
         starts.append(next(s["start_ms"] for s in rank.tables["timeline_steps"] if s["step"] == "2"))
     assert max(starts) - min(starts) < 1e-6
+    # one rank's window in the report, on the job's axis: within its step 2 (the median of 3)
+    (shown,) = [r for r in job.ranks if "timeline_window" in r.tables]
+    window = shown.meta["timeline_window"]
+    step = next(s for s in shown.tables["timeline_steps"] if s["step"] == "2")
+    assert window["start_ms"] == pytest.approx(step["start_ms"]) and window["end_ms"] <= step["end_ms"] + 1e-6
+    assert all(window["start_ms"] - 1e-6 <= r["start_ms"] for r in shown.tables["timeline_window"])
 
 
 def test_ranks_without_a_common_step_align_on_their_first_collective():

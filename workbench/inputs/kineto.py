@@ -25,7 +25,7 @@ KIND_TRACE = "kineto_trace"
 KIND_RANKS = "kineto_trace_ranks"
 TRACE_SUFFIXES = (".json", ".json.gz")
 DETAILED_RANKS = 8  # a larger job's report has the tables of this many ranks (`detailed_ranks`), metrics of all
-TIMELINE_TABLES = ("timeline", "timeline_events", "timeline_steps", "memory_curve")  # the largest, per rank
+TIMELINE_TABLES = ("timeline", "timeline_events", "timeline_steps", "timeline_window", "memory_curve")  # the largest
 
 
 def is_kineto_trace(path: Path, head: bytes) -> bool:
@@ -101,6 +101,7 @@ def _job_input(path: Path, ranks: list[RankResult], failed: list[RankFailure], t
                 rank.unpack()
             rank.packed = None
     _align_timelines(ranks)
+    _one_window(ranks)
     return AnalyzedInput(path=str(path), kind=KIND_RANKS, metrics={**_mean_metrics(ranks), **metrics}, meta=meta,
                          tables=tables, ranks=ranks, warnings=warnings)
 
@@ -110,9 +111,19 @@ def _align_timelines(ranks: list[RankResult]) -> None:
     origins, anchor = rank_origins([r.first_us for r in ranks], [r.step_starts for r in ranks],
                                    [r.collectives for r in ranks])
     for rank, origin in zip(ranks, origins):
-        shift_timeline(rank.tables, (rank.first_us - origin) / 1000.0)
+        shift_timeline(rank.tables, rank.meta, (rank.first_us - origin) / 1000.0)
         rank.meta["timeline_origin_us"] = origin
         rank.meta["timeline_aligned_on"] = anchor
+
+
+def _one_window(ranks: list[RankResult]) -> None:
+    """The report's zoomed-in window (`timeline.report_window`) of one rank only: the busiest GPU's of those detailed."""
+    shown = [r for r in ranks if "timeline_window" in r.tables]
+    keep = max(shown, key=lambda r: r.metrics.get("gpu_busy_pct") or 0.0, default=None)
+    for rank in ranks:
+        if rank is not keep:
+            rank.tables.pop("timeline_window", None)
+            rank.meta.pop("timeline_window", None)
 
 
 def summarize_rank(path: Path, progress: Progress, top: int, keep_trace: bool = False,

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, Union
 
 from workbench.units import format_bytes
 
-Part = Union["Html", "Chart", "Table", "FixCode"]
+Part = Union["Html", "Chart", "Table", "FixCode", "StaticOnly"]
 
 
 @dataclass
@@ -29,6 +29,13 @@ class Chart:
     zoom: Callable[[float, float], Any] | None = None
     extent: tuple[float, float] = (0.0, 0.0)
     windows: list[tuple[str, tuple[float, float]]] = field(default_factory=list)
+
+
+@dataclass
+class StaticOnly:
+    """Parts only the static view draws: the widgets show the same on request (the report's zoomed-in window)."""
+
+    parts: list[Part]
 
 
 @dataclass

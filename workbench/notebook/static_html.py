@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 
-from workbench.notebook.parts import Chart, FixCode, Html, Part, Table, esc, html_table
+from workbench.notebook.parts import Chart, FixCode, Html, Part, StaticOnly, Table, esc, html_table
 from workbench.notebook.style import CSS
 
 Tabs = list[tuple[str, list[Part]]]
@@ -44,7 +44,7 @@ def render(tabs: Tabs, include_plotlyjs: bool | str = True) -> str:
     first_chart = True
     for title, parts in tabs[:MAX_TABS]:
         out.append(f"<section aria-label='{esc(title)}'>")
-        for part in parts:
+        for part in (p for part in parts for p in (part.parts if isinstance(part, StaticOnly) else [part])):
             if isinstance(part, Chart):
                 out.append(part.figure.to_html(full_html=False, include_plotlyjs=include_plotlyjs if first_chart
                                                else False, config={"displaylogo": False, "responsive": True}))

@@ -4,7 +4,9 @@ Zoomed out it draws the report's `timeline` table (each rectangle in the categor
 most of its busy time, fainter where the lane was less busy). The window slider asks
 `analyses.timeline` for the window's detail (the trace is loaded the first time): a window with
 few enough events shows each kernel and operator with its name, and a line from each launch to
-its kernel.
+its kernel. Below it, the report's own zoomed-in window (`timeline_window`, a step) is drawn the
+same way for the views that cannot ask (the HTML report, nbconvert; the widgets too when the
+input's files are not here).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, Callable
 import plotly.graph_objects as go
 
 from workbench.analyses.timeline import CATEGORY_NAMES, MAX_EVENTS, timeline_tables
-from workbench.notebook.parts import Chart, Html, Part, input_title
+from workbench.notebook.parts import Chart, Html, Part, StaticOnly, esc, input_title
 from workbench.notebook.sources import DashboardData
 from workbench.notebook.style import COLORS
 
@@ -49,14 +51,33 @@ def parts(data: DashboardData) -> list[Part]:
         rows = tables["timeline"]
         extent = (min(r["start_ms"] for r in rows), max(r["end_ms"] for r in rows))
         steps = [(f"step {s['step']}", (s["start_ms"], s["end_ms"])) for s in tables.get("timeline_steps", [])]
-        out.append(Chart(figure(tables, extent), _zoom(data, index, sources) if data.can_zoom(index) else None,
+        zoomable = data.can_zoom(index)
+        out.append(Chart(figure(tables, extent), _zoom(data, index, sources) if zoomable else None,
                          extent, [("the whole trace", extent), *steps[:MAX_STEP_WINDOWS]]))
+        window = _window(sources, several, tables.get("timeline_steps", []))
+        out += [StaticOnly(window)] if zoomable and window else window
     if out:
         out.insert(0, Html("<div class='wb-sub'>Zoomed out, each rectangle takes the category that holds most of its "
                            "busy time (fainter: the lane was idle part of it; hover for its share and longest event). "
-                           "Pick a step or move the window slider below a few ms to see each kernel and operator by name, "
-                           "with a line from each launch to its kernel.</div>"))
+                           "In a live notebook, pick a step, move the window slider or drag over the chart: below a few ms, "
+                           "each kernel and operator by name, with a line from each launch to its kernel.</div>"))
     return out
+
+
+def _window(sources: list[dict[str, Any]], several: bool, steps: list[dict[str, Any]]) -> list[Part]:
+    """The report's zoomed-in window (of one trace, or one rank of a job), each event by name."""
+    shown = next((s for s in sources if s.get("tables", {}).get("timeline_window")), None)
+    if shown is None:
+        return []
+    window = shown["meta"]["timeline_window"]
+    span = (window["start_ms"], window["end_ms"])
+    of = f"rank {shown.get('rank')}: " if several else ""
+    return [Html(f"<h3 class='wb-h'>In detail: {esc(of + window['label'])}</h3><div class='wb-sub'>"
+                 f"{window['events']:,} events from {span[0]:.3f} to {span[1]:.3f} ms, each by name (hover for its "
+                 "duration, shapes and its launch or kernel).</div>"),
+            Chart(figure({"timeline_events": shown["tables"]["timeline_window"],
+                          "timeline_steps": [s for s in steps if s["end_ms"] > span[0] and s["start_ms"] < span[1]]},
+                         span))]
 
 
 def _joined(sources: list[tuple[int | None, Tables]]) -> Tables:

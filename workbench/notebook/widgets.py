@@ -17,7 +17,7 @@ from typing import Any
 import ipywidgets as w
 
 from workbench.notebook.frontend import FixCodeWidget, RangeRelay, SortableTable
-from workbench.notebook.parts import Chart, FixCode, Html, Part, Table, esc
+from workbench.notebook.parts import Chart, FixCode, Html, Part, StaticOnly, Table, esc
 from workbench.notebook.style import CSS, HIDE_STATIC_CSS
 
 Tabs = list[tuple[str, list[Part]]]
@@ -26,7 +26,8 @@ SLIDER_STEPS = 1000
 
 
 def tab_widget(tabs: Tabs) -> w.Widget:
-    tab = w.Tab(children=[w.VBox([to_widget(p) for p in parts]) for _, parts in tabs], titles=[t for t, _ in tabs])
+    tab = w.Tab(children=[w.VBox([to_widget(p) for p in parts if not isinstance(p, StaticOnly)]) for _, parts in tabs],
+                titles=[t for t, _ in tabs])
     return w.VBox([w.HTML(CSS + HIDE_STATIC_CSS), tab], layout=w.Layout(width="100%")).add_class("wb")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.units import format_bytes
+from workbench.units import format_bytes, shorten
 
 # (metric, label, format); a metric absent from the input is not shown.
 KEY_METRICS: list[tuple[str, str, str]] = [
@@ -283,15 +283,6 @@ def _format(value: Any, fmt: str) -> str:
     if fmt in ("bytes", "signed bytes"):
         return format_bytes(value, signed=fmt == "signed bytes")
     return fmt.format(value)
-
-
-def shorten(text: str, width: int = 70) -> str:
-    """`text` in at most `width` characters, cut from the middle: a kernel's or a path's
-    distinguishing suffix (`..._nn_align1>(...)`, the file name) stays."""
-    if len(text) <= width:
-        return text
-    tail = (width - 1) // 2
-    return text[: width - 1 - tail] + "…" + text[len(text) - tail:]
 
 
 def describe_input(input_: dict[str, Any]) -> str:
