@@ -458,3 +458,27 @@ def test_speculative_decoding_what_if_on_a_memory_bound_decode() -> None:
     assert ev["verify_cost_in_passes"] == pytest.approx(1 + 4 * 2 * weights / 989e12 * 1000 / ev["decode_ms_per_pass"],
                                                         abs=1e-3)
     assert [r["method"] for r in ev["methods"]] == ["prompt_lookup", "draft_model"]  # no attention: layers unknown
+
+
+def test_two_models_taking_turns_are_not_draft_and_verify(tmp_path: Path) -> None:
+    """Synthetic: two models (`nn.Module: Big_0`, `Small_0`) each decode one token in turn, as two chat
+    sessions might: no pass of the larger takes the other's tokens plus one, so no draft or verify."""
+    events, ts = [], 0
+    for k in range(8):
+        name, width = ("Big_0", 128) if k % 2 == 0 else ("Small_0", 32)
+        tokens = 6 if k < 2 else 1
+        events.append({"ph": "X", "cat": "python_function", "name": f"nn.Module: {name}", "pid": 1, "tid": 1,
+                       "ts": ts, "dur": 90, "args": {}})
+        for j, inner in enumerate(("Embedding_0", "Linear_0")):
+            events.append({"ph": "X", "cat": "python_function", "name": f"nn.Module: {inner}", "pid": 1, "tid": 1,
+                           "ts": ts + 5 + 40 * j, "dur": 30, "args": {}})
+        events.append({"ph": "X", "cat": "cpu_op", "name": "aten::embedding", "pid": 1, "tid": 1, "ts": ts + 10,
+                       "dur": 10, "args": {"Input Dims": [[1000, width], [1, tokens], [], [], []]}})
+        ts += 100
+    path = tmp_path / "two_models.synthetic.json"
+    path.write_text(json.dumps({"traceEvents": events}))
+    result = analyzed(path)
+    m = result.metrics
+    assert (m["inference_pass_source"], m["verify_passes"], m["draft_passes"]) == ("module", 0, 0)
+    assert (m["prefill_passes"], m["decode_passes"]) == (2, 6)
+    assert {s["model"] for s in result.tables["inference_steps"]} == {"Big_0", "Small_0"}

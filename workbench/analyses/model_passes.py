@@ -52,7 +52,7 @@ def model_passes(events: EventTable, calls: np.ndarray, batch: np.ndarray, token
     host = events.category_mask(cat.HOST_OP_CATEGORIES)
     # where a pass's own operators end: its module's end, else the next pass's start
     limit = np.where(module >= 0, end, np.append(start[1:], float(events.end[host].max()) if host.any() else np.inf))
-    target = _target(events, host, model, start, limit)
+    target = _target(events, host, model, start, limit, tokens)
     past = _past(events, [m if target is None or m == target else None for m in model], start, limit, tokens)
     phase, proposed, accepted = _phases(model, target, batch, tokens, past)
     return ModelPasses(model, start, end, past, phase, proposed, accepted, from_modules)
@@ -139,10 +139,11 @@ def _phases(model: list[str], target: str | None, batch: np.ndarray, tokens: np.
     return phase, proposed, accepted
 
 
-def _target(events: EventTable, host: np.ndarray, model: list[str], start: np.ndarray,
-            limit: np.ndarray) -> str | None:
+def _target(events: EventTable, host: np.ndarray, model: list[str], start: np.ndarray, limit: np.ndarray,
+            tokens: np.ndarray) -> str | None:
     """The verifying model when two models take turns (a draft model's passes between its passes): the
-    one whose first pass reads more weights (more operators at a tie); else None."""
+    one whose first pass reads more weights (more operators at a tie), provided one of its later passes
+    takes the drafted tokens plus one; else None (two models that merely alternate)."""
     names = list(dict.fromkeys(model))
     if len(names) != 2 or sum(1 for a, b in zip(model, model[1:]) if a != b) < 3:
         return None
@@ -153,7 +154,16 @@ def _target(events: EventTable, host: np.ndarray, model: list[str], start: np.nd
         return (pass_weights(events, start_us, end_us)[0],
                 int((host & (events.ts >= start_us) & (events.ts < end_us)).sum()))
 
-    return max(names, key=size)
+    target = max(names, key=size)
+    drafted, seen = 0, False
+    for k, name in enumerate(model):
+        if name != target:
+            drafted += 1
+            continue
+        if seen and drafted and tokens[k] == drafted + 1:
+            return target
+        drafted, seen = 0, True
+    return None
 
 
 def _next_of_same_model(model: list[str]) -> np.ndarray:
