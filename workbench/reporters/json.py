@@ -14,9 +14,14 @@ INDENT = " "
 
 
 def render(report: dict[str, Any]) -> str:
+    return dumps(report) + "\n"
+
+
+def dumps(value: Any) -> str:
+    """`value` as JSON, indented down to its rows (a finding's evidence in Markdown and JUnit too)."""
     out: list[str] = []
-    _write(report, 0, out)
-    return "".join(out) + "\n"
+    _write(value, 0, out)
+    return "".join(out)
 
 
 def _write(value: Any, depth: int, out: list[str]) -> None:

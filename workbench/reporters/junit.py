@@ -10,13 +10,13 @@ and operators that got slower.
 
 from __future__ import annotations
 
-import json
 import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
 from workbench.gate import at_or_above, slowdown_lines
 from workbench.reporters.common import gain_text
+from workbench.reporters.json import dumps
 from workbench.rules.registry import RULES, load_builtin_rules
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # characters XML 1.0 cannot hold
@@ -98,7 +98,7 @@ def _finding_text(finding: dict[str, Any]) -> str:
         f"estimated gain: {gain_text(gain)} ({gain['method']})",
         f"fix: {fix['summary']}",
         *(f"docs: {url}" for url in fix["docs"]),
-        "", "evidence:", json.dumps(finding["evidence"], indent=1),
+        "", "evidence:", dumps(finding["evidence"]),
         "", "fix code:", fix["code"].rstrip(), "",
     ])
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from workbench.reporters.common import (
     describe_input, diff_sections, finding_rows, gain_text, input_sections, metric_rows, rank_section, shorten,
 )
+from workbench.reporters.json import dumps
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -42,7 +42,7 @@ def render(report: dict[str, Any]) -> str:
             lines += [f"### `{f['id']}`: {f['title']}", "", f"**Fix:** {f['fix']['summary']}",
                       f"_Estimated gain: {gain_text(f['estimated_gain'])}; {f['estimated_gain']['method']}._", "",
                       "<details><summary>Evidence and sample code</summary>", "",
-                      "```json", json.dumps(f["evidence"], indent=1), "```", "",
+                      "```json", dumps(f["evidence"]), "```", "",
                       "```python", f["fix"]["code"].rstrip(), "```", "", "</details>", ""]
     else:
         lines += ["No findings.", ""]
