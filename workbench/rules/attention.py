@@ -173,7 +173,7 @@ assert torch.allclose(y.float(), reference, atol=2e-2)
 @on_traces
 def attention_backend(ctx: TraceContext) -> Iterator[Finding]:
     backend = ctx.metrics.get("attention_backend")
-    if ctx.passes is None or backend not in SLOW_PATHS:
+    if backend not in SLOW_PATHS or ctx.passes is None:
         return
     found = _sdpa_calls(ctx, backend) if backend != "manual" else _manual_calls(ctx)
     if found is None:

@@ -66,7 +66,7 @@ if CompilationConfig is not None:
       "inference under CUDA graphs with eager kernels and GPU idle time left between the graph replays")
 @on_traces
 def cuda_graph_coverage(ctx: TraceContext) -> Iterator[Finding]:
-    passes = ctx.passes
+    passes = ctx.passes if ctx.metrics.get("cuda_graph_replays") else None
     coverage = graph_coverage(ctx.events, ctx.kinds) if passes is not None else None
     if coverage is None or not coverage.boundary_idle_us:
         return

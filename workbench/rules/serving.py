@@ -35,7 +35,8 @@ if EngineArgs is not None:
       "a mixed engine step whose long prefill chunk makes the decode requests in it wait for the whole step")
 @on_traces
 def prefill_decode_interference(ctx: TraceContext) -> Iterator[Finding]:
-    passes, steps = ctx.passes, ctx.tables.get("inference_steps") or []
+    passes = ctx.passes if ctx.metrics.get("mixed_passes") else None
+    steps = ctx.tables.get("inference_steps") or []
     if passes is None or len(steps) != len(passes):
         return
     mixed = [k for k, phase in enumerate(passes.phase) if phase == "mixed" and passes.decode_requests[k] > 0

@@ -79,7 +79,7 @@ for alpha in (0.1, 0.3, 0.5, 0.7, 0.9):
       "n-gram prompt lookup or an EAGLE head at the measured pass time), or a draft/verify loop that does not pay")
 @on_traces
 def speculative_decoding(ctx: TraceContext) -> Iterator[Finding]:
-    if ctx.passes is None:
+    if not (ctx.metrics.get("decode_passes") or ctx.metrics.get("verify_passes")) or ctx.passes is None:
         return
     if ctx.metrics.get("verify_passes"):
         yield from _measured(ctx)
