@@ -70,20 +70,55 @@ def scheduler(tmp_path_factory):
                 proc.wait(timeout=10)
 
 
-def _report(options: AnalyzeOptions) -> dict:
-    report = inputs_report(analyze_path(GLOO, options), Config(), [], None)
+def _report(options: AnalyzeOptions, path: Path = GLOO) -> dict:
+    report = inputs_report(analyze_path(path, options), Config(), [], None)
     return json.loads(json.dumps(report))
 
 
-def test_the_clusters_report_equals_the_in_process_one(scheduler):
+def _on_cluster(scheduler: str, path: Path) -> dict:
+    """The report of `path` analyzed on the cluster, checked equal to the in-process one."""
     runner = DaskRunner(scheduler=scheduler)
     try:
-        on_cluster = _report(AnalyzeOptions(runner=runner))
+        on_cluster = _report(AnalyzeOptions(runner=runner), path)
     finally:
         runner.close()
-    assert on_cluster == _report(AnalyzeOptions())
+    assert on_cluster == _report(AnalyzeOptions(), path)
+    return on_cluster
+
+
+def test_the_clusters_report_equals_the_in_process_one(scheduler):
+    on_cluster = _on_cluster(scheduler, GLOO)
     assert on_cluster["inputs"][0]["kind"] == "kineto_trace_ranks"
     assert [f["id"] for f in on_cluster["findings"]] == ["straggler-rank"]
+
+
+@pytest.mark.parametrize("case", ["missing", "order", "p2p", "stuck_rank", "detail_missing", "healthy"])
+def test_flight_recorder_dumps_and_logs_on_the_cluster_give_the_in_process_report(scheduler, shared, case):
+    """Real gloo hangs (../shared/traces/nccl_cpu): each dump and log is read by a worker."""
+    on_cluster = _on_cluster(scheduler, shared(f"nccl_cpu/{case}"))
+    assert on_cluster["inputs"][-1]["kind"] == "flight_recorder" and on_cluster["inputs"][-1]["metrics"]["dump_count"]
+
+
+def test_nsight_exports_of_a_folder_on_the_cluster_give_each_exports_own_report(scheduler, shared):
+    """Two real Nsight Systems exports in one folder: each is summarized, and its rules run, on a worker."""
+    folder = shared("public/nsys/extrap")
+    on_cluster = _on_cluster(scheduler, folder)
+    alone = [_report(AnalyzeOptions(), export) for export in sorted(folder.glob("*.sqlite"))]
+    assert [i["kind"] for i in on_cluster["inputs"]] == ["nsys_sqlite", "nsys_sqlite"]
+    assert [i["metrics"] for i in on_cluster["inputs"]] == [a["inputs"][0]["metrics"] for a in alone]
+    assert sorted(f["title"] for f in on_cluster["findings"]) == sorted(f["title"] for a in alone for f in a["findings"])
+
+
+def test_an_unreadable_dump_is_left_out_with_one_line(tmp_path, shared):
+    folder = tmp_path / "missing"
+    folder.mkdir()
+    for file in shared("nccl_cpu/missing").iterdir():
+        (folder / file.name).write_bytes(file.read_bytes())
+    (folder / "fr_rank_1").write_bytes(b"\x80\x04 not a dump")  # a pickle's first bytes, then garbage
+    (hang,) = [i for i in analyze_path(folder, AnalyzeOptions()) if i.kind == "flight_recorder"]
+    assert hang.meta["unread_files"] == [str(folder / "fr_rank_1")] and hang.meta["ranks"] == [0, 1, 2]
+    (warning,) = [w for w in hang.warnings if "fr_rank_1" in w]
+    assert "\n" not in warning and warning.endswith("(left out)")
 
 
 def test_a_local_clusters_report_equals_the_in_process_one():

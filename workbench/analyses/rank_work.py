@@ -76,7 +76,8 @@ def extra_work(work: list[Work], steps: np.ndarray, min_slow_ms: float) -> list[
         median_shortest = _median_present(shortest)
         loading = np.array([bool(cat.DATA_LOADING.search(name)) for _, name in keys], dtype=bool)  # its own cause
         slow = _slow(shortest, median_shortest, (extra < MIN_EXTRA_CALLS) & ~loading)
-        slow_ms = time * (1 - median_shortest / shortest) / US_PER_MS  # its time, less what the median rank's calls take
+        with np.errstate(divide="ignore", invalid="ignore"):  # its time, less what the median rank's calls take
+            slow_ms = time * (1 - median_shortest / shortest) / US_PER_MS
         for r in range(len(work)):
             for i in np.flatnonzero(extra[r] >= MIN_EXTRA_CALLS).tolist():
                 out[r].append(_item(keys[i], calls[r, i], median[i], shortest[r, i], median_shortest[i],

@@ -3,19 +3,27 @@
 A folder of per-rank dumps (`fr_rank_<r>`, `<TORCH_FR_DUMP_TEMP_FILE prefix><r>`, pickle or
 JSON), rank logs with watchdog/timeout messages and py-spy dumps is analyzed as one unit: the
 dumps are aligned per process group (`analyses.hang`), the logs joined in (`analyses.hang_logs`).
+Each file is read on `options.runner` (a Dask task for a large folder: `read_hang_file`); a file that
+cannot be read is a warning and left out, unless most of them fail.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.analyses.hang import Diagnosis, diagnose_dumps, dump_sets
 from workbench.analyses.failure_logs import join_gloo_crash
 from workbench.analyses.hang_logs import diagnose_logs, join_logs
+from workbench.errors import WorkbenchError
 from workbench.inputs.analyzed import AnalyzedInput
+from workbench.inputs.rank_runner import RankFailure
 from workbench.inputs.registry import AnalyzeOptions, InputKind, read_head, register_kind
 from workbench.loaders.distributed_logs import holds_distributed_failure, is_distributed_log, load_logs
+from workbench.loaders.files import Progress
 from workbench.loaders.flight_recorder import is_flight_recorder_dump, load_dump
+from workbench.loaders.oom_message import OomMessage, holds_oom_text, load_oom_messages
+from workbench.models.flight_recorder import Dump, RankLog
 
 KIND = "flight_recorder"
 _PRIORITY = {"mismatch": 0, "gloo_crash": 0, "missing": 1, "p2p_unpaired": 2, "desync": 3, "network": 4,
@@ -26,11 +34,33 @@ def is_hang_artifact(path: Path, head: bytes) -> bool:
     return is_flight_recorder_dump(path, head) or is_distributed_log(path, head)
 
 
+@dataclass
+class HangFile:
+    """What one file of the folder holds: a rank's dump, or the rank logs of a log and its OOM messages."""
+
+    dump: Dump | None = None
+    logs: list[RankLog] = field(default_factory=list)
+    oom: list[OomMessage] = field(default_factory=list)
+
+
+def read_hang_file(path: Path, progress: Progress) -> HangFile:
+    """One file read where the runner runs it (a Dask task returns it: a dump's entries, a log's findings)."""
+    head = read_head(path)
+    if is_flight_recorder_dump(path, head):
+        return HangFile(dump=load_dump(path))
+    return HangFile(logs=load_logs(path), oom=load_oom_messages(path) if holds_oom_text(path, head) else [])
+
+
 def analyze_hang(path: Path, files: list[Path], options: AnalyzeOptions) -> list[AnalyzedInput]:
     """Diagnose the dumps and logs among `files` as one job."""
-    dump_files = [f for f in files if is_flight_recorder_dump(f, read_head(f))]
-    dumps = [load_dump(f) for f in dump_files]
-    logs = [log for f in files if f not in dump_files for log in load_logs(f)]
+    results = options.runner.map(read_hang_file, files, options.progress)
+    failed = [r for r in results if isinstance(r, RankFailure)]
+    if failed and (len(failed) * 2 > len(results) or len(failed) == len(results)):
+        raise WorkbenchError(failed[0].message + (f" ({len(failed)} of {len(results)} files in {path} failed)"
+                                                  if len(results) > 1 else ""))
+    read = [(f, r) for f, r in zip(files, results) if isinstance(r, HangFile)]
+    dumps = [r.dump for _, r in read if r.dump is not None]
+    logs = [log for _, r in read for log in r.logs]
     diagnosis = diagnose_dumps(dumps)
     join_logs(diagnosis, logs)
     diagnosis.issues = join_gloo_crash(diagnosis.issues, dumps, logs)
@@ -52,18 +82,20 @@ def analyze_hang(path: Path, files: list[Path], options: AnalyzeOptions) -> list
                "fr_entry_count": sum(len(d.entries) for d in dumps),
                "process_group_count": len({e.group for d in dumps for e in d.entries}),
                "hang_issue_count": len(issues)}
+    if failed:
+        meta["unread_files"] = [f.path for f in failed]
     hang = AnalyzedInput(path=str(path), kind=KIND, metrics=metrics, meta=meta,
-                         tables={"hang_issues": issues, "rank_positions": diagnosis.positions}, warnings=diagnosis.notes)
-    return _oom_inputs([f for f in files if f not in dump_files]) + [hang]
+                         tables={"hang_issues": issues, "rank_positions": diagnosis.positions},
+                         warnings=diagnosis.notes + [f"{f.message} (left out)" for f in failed])
+    return _oom_inputs(read) + [hang]
 
 
-def _oom_inputs(log_files: list[Path]) -> list[AnalyzedInput]:
+def _oom_inputs(read: list[tuple[Path, HangFile]]) -> list[AnalyzedInput]:
     """The OOM messages in the logs, as inputs of their own placed first: an OOM on one rank is the root
     of the timeouts and lost connections the others report after it."""
     from workbench.inputs.memory import message_inputs  # not at import: the kinds' order is builtin's
-    from workbench.loaders.oom_message import holds_oom_text, load_oom_messages
 
-    return [i for f in log_files if holds_oom_text(f, read_head(f)) for i in message_inputs(f, load_oom_messages(f))]
+    return [i for f, r in read if r.oom for i in message_inputs(f, r.oom)]
 
 
 def named_in_logs(logs: list) -> dict[str, list[int]]:

@@ -80,9 +80,9 @@ class SharedStrings:
         copies; dataclasses and arrays are changed in place."""
         if type(value) is str:
             return self._strings.setdefault(value, value)
-        if isinstance(value, dict):
+        if type(value) is dict:
             return {self.share(k): self.share(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
+        if type(value) in (list, tuple):
             return type(value)(self.share(v) for v in value)
         if isinstance(value, np.ndarray) and value.dtype == object:
             value[...] = np.frompyfunc(self.share, 1, 1)(value)
