@@ -87,6 +87,40 @@ def test_decode_roofline_of_the_hand_written_loop() -> None:
     assert m["decode_tokens_per_s_ceiling"] == pytest.approx(1000 / floor_ms, rel=1e-3)
 
 
+def test_decode_roofline_of_the_graph_replayed_loop() -> None:
+    """infer_graph runs infer_decode's model (the same cfg in both *.meta.json) in bf16 from one CUDA graph; the
+    replays record no shapes, so each nvjet GEMM is sized by its 64-row tile x its grid (qkv [4, 9, 1]: 2304
+    outputs; fc2's split-K [4, 6, 1]: 768 x 2 splits; lm_head [2, 64, 1]: 8192) and its input width by the
+    chain (768 after attention, fc1's 3072 into fc2): the same 48,758,784 weights, at 2 bytes."""
+    m = analyzed(shared_path(GRAPH)).metrics
+    params = 6 * (768 * 3 * 768 + 768 * 768 + 2 * 768 * 4 * 768) + 8192 * 768
+    assert analyzed(shared_path(DECODE)).metrics["decode_weight_bytes_per_pass"] == 4 * params == 195_035_136
+    assert (m["decode_bytes_source"], m["weight_element_bytes"], m["decode_weight_bytes_per_pass"]) == \
+        ("kernel_grid", 2, 2 * params)  # nvjet names no type: the kernels around it are BFloat16
+    assert m["decode_kv_bytes_source"] is None and m["decode_kv_bytes_per_pass"] == 0  # the replayed SDPA: no shapes
+    assert m["decode_bandwidth_gbps"] == pytest.approx(2 * params / (m["decode_ms_per_pass"] / 1000) / 1e9, rel=1e-4)
+    assert m["decode_bandwidth_gbps"] == pytest.approx(256.8, abs=0.1)
+    assert m["decode_mbu_pct"] == pytest.approx(7.67, abs=0.01)  # 0.0291 ms floor in 0.380 ms passes
+    assert m["decode_passes_per_s_ceiling"] == pytest.approx(3350e9 / (2 * params), rel=1e-4)  # 34,353 / s
+    assert "decode_tokens_per_s_ceiling" not in m  # a replay does not record its batch
+
+
+def test_decode_bytes_of_the_vllm_mixed_step() -> None:
+    """gpt-oss on vLLM (MI300X): the 24 layers' dense and MoE GEMMs (triton_kernels matmul_ogs, mxfp4 experts)
+    are replayed from piecewise graphs with neither shapes nor grids: the weights read are unknown, and said so.
+    The 37 decode requests' KV: the annotation's sk34489 positions x 24 cache writes of [8192, 8, 64] keys and
+    values, bf16 (reshape_and_cache_flash_kernel<__hip_bfloat16, ..., Fp8KVCacheDataType 0>)."""
+    m = analyzed(shared_path(VLLM)).metrics
+    assert m["decode_bytes_source"] is None and "decode_mbu_pct" not in m
+    unsized = m["decode_unsized_gemm_kernels"]
+    assert (unsized["kernels"], unsized["moe_kernels"]) == (5 * 24, 2 * 24)
+    assert {n["name"] for n in unsized["names"]} >= {"_matmul_ogs_NNT_bf16xbf16xmxfp4_128x128x128x1_swiglu"}
+    assert m["decode_kv_bytes_source"] == "engine_context_lengths"
+    assert m["decode_kv_bytes_per_pass"] == 34489 * 24 * 2 * 8 * 64 * 2 == 1_695_203_328
+    # the one GEMM with shapes is the lm_head over 46 rows: no prefill FLOPs from it (was 60.8 TFLOP/s)
+    assert "prefill_tflops" not in m
+
+
 def test_prefill_against_peak_flops() -> None:
     m = analyzed(shared_path(SGLANG)).metrics
     assert (m["device_name"], m["peak_tflops"], m["weight_element_bytes"]) == ("AMD Instinct MI300X", 1307, 2)

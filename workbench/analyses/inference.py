@@ -19,8 +19,7 @@ from workbench.analyses import categories as cat
 from workbench.analyses.model_passes import model_passes
 from workbench.analyses.quantized_gemms import dequantize_pairs, fused_gemms
 from workbench.analyses.operators import lookup
-from workbench.analyses.roofline import (decode_roofline, device_peaks, gemm_element_bytes, pass_kv_elements,
-                                         pass_low_bit_weights, pass_weights, prefill_roofline)
+from workbench.analyses.roofline import roofline_metrics
 from workbench.models.trace import MISSING, EventTable, Trace
 from workbench.units import US_PER_MS
 
@@ -85,6 +84,7 @@ class Passes:
     past_tokens: np.ndarray | None = None  # KV positions cached before each pass, -1 unknown
     proposed: np.ndarray | None = None  # candidate tokens a verify pass checked, -1 unknown
     accepted: np.ndarray | None = None  # of those, the ones kept, -1 unknown
+    decode_context: np.ndarray | None = None  # the decode requests' summed sequence lengths (vLLM's sk), -1 unknown
 
     def __len__(self) -> int:
         return len(self.phase)
@@ -146,9 +146,9 @@ def _vllm(name: str) -> tuple | None:
     match = VLLM.match(name)
     if not match:
         return None
-    ctx_reqs, ctx_toks, gen_reqs, gen_toks = (int(match.group(k)) for k in (2, 3, 5, 6))
+    ctx_reqs, ctx_toks, gen_reqs, gen_toks, gen_context = (int(match.group(k)) for k in (2, 3, 5, 6, 7))
     phase = "mixed" if ctx_reqs and gen_reqs else "prefill" if ctx_reqs else "decode"
-    return phase, ctx_reqs, gen_reqs, ctx_toks, gen_toks
+    return phase, ctx_reqs, gen_reqs, ctx_toks, gen_toks, gen_context
 
 
 def _trtllm(name: str) -> tuple | None:
@@ -198,7 +198,9 @@ def graph_passes(events: EventTable) -> Passes | None:
 def _passes(source: str, events: EventTable, rows: list[tuple], warnings: list[str]) -> Passes:
     index = np.array([r[0] for r in rows], dtype=np.int64)
     column = [np.array([r[k] for r in rows], dtype=np.int64) for k in (2, 3, 4, 5)]
-    return Passes(source, [r[1] for r in rows], *column, events.ts[index], events.end[index], index, warnings)
+    context = np.array([r[6] if len(r) > 6 else -1 for r in rows], dtype=np.int64)
+    return Passes(source, [r[1] for r in rows], *column, events.ts[index], events.end[index], index, warnings,
+                  decode_context=context)
 
 
 def _ints(value: Any, rank: int) -> bool:
@@ -348,7 +350,10 @@ def inference_summary(trace: Trace, kinds: np.ndarray) -> tuple[dict, list[dict]
         metrics["kv_concat_elements_first_decode"] = int(concat[decode][0])
         metrics["kv_concat_elements_last_decode"] = int(concat[decode][-1])
         metrics["kv_concat_new_shape"] = concat_shape
-    metrics.update(_rooflines(trace, kinds, passes, concat, gpu_us, metrics["decode_ms_per_pass"]))
+    launches = np.flatnonzero(events.category_mask(cat.RUNTIME_CATEGORIES) & events.name_mask(GRAPH_LAUNCH.match))
+    replayed = lookup(events.correlation[gpu], events.correlation[launches], launches) != MISSING
+    metrics.update(roofline_metrics(trace, kinds, passes, _pass_bounds(events, passes), gpu, of_pass, replayed,
+                                    concat, gpu_us, metrics["decode_ms_per_pass"]))
     origin = float(events.ts.min())
     table = [
         {"pass": k, "phase": passes.phase[k],
@@ -387,36 +392,6 @@ def speculative_metrics(passes: Passes, wall_us: np.ndarray) -> dict[str, Any]:
                     if known.any() else None})
     if draft.any():
         out["draft_share_pct"] = round(100 * float(wall_us[draft].sum()) / float(wall_us[draft | verify].sum()), 2)
-    return out
-
-
-def _rooflines(trace: Trace, kinds: np.ndarray, passes: Passes, concat: np.ndarray, gpu_us: np.ndarray,
-               ms_per_pass: float | None) -> dict[str, Any]:
-    """Decode against peak bandwidth (from its first decode pass's shapes), prefill against peak FLOPs."""
-    events = trace.events
-    device = next((d.get("name") for d in trace.devices if d.get("name")), None)
-    peak_gbps, peak_tflops = device_peaks(device)
-    width = gemm_element_bytes(events, kinds)
-    bounds = _pass_bounds(events, passes)
-    out: dict[str, Any] = {"device_name": device, "weight_element_bytes": width}
-    decode = [k for k, p in enumerate(passes.phase) if p == "decode"]
-    if decode:
-        k = decode[0]
-        weights, _ = pass_weights(events, float(passes.start_us[k]), float(bounds[k]))
-        low_bit = pass_low_bit_weights(events, float(passes.start_us[k]), float(bounds[k]))[1]
-        kv = pass_kv_elements(events, float(passes.start_us[k]), float(bounds[k])) or int(concat[k])
-        if weights or low_bit:
-            tokens = int(passes.decode_tokens[k]) if passes.decode_tokens[k] > 0 else None
-            out.update(decode_roofline(weights * width + low_bit, kv * width, tokens, ms_per_pass, peak_gbps))
-            if low_bit:
-                out["decode_low_bit_weight_bytes_per_pass"] = int(low_bit)
-    prefill = [k for k, p in enumerate(passes.phase) if p in ("prefill", "mixed")]
-    flops = 0.0
-    for k in prefill:
-        per_token = pass_weights(events, float(passes.start_us[k]), float(bounds[k]))[1] + \
-            2 * pass_low_bit_weights(events, float(passes.start_us[k]), float(bounds[k]))[0]
-        flops += per_token * max(int(passes.prefill_tokens[k] + passes.decode_tokens[k]), 0)
-    out.update(prefill_roofline(flops, float(gpu_us[prefill].sum()) / US_PER_MS if prefill else None, peak_tflops))
     return out
 
 

@@ -1,21 +1,32 @@
 """The bandwidth roofline of decoding and the FLOP roofline of prefill.
 
 A decode pass must read every weight once and the KV cache of its sequences; at the device's peak memory
-bandwidth that sets a floor on its time and a ceiling on tokens/s. Weights come from the GEMM operators'
-weight shapes in one decode pass, their element size from the GEMM kernels' names; KV bytes from the
-attention operators' key and value shapes, else from what `torch.cat` re-copied (a concatenated cache).
+bandwidth that sets a floor on its time and a ceiling on tokens/s. Weights, most exact source first: the GEMM
+operators' weight shapes in one decode pass (`operator_shapes`); for a graph-replayed pass, whose kernels carry
+no shapes, the GEMM operators run eagerly before the first replay (warm-up, capture: `eager_shapes`), else
+each replayed GEMM kernel's tile (its name) and launch grid (`kernel_grid`), else a prefill pass's operators
+(`prefill_shapes`). The element size comes from the GEMM kernels' names (else the type their neighbours are
+templated on). KV bytes: the attention operators' key and value shapes, else what `torch.cat` re-copied (a
+concatenated cache), else the engine's context lengths (vLLM's step annotation) times the KV cache's row.
+Where a GEMM cannot be sized (MoE grouped GEMMs and custom kernels in graphs, no grid), the weight bytes are
+unknown and the metrics say so rather than guess.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from collections import Counter
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from workbench.analyses import categories as cat
-from workbench.models.trace import EventTable
+from workbench.models.trace import EventTable, Trace
+from workbench.units import US_PER_MS
+
+if TYPE_CHECKING:
+    from workbench.analyses.inference import Passes
 
 # (name pattern, peak memory bandwidth GB/s, dense 16-bit tensor peak TFLOP/s or None), first match wins.
 # Vendors' datasheet figures.
@@ -40,6 +51,19 @@ SDPA = re.compile(r"^aten::(scaled_dot_product_attention|_scaled_dot_product_\w+
 DTYPE_BYTES = ((re.compile(r"fp8|e4m3|e5m2|f8f6f4", re.IGNORECASE), 1), (re.compile(r"int4|w4a|mxfp4|nvfp4", re.IGNORECASE), 0.5),
                (re.compile(r"bf16|bfloat16|f16|half|fp16|^Cijk_\w*?_(BBS|HHS|BSS|HSS)_", re.IGNORECASE), 2))
 GEMM_KERNEL = re.compile(r"gemm|gemv|matmul|nvjet|xmma|Cijk_", re.IGNORECASE)
+GEMM_EPILOGUE = re.compile(r"finalize|splitKreduce", re.IGNORECASE)  # a GEMM's reduction or scatter, no weights
+FLOAT32 = re.compile(r"\bfloat\b|f32|fp32|sgemm", re.IGNORECASE)  # after the narrower types: a template on `float`
+# a GEMM kernel's tile, rows x columns: nvjet `_64x8_`, CUTLASS/cuBLAS `_128x64x32_`, `tilesize64x128x64`, Tensile `MT256x192x64`
+GEMM_TILE = re.compile(r"(?:tilesize|MT|_)(\d{1,4})x(\d{1,4})(?:x\d{1,4})?(?:_|$)")
+SPLIT_K = re.compile(r"splitK", re.IGNORECASE)
+ATTENTION_KERNEL = re.compile(r"attention|attn|fmha|sdpa|flash", re.IGNORECASE)
+GATED_ACTIVATION = re.compile(r"and_mul|swiglu|geglu", re.IGNORECASE)
+# grouped GEMMs of mixture-of-experts layers (vLLM/SGLang fused_moe, triton_kernels matmul_ogs, CK/aiter, CUTLASS)
+MOE_KERNEL = re.compile(r"fused_moe|moe_gemm|moe_align|matmul_ogs|grouped_gemm|group_gemm|ck_moe|fmoe|cutlass_moe|"
+                        r"_grouped_mm|expert", re.IGNORECASE)
+# the element type of a paged KV cache: vLLM's cache write names an fp8 cache by its Fp8KVCacheDataType (0: as the model)
+KV_FP8 = re.compile(r"Fp8KVCacheDataType\)[1-9]|kv_cache_dtype\w*fp8", re.IGNORECASE)
+KV_WRITE = re.compile(r"reshape_and_cache|store_kvcache|concat_and_cache|append_paged", re.IGNORECASE)
 
 
 def device_peaks(name: str | None) -> tuple[float | None, float | None]:
@@ -57,23 +81,100 @@ def gemm_element_bytes(events: EventTable, kinds: np.ndarray) -> float:
         return 4
     time = np.bincount(events.name[kernels], weights=events.dur[kernels], minlength=len(events.names))
     name = events.names[int(np.argmax(time))]
-    return next((size for pattern, size in DTYPE_BYTES if pattern.search(name)), 4)
+    size = next((size for pattern, size in DTYPE_BYTES if pattern.search(name)), None)
+    return size if size is not None else kernel_template_bytes(events, kinds)
+
+
+def kernel_template_bytes(events: EventTable, kinds: np.ndarray) -> float:
+    """The element size the compute kernels' names state (`c10::BFloat16`, `__nv_bfloat16`, `float`...), weighted
+    by their time: for GEMM kernels whose names do not (cuBLAS's nvjet); 4 when none states one."""
+    kernels = np.flatnonzero(kinds == cat.COMPUTE)
+    time = np.bincount(events.name[kernels], weights=events.dur[kernels], minlength=len(events.names))
+    sizes: dict[float, float] = {}
+    for code in np.flatnonzero(time).tolist():
+        name = events.names[code]
+        size = next((size for pattern, size in (*DTYPE_BYTES, (FLOAT32, 4)) if pattern.search(name)), None)
+        if size is not None:
+            sizes[size] = sizes.get(size, 0.0) + float(time[code])
+    return max(sizes, key=sizes.__getitem__) if sizes else 4
 
 
 def pass_weights(events: EventTable, start_us: float, end_us: float) -> tuple[int, int]:
     """(weight elements read, matrix-multiply FLOPs per token) of the GEMM operators in one pass's span."""
     host = events.category_mask(cat.HOST_OP_CATEGORIES)
-    inside = np.flatnonzero(host & (events.ts >= start_us) & (events.ts < end_us))
-    names = events.name_array[events.name[inside]]
+    elements = _weight_elements(events, _gemm_ops(events, np.flatnonzero(host & (events.ts >= start_us) & (events.ts < end_us))))
+    return elements, 2 * elements
+
+
+def eager_weights(events: EventTable, before_us: float, gemms: int) -> int:
+    """Weight elements of the last `gemms` GEMM operators run before `before_us` (the eager warm-up or capture
+    pass before a graph's first replay); 0 where fewer ran."""
+    host = np.flatnonzero(events.category_mask(cat.HOST_OP_CATEGORIES) & (events.ts < before_us))
+    chosen = _gemm_ops(events, host[np.argsort(events.ts[host], kind="stable")])
+    return _weight_elements(events, chosen[-gemms:]) if gemms and len(chosen) >= gemms else 0
+
+
+def _gemm_ops(events: EventTable, ops: np.ndarray) -> np.ndarray:
+    """The GEMM operators among `ops` that hold a weight: `aten::linear` where any ran, else addmm/mm."""
+    names = events.name_array[events.name[ops]]
     linear = names == "aten::linear"
-    chosen = inside[linear] if linear.any() else inside[np.isin(names, ["aten::addmm", "aten::mm"])]
+    return ops[linear] if linear.any() else ops[np.isin(names, ["aten::addmm", "aten::mm"])]
+
+
+def _weight_elements(events: EventTable, chosen: np.ndarray) -> int:
     elements = 0
     for i in chosen.tolist():
         dims = events.dims_of_code(int(events.shapes[i]))
         at = WEIGHT_OPS[events.names[events.name[i]]]
         if len(dims) > at and isinstance(dims[at], list) and len(dims[at]) == 2:
             elements += math.prod(dims[at])
-    return elements, 2 * elements
+    return elements
+
+
+def is_gemm(name: str) -> bool:
+    """A GEMM kernel that reads weights (not its split-K reduction or MoE scatter)."""
+    return bool(GEMM_KERNEL.search(name)) and not GEMM_EPILOGUE.search(name)
+
+
+def grid_weights(events: EventTable, kernels: np.ndarray) -> tuple[int, list[str]]:
+    """(weight elements, names of the GEMM kernels left unsized) of one replayed pass, from its compute kernels in
+    time order. A GEMM kernel's output width is its blocks (the launch grid) times its tile's longer side (a
+    decode's few tokens fit the shorter one); a split-K kernel's blocks cover its width times the splits: the
+    widest unsplit width that divides them. Its input width: the previous GEMM's output where only elementwise
+    kernels ran between (an MLP's up then down projection; half of it after a gated `*_and_mul` activation), the
+    previous GEMM's input where nothing ran between (two GEMMs of one input), else the residual width (the most
+    common output width: after attention, or the first GEMM)."""
+    gemms, unsized = [], []
+    for i in kernels.tolist():
+        name = events.names[events.name[i]]
+        if not is_gemm(name):
+            continue
+        tile, grid = GEMM_TILE.search(name), events.grid_of(i)
+        if tile is None or grid is None:
+            unsized.append(name)
+            continue
+        gemms.append([i, math.prod(grid) * max(int(tile.group(1)), int(tile.group(2))), bool(SPLIT_K.search(name))])
+    widths = sorted({g[1] for g in gemms if not g[2]}, reverse=True)
+    for g in gemms:
+        if g[2]:
+            g[1] = next((w for w in widths if g[1] % w == 0), 0)
+    if unsized or not gemms or not all(g[1] for g in gemms):
+        return 0, unsized or [events.names[events.name[g[0]]] for g in gemms if not g[1]]
+    residual = Counter(g[1] for g in gemms).most_common(1)[0][0]
+    position = {int(i): k for k, i in enumerate(kernels.tolist())}
+    elements, previous = 0, None  # (output width, input width, position) of the last GEMM
+    for i, width, _ in gemms:
+        here = position[i]
+        between = [events.names[events.name[j]] for j in kernels[previous[2] + 1:here].tolist()] if previous else []
+        if previous is None or any(ATTENTION_KERNEL.search(n) for n in between):
+            k = residual
+        elif not between:
+            k = previous[1]
+        else:
+            k = previous[0] // 2 if any(GATED_ACTIVATION.search(n) for n in between) else previous[0]
+        elements += width * k
+        previous = (width, k, here)
+    return elements, []
 
 
 def pass_low_bit_weights(events: EventTable, start_us: float, end_us: float) -> tuple[int, float]:
@@ -117,6 +218,7 @@ def decode_roofline(weight_bytes: float, kv_bytes: float, tokens_per_pass: float
         out["decode_floor_ms_per_pass"] = round(floor_ms, 5)
         if ms_per_pass:
             out["decode_mbu_pct"] = round(100 * floor_ms / ms_per_pass, 3)
+        out["decode_passes_per_s_ceiling"] = round(1000 / floor_ms, 1)
         if tokens_per_pass:
             out["decode_tokens_per_s_ceiling"] = round(tokens_per_pass * 1000 / floor_ms, 1)
     return out
@@ -140,3 +242,115 @@ def attention_floor_us(matrices: int, seq_q: int, seq_k: int, head_dim: int, ele
     moved = (2 * seq_q + 2 * seq_k) * matrices * head_dim * element_bytes
     flops = 4 * matrices * seq_q * seq_k * head_dim
     return max(moved / (peak_gbps * 1e3) if peak_gbps else 0.0, flops / (peak_tflops * 1e6) if peak_tflops else 0.0)
+
+
+def roofline_metrics(trace: Trace, kinds: np.ndarray, passes: Passes, bounds: np.ndarray, gpu: np.ndarray,
+                     of_pass: np.ndarray, replayed: np.ndarray, concat: np.ndarray, gpu_us: np.ndarray,
+                     ms_per_pass: float | None) -> dict[str, Any]:
+    """Decode against peak bandwidth (its first decode pass, else the decode requests of its first mixed step),
+    prefill against peak FLOPs; each byte count with the source it came from. `gpu`, `of_pass`, `replayed`: the
+    GPU events, the pass each belongs to and whether a graph replay launched it."""
+    events = trace.events
+    device = next((d.get("name") for d in trace.devices if d.get("name")), None)
+    peak_gbps, peak_tflops = device_peaks(device)
+    width = gemm_element_bytes(events, kinds)
+    out: dict[str, Any] = {"device_name": device, "weight_element_bytes": width}
+    phase = list(passes.phase)
+    k = next((k for k, p in enumerate(phase) if p == "decode"), next((k for k, p in enumerate(phase) if p == "mixed"), None))
+    if k is not None:
+        kernels = gpu[(of_pass == k) & (kinds[gpu] == cat.COMPUTE)]
+        kernels = kernels[np.argsort(events.ts[kernels], kind="stable")]
+        graph_kernels = gpu[(of_pass == k) & replayed & (kinds[gpu] == cat.COMPUTE)]
+        weights, low_bit, source, unsized = _decode_weights(events, passes, bounds, k, kernels, graph_kernels)
+        kv, kv_source = _decode_kv_bytes(events, kinds, passes, bounds, k, concat, width)
+        tokens = int(passes.decode_tokens[k]) if passes.decode_tokens[k] > 0 else None
+        out.update({"decode_bytes_source": source, "decode_kv_bytes_source": kv_source})
+        if unsized:
+            out["decode_unsized_gemm_kernels"] = _unsized_summary(unsized)
+        if source is not None:
+            out.update(decode_roofline(weights * width + low_bit, kv, tokens,
+                                       ms_per_pass if phase[k] == "decode" else None, peak_gbps))
+            if low_bit:
+                out["decode_low_bit_weight_bytes_per_pass"] = int(low_bit)
+        elif kv:
+            out["decode_kv_bytes_per_pass"] = int(kv)
+    prefill = [k for k, p in enumerate(phase) if p in ("prefill", "mixed")]
+    flops = 0.0
+    for k in prefill:
+        if (replayed & (of_pass == k) & events.name_mask(GEMM_KERNEL.search)[gpu]).any():
+            flops = 0.0  # GEMMs inside graphs: the operators' shapes hold only part of the FLOPs
+            break
+        per_token = pass_weights(events, float(passes.start_us[k]), float(bounds[k]))[1] + \
+            2 * pass_low_bit_weights(events, float(passes.start_us[k]), float(bounds[k]))[0]
+        flops += per_token * max(int(passes.prefill_tokens[k] + passes.decode_tokens[k]), 0)
+    out.update(prefill_roofline(flops, float(gpu_us[prefill].sum()) / US_PER_MS if prefill else None, peak_tflops))
+    return out
+
+
+def _decode_weights(events: EventTable, passes: Passes, bounds: np.ndarray, k: int, kernels: np.ndarray,
+                    graph_kernels: np.ndarray) -> tuple[int, float, str | None, list[str]]:
+    """(weight elements, low-bit weight bytes, source, GEMM kernels left unsized) of pass `k`."""
+    start, end = float(passes.start_us[k]), float(bounds[k])
+    weights, _ = pass_weights(events, start, end)
+    low_bit = pass_low_bit_weights(events, start, end)[1]
+    graph_gemms = [i for i in graph_kernels.tolist() if is_gemm(events.names[events.name[i]])]
+    if not graph_gemms:
+        return weights, low_bit, "operator_shapes" if weights or low_bit else None, []
+    eager = eager_weights(events, float(events.ts[passes.event].min()), len(graph_gemms)) if passes.source == "graph_replay" else 0
+    if eager:
+        return eager, 0.0, "eager_shapes", []
+    grid, unsized = grid_weights(events, kernels)
+    if grid:
+        return grid, 0.0, "kernel_grid", []
+    prefill = [j for j, p in enumerate(passes.phase) if p == "prefill"]
+    for j in prefill:
+        elements = pass_weights(events, float(passes.start_us[j]), float(bounds[j]))[0]
+        if elements:
+            return elements, 0.0, "prefill_shapes", []
+    return 0, 0.0, None, unsized
+
+
+def _unsized_summary(names: list[str]) -> dict[str, Any]:
+    """The GEMM kernels whose weights the trace does not size: how many, how many are MoE grouped GEMMs (whose
+    routing, the experts each token reads, no kernel records), the names by count."""
+    counts = Counter(names)
+    return {"kernels": len(names), "moe_kernels": sum(n for name, n in counts.items() if MOE_KERNEL.search(name)),
+            "names": [{"name": name[:120], "count": n} for name, n in counts.most_common(8)],
+            "why": "graph-replayed kernels record no shapes and these no launch grid; MoE routing is not recorded"}
+
+
+def _decode_kv_bytes(events: EventTable, kinds: np.ndarray, passes: Passes, bounds: np.ndarray, k: int,
+                     concat: np.ndarray, width: float) -> tuple[float, str | None]:
+    """(KV bytes pass `k`'s decode requests read, source): SDPA key/value shapes, the KV re-copied by `torch.cat`,
+    else the engine's context lengths times a cached position's bytes (the cache writes' key shapes: layers x
+    K and V x heads x head size, at the cache's element size)."""
+    start, end = float(passes.start_us[k]), float(bounds[k])
+    sdpa = pass_kv_elements(events, start, end)
+    if sdpa:
+        return sdpa * width, "sdpa_shapes"
+    if concat[k]:
+        return int(concat[k]) * width, "concat_copies"
+    context = passes.decode_context[k] if passes.decode_context is not None else -1
+    if context <= 0:
+        return 0.0, None
+    host = events.category_mask(cat.HOST_OP_CATEGORIES) & events.name_mask(KV_WRITE.search)
+    position = 0
+    for i in np.flatnonzero(host & (events.ts >= start) & (events.ts < end)).tolist():
+        dims = events.dims_of_code(int(events.shapes[i]))
+        if dims and isinstance(dims[0], list) and len(dims[0]) == 3 and all(type(d) is int for d in dims[0]):
+            position += 2 * dims[0][1] * dims[0][2]  # K and V: heads x head size, one layer
+    if not position:
+        return 0.0, None
+    return float(context * position * kv_element_bytes(events, kinds, width)), "engine_context_lengths"
+
+
+def kv_element_bytes(events: EventTable, kinds: np.ndarray, width: float) -> float:
+    """The KV cache's element size, from the cache-write kernel's name (an fp8 cache: 1), else `width`."""
+    kernels = np.flatnonzero((kinds == cat.COMPUTE) & events.name_mask(KV_WRITE.search))
+    if not len(kernels):
+        return width
+    name = events.names[events.name[kernels[0]]]
+    if KV_FP8.search(name):
+        return 1
+    name = name.replace("Fp8KVCacheDataType", "")
+    return next((size for pattern, size in DTYPE_BYTES if pattern.search(name)), width)

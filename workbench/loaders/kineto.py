@@ -186,6 +186,9 @@ class _Columns:
         shapes = [bytes(a.input_dims) for a in args]
         shape_codes = self.shapes.encode([s.decode("utf-8", "replace") for s in shapes])
         shape_codes[np.array([not s for s in shapes], dtype=bool)] = NOT_RECORDED
+        grids = [bytes(a.grid) for a in args]
+        grid_codes = self.shapes.encode([g.decode("utf-8", "replace") for g in grids])
+        grid_codes[np.array([not g for g in grids], dtype=bool)] = NOT_RECORDED
         columns = {
             "ts": ts,
             "dur": dur,
@@ -200,6 +203,7 @@ class _Columns:
             "flops": np.array([a.flops for a in args], dtype=np.float64),
             "bytes": _int_column([a.bytes for a in args]),
             "shapes": shape_codes,
+            "grid": grid_codes,
         }
         for key, column in columns.items():
             self.parts.setdefault(key, []).append(column if valid.all() else column[valid])
@@ -224,7 +228,7 @@ class _Columns:
 
         ints = {"cat": np.int16, "name": np.int32, "pid": np.int64, "tid": np.int64,
                 "device": np.int64, "stream": np.int64, "correlation": np.int64,
-                "external_id": np.int64, "bytes": np.int64, "shapes": np.int32}
+                "external_id": np.int64, "bytes": np.int64, "shapes": np.int32, "grid": np.int32}
         fields = {k: joined(self.parts, k, ints.get(k, np.float64))
                   for k in ("ts", "dur", *ints, "flops")}
         events = EventTable(

@@ -25,6 +25,7 @@ class EventArgs(msgspec.Struct):
     bytes: int = NOT_RECORDED
     input_dims: msgspec.Raw = msgspec.field(name="Input Dims", default=msgspec.Raw())
     input_type: msgspec.Raw = msgspec.field(name="Input type", default=msgspec.Raw())
+    grid: msgspec.Raw = msgspec.Raw()  # a kernel's launch grid, [x, y, z]
     # collectives (record_param_comms, NCCL kernels): read by loaders/kineto_comm_args.py
     collective: str = msgspec.field(name="Collective name", default="")
     in_nelems: int = msgspec.field(name="In msg nelems", default=NOT_RECORDED)

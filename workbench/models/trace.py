@@ -42,6 +42,7 @@ class EventTable:
     categories: list[str]
     names: list[str]
     strings: list[str]
+    grid: np.ndarray | None = None  # int32 code into `strings` (a kernel's launch grid as JSON), MISSING; None unread
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -70,6 +71,13 @@ class EventTable:
             except ValueError:
                 self._dims[code] = []
         return self._dims[code]
+
+    def grid_of(self, index: int) -> list[int] | None:
+        """The launch grid [x, y, z] of kernel `index`, None where the trace recorded none."""
+        if self.grid is None:
+            return None
+        grid = self.dims_of_code(int(self.grid[index]))
+        return grid if grid and all(type(g) is int and g > 0 for g in grid) else None
 
     @cached_property
     def _dims(self) -> dict[int, list[Any]]:
