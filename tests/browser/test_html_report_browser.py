@@ -1,11 +1,13 @@
 """The `--format html` report opened from disk (file://) in Debian's Chromium through Playwright, with
 every network request refused: the tabs switch, the charts are drawn offline, the report's zoomed-in
-step names a kernel on hover, the memory axis is in GiB, titles are not clipped. Also the notebook's static view in `jupyter nbconvert --to html --execute`.
+step names a kernel on hover, the memory axis is in GiB, titles are not clipped. Also the notebook's static view in `jupyter nbconvert --to html --execute`, and
+the report as a viewer that strips scripts and styles shows it (GitHub's notebook view).
 Screenshots are kept under the test's tmp_path. Skips without chromium or Playwright.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -92,6 +94,48 @@ def test_the_html_report_opened_from_disk(tmp_path):
 
     assert browse(tmp_path, report.as_uri(), check) == []  # nothing fetched from the network
     print(f"\n{report.stat().st_size / 1e6:.1f} MB; screenshots in {tmp_path}")
+
+
+# what GitHub's notebook view keeps of an HTML output, at most: plain elements, no scripts, styles, classes or ids
+GITHUB_TAGS = ["h1", "h2", "h3", "div", "span", "p", "br", "b", "a", "ul", "li", "pre", "code", "table", "thead",
+               "tbody", "tr", "td", "th", "details", "summary"]
+
+
+def test_the_report_without_scripts_and_styles_is_readable(tmp_path):
+    bleach = pytest.importorskip("bleach")
+    report = tmp_path / "report.html"
+    assert main(["analyze", str(NAIVE), "--format", "html", "-o", str(report)]) == 0
+    page = re.sub(r"<(script|style)\b.*?</\1>", "", report.read_text(), flags=re.S | re.I)
+    stripped = tmp_path / "stripped.html"
+    stripped.write_text(bleach.clean(page, tags=GITHUB_TAGS, attributes={}, strip=True))
+
+    def check(page):
+        assert page.locator("h2").all_inner_texts() == TABS  # every tab, one after the other
+        for seen in ("fp32-matmul", "38.1 ms/step (43.2 % of the time)", "GPU busy",
+                     "torch.backends.cuda.matmul.allow_tf32 = True"):
+            assert page.get_by_text(seen).first.is_visible()
+        page.screenshot(path=str(tmp_path / "stripped.png"), full_page=True)
+
+    browse(tmp_path, stripped.as_uri(), check)
+    print(f"\n{stripped.stat().st_size / 1e3:.0f} KB without scripts and styles; screenshot in {tmp_path}")
+
+
+def test_the_widgets_stylesheet_hides_the_static_view_in_a_vs_code_webview(tmp_path):
+    """VS Code draws a cell's outputs side by side in one webview (its body carries the theme's data attribute):
+    once the widgets are drawn, their stylesheet hides the static view after them; elsewhere (nbconvert) it shows.
+    A mock of that page: VS Code itself is not run here."""
+    from workbench.notebook.style import HIDE_STATIC_CSS
+
+    outputs = (f"<div class='output'><div class='wb wb-widgets'>{HIDE_STATIC_CSS}widgets</div></div>"
+               "<div class='output'><div class='wb wb-static'>static view</div></div>")
+    for body, hidden in (("<body data-vscode-theme-kind='vscode-light'>", True), ("<body>", False)):
+        page = tmp_path / f"outputs_{hidden}.html"
+        page.write_text(f"<!DOCTYPE html><html>{body}{outputs}</body></html>")
+        browse(tmp_path, page.as_uri(), lambda p: _assert_visible(p, ".wb-static", not hidden))
+
+
+def _assert_visible(page, selector: str, visible: bool) -> None:
+    assert page.locator(selector).is_visible() is visible
 
 
 @pytest.mark.skipif(shutil.which("jupyter") is None, reason="jupyter (nbconvert) is not installed")

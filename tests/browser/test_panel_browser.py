@@ -98,7 +98,8 @@ def test_panel_lists_analyzes_and_inserts_a_fix(tmp_path):
 
                 # the OOM: a long title naming a file, wrapped inside the panel; its kind named from the report
                 oom = page.locator(".jp-Workbench-item[data-path='oom_capacity']")
-                assert oom.locator(".jp-Workbench-where").inner_text() == "memory artifacts · ./"
+                # before the analysis, what its files' first bytes say; after, the report's kinds (the message joined)
+                assert oom.locator(".jp-Workbench-where").inner_text() == "allocator snapshot + OOM message · ./"
                 oom.click()
                 page.wait_for_selector(".jp-Workbench-finding[data-id='oom-capacity']")
                 assert oom.locator(".jp-Workbench-where").inner_text() == "allocator snapshot · ./"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from html.parser import HTMLParser
 import sys
 
 import pytest
@@ -305,3 +306,43 @@ def test_the_html_report_of_a_job_has_its_heatmap(tmp_path):
                  "-o", str(out)]) == 0
     page = out.read_text()
     assert "Ranks by metric" in page and '"type":"heatmap"' in page and "Distribution over the ranks" in page
+
+
+class _Text(HTMLParser):
+    """The text a viewer that strips scripts and styles shows (GitHub's notebook view), headings apart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.skip, self.text, self.headings, self.tag = 0, [], [], ""
+
+    def handle_starttag(self, tag, attrs):
+        self.skip += tag in ("script", "style")
+        self.tag = tag
+
+    def handle_endtag(self, tag):
+        self.skip -= tag in ("script", "style")
+        self.tag = ""
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.text.append(data)
+            if self.tag == "h2":
+                self.headings.append(data)
+
+
+def test_without_scripts_and_styles_the_static_view_keeps_findings_and_numbers(naive):
+    """What GitHub shows of the static view: no charts, but every tab under its heading, the key numbers,
+    the findings with their gains, fixes and code as plain text."""
+    from workbench.reporters.common import gain_text, metric_rows
+
+    page = _Text()
+    page.feed(naive.html(include_plotlyjs=False))
+    text = " ".join(" ".join(page.text).split())
+    assert page.headings == naive.titles  # each tab's content under its own heading
+    for label, value in metric_rows(naive.report["inputs"][0]["metrics"]):
+        assert f"{value} {label.strip()}" in text  # a card: 87.3 % GPU busy
+    for finding in naive.report["findings"]:
+        for shown in (finding["id"], finding["title"], gain_text(finding["estimated_gain"]), finding["fix"]["summary"]):
+            assert " ".join(shown.split()) in text
+        assert " ".join(finding["fix"]["code"].split()) in text
+    assert naive.report["inputs"][0]["tables"]["kernels"][0]["name"][:40] in text

@@ -4,7 +4,9 @@ a notebook opened without its kernel.
 The tabs are radio buttons and CSS (no script needed to switch them); a hidden tab keeps its width,
 so the charts drawn in it have the page's width when it is shown. Charts are plotly's HTML, with
 plotly.js inlined once before the first chart (or, in a notebook, once per kernel session); tables
-and fix code are plain HTML.
+and fix code are plain HTML. Where a viewer strips scripts and styles (GitHub's notebook view), the
+charts are missing and every tab shows, one after the other under its own heading: the numbers,
+tables, findings and fix code stay as text.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ TAB_CSS = "<style>\n" + "\n".join(
                          font-family: var(--jp-code-font-family, monospace), monospace; }  /* over nbconvert's and JupyterLab's rendered-HTML pre */
 .wb-tabs > section { height: 0; overflow: hidden; visibility: hidden; padding-top: 6px;
                      border-top: 1px solid var(--jp-border-color2, #ddd); }
+.wb-tabs > section > .wb-tab-title { display: none; }  /* the tab's label says it; shown without styles */
 </style>"""
 
 
@@ -43,7 +46,7 @@ def render(tabs: Tabs, include_plotlyjs: bool | str = True) -> str:
                    f"<label for='wb-{key}-{i}'>{esc(title)}</label>")
     first_chart = True
     for title, parts in tabs[:MAX_TABS]:
-        out.append(f"<section aria-label='{esc(title)}'>")
+        out.append(f"<section aria-label='{esc(title)}'><h2 class='wb-tab-title'>{esc(title)}</h2>")
         for part in (p for part in parts for p in (part.parts if isinstance(part, StaticOnly) else [part])):
             if isinstance(part, Chart):
                 out.append(part.figure.to_html(full_html=False, include_plotlyjs=include_plotlyjs if first_chart

@@ -40,5 +40,8 @@ CSS = """
 """
 
 # Shown only where the widgets run (JupyterLab's and Notebook 7's output areas are lumino widgets,
-# nbconvert's are plain divs): the static view displayed above them is hidden there.
-HIDE_STATIC_CSS = "<style>.lm-Widget.jp-OutputArea-child:has(.wb-static) { display: none; }</style>"
+# nbconvert's are plain divs; VS Code's outputs share one webview whose body has its theme's data
+# attribute): the static view displayed after them is hidden there.
+HIDE_STATIC_CSS = ("<style>.lm-Widget.jp-OutputArea-child:has(.wb-static) { display: none; }\n"
+                   "body[data-vscode-theme-kind] :has(.wb-widgets) ~ * .wb-static,\n"
+                   "body[data-vscode-theme-kind] :has(.wb-widgets) ~ .wb-static { display: none; }</style>")

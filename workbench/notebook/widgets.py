@@ -28,7 +28,8 @@ SLIDER_STEPS = 1000
 def tab_widget(tabs: Tabs) -> w.Widget:
     tab = w.Tab(children=[w.VBox([to_widget(p) for p in parts if not isinstance(p, StaticOnly)]) for _, parts in tabs],
                 titles=[t for t, _ in tabs])
-    return w.VBox([w.HTML(CSS + HIDE_STATIC_CSS), tab], layout=w.Layout(width="100%")).add_class("wb")
+    return w.VBox([w.HTML(CSS + HIDE_STATIC_CSS), tab], layout=w.Layout(width="100%")).add_class("wb").add_class(
+        "wb-widgets")
 
 
 def to_widget(part: Part) -> w.Widget:
