@@ -7,16 +7,19 @@ A job of N ranks is N rank-rewritten copies of one real trace (by default HTA's 
 `distributedInfo` rank and world size, so they are named synthetic and built in a temporary folder
 (each copy is a small gzip member with the rewritten header, followed by the trace's body
 compressed once: gzip readers join the members). Per job it prints the wall time and the cost per
-rank, the peak RSS of the coordinating process and of the largest worker process, and the JSON
-report's size; for the first job, also the speed-up of `--workers` local workers over one
-(`--workers 1`, in-process).
+rank, the CPU seconds of the command and its workers together (user + system: what the work costs,
+whatever else loads the machine), the peak RSS of the coordinating process and of the largest worker
+process, and the JSON report's size; for the first job, also the speed-up of `--workers` local
+workers over one (`--workers 1`, in-process) and the load average while it ran.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -46,10 +49,11 @@ def build_job(trace: Path, ranks: int, folder: Path) -> Path:
 
 
 def run_analyze(folder: Path, workers: int, report: Path) -> dict[str, float]:
-    """`workbench analyze` on the job: wall seconds, peak RSS (MiB) of the command and of its largest child."""
+    """`workbench analyze` on the job: wall and CPU seconds (the command and its workers), peak RSS (MiB) of the
+    command and of its largest child."""
     command = [sys.executable, "-m", "workbench", "analyze", str(folder), "--workers", str(workers),
                "--format", "json", "-o", str(report)]
-    start = time.perf_counter()
+    start, used = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = psutil.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     coordinator = worker = 0
     while proc.poll() is None:
@@ -61,9 +65,11 @@ def run_analyze(folder: Path, workers: int, report: Path) -> dict[str, float]:
             pass
         time.sleep(POLL_S)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers are the command's children, reaped by it
+    cpu = after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime
     if proc.returncode != 0:
         raise SystemExit(f"analyze failed (exit {proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
-    return {"wall_s": wall, "coordinator_mib": coordinator / 2**20, "worker_mib": worker / 2**20,
+    return {"wall_s": wall, "cpu_s": cpu, "coordinator_mib": coordinator / 2**20, "worker_mib": worker / 2**20,
             "report_mib": report.stat().st_size / 2**20}
 
 
@@ -75,8 +81,8 @@ def main() -> None:
     parser.add_argument("--no-compare", action="store_true", help="skip the one-worker run of the first job")
     args = parser.parse_args()
     print(f"job_scale: synthetic jobs of rank-rewritten copies of {args.trace}")
-    print(f"{'ranks':>6} {'workers':>7} {'wall s':>8} {'ms/rank':>8} {'coord. MiB':>10} {'worker MiB':>10} "
-          f"{'report MiB':>10}")
+    print(f"{'ranks':>6} {'workers':>7} {'wall s':>8} {'ms/rank':>8} {'CPU s':>7} {'coord. MiB':>10} "
+          f"{'worker MiB':>10} {'report MiB':>10} {'load':>5}")
     for index, ranks in enumerate(args.ranks):
         with tempfile.TemporaryDirectory(prefix="job-scale-") as tmp:
             folder = build_job(args.trace, ranks, Path(tmp) / f"synthetic_{ranks}_ranks")
@@ -84,8 +90,9 @@ def main() -> None:
             results = {}
             for workers in runs:
                 results[workers] = r = run_analyze(folder, workers, Path(tmp) / "report.json")
-                print(f"{ranks:>6} {workers:>7} {r['wall_s']:>8.1f} {1000 * r['wall_s'] / ranks:>8.0f} "
-                      f"{r['coordinator_mib']:>10.0f} {r['worker_mib']:>10.0f} {r['report_mib']:>10.2f}", flush=True)
+                print(f"{ranks:>6} {workers:>7} {r['wall_s']:>8.1f} {1000 * r['wall_s'] / ranks:>8.0f} {r['cpu_s']:>7.1f} "
+                      f"{r['coordinator_mib']:>10.0f} {r['worker_mib']:>10.0f} {r['report_mib']:>10.2f} "
+                      f"{os.getloadavg()[0]:>5.1f}", flush=True)
             if len(results) == 2:
                 print(f"speed-up of {args.workers} workers over 1 on {ranks} ranks: "
                       f"{results[1]['wall_s'] / results[args.workers]['wall_s']:.2f}x", flush=True)
