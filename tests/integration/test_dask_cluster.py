@@ -122,10 +122,11 @@ def test_an_unreadable_dump_is_left_out_with_one_line(tmp_path, shared):
 
 
 def test_a_local_clusters_report_equals_the_in_process_one():
-    runner = DaskRunner(workers=2)  # forked worker processes on Linux
+    runner = DaskRunner(workers=2)  # worker processes from a fork server on Linux
     try:
         local = _report(AnalyzeOptions(runner=runner))
         assert len(runner._client.scheduler_info()["workers"]) == 2
+        assert os.getpid() not in runner._client.run(os.getppid).values()  # never forked from this process
     finally:
         runner.close()
     assert local == _report(AnalyzeOptions())

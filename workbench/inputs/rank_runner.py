@@ -24,20 +24,25 @@ from workbench.loaders.files import Progress
 SCHEDULER_VARIABLE = "DASK_SCHEDULER_ADDRESS"
 CONNECT_TIMEOUT_S = 5
 SMALL_JOB_BYTES = 32 << 20  # a job this small (files on disk) is read faster in-process than a cluster starts
-FORK_WORKERS = sys.platform.startswith("linux")  # macOS forks unsafely (its system frameworks): spawn there
+# Workers fork from a fork server (a fresh single-threaded process with the tasks' modules imported), never from
+# this process: its threads (Dask's event loop, a notebook kernel's, OpenMP pools) may hold locks at the fork.
+# macOS forks unsafely (its system frameworks): spawn there.
+WORKER_START = "forkserver" if sys.platform.startswith("linux") else "spawn"
+PRELOADED = ("distributed", "workbench.inputs.builtin", "workbench.rules.builtin")  # what a worker and task import
 
 
 def local_cluster_config() -> dict[str, Any]:
-    """Dask settings for a local cluster: measured on 2 cores (16 ranks of a 26 MB trace), workers forked from
-    this process start in 0.6 s against 5 s spawned (a fresh interpreter importing dask and workbench each: 1 CPU-s
-    per worker); glibc's default trimming (Dask sets MALLOC_TRIM_THRESHOLD_) makes a task's arrays fault in once
-    (5,000 page faults a task against 50,000, 0.15 CPU-s); the profiler's sampling costs ~20 % CPU."""
+    """Dask settings for a local cluster: measured on 2 cores (16 ranks of a 26 MB trace), a spawned worker is a
+    fresh interpreter importing dask and workbench (1 CPU-s each); from the fork server, which imports them once,
+    2 workers start in 2.0-3.2 s against 4.7-5.7 s spawned (0.9-1.6 s forked from this process, unsafe), the first
+    job's tasks import nothing; glibc's default trimming (Dask sets MALLOC_TRIM_THRESHOLD_) makes a task's arrays
+    fault in once (5,000 page faults a task against 50,000, 0.15 CPU-s); the profiler's sampling costs ~20 % CPU."""
     import dask
 
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     return {"distributed.worker.profile.enabled": False, "distributed.nanny.pre-spawn-environ": environ,
-            "distributed.worker.multiprocessing-method": "fork" if FORK_WORKERS else "spawn"}
+            "distributed.worker.multiprocessing-method": WORKER_START}
 
 
 @dataclass(frozen=True)
@@ -167,7 +172,10 @@ class DaskRunner:
             return self._client
         import dask
 
+        from distributed.utils import get_mp_context
+
         with dask.config.set(local_cluster_config()):
+            get_mp_context().set_forkserver_preload(list(PRELOADED))  # after Dask's own (its optional packages)
             self._cluster = LocalCluster(n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1,
                                          processes=True, dashboard_address=":0", silence_logs=logging.ERROR)
         self._client = Client(self._cluster)
