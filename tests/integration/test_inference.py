@@ -111,6 +111,7 @@ def test_decode_bytes_of_the_vllm_mixed_step() -> None:
     The 37 decode requests' KV: the annotation's sk34489 positions x 24 cache writes of [8192, 8, 64] keys and
     values, bf16 (reshape_and_cache_flash_kernel<__hip_bfloat16, ..., Fp8KVCacheDataType 0>)."""
     m = analyzed(shared_path(VLLM)).metrics
+    assert m["device_name"] == "AMD Instinct MI300X (identified: 304 CUs, 192 GiB)"  # deviceProperties: name ''
     assert m["decode_bytes_source"] is None and "decode_mbu_pct" not in m
     unsized = m["decode_unsized_gemm_kernels"]
     assert (unsized["kernels"], unsized["moe_kernels"]) == (5 * 24, 2 * 24)
