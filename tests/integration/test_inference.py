@@ -122,6 +122,52 @@ def test_decode_bytes_of_the_vllm_mixed_step() -> None:
     assert "prefill_tflops" not in m
 
 
+def test_graph_replays_sized_by_the_eager_warm_up_pass() -> None:
+    """Synthetic (tools/synthetic/roofline_sources.py): an eager pass of 9 `aten::linear` (2 layers of qkv, o, up,
+    down at hidden 1024, an 8000 x 1024 head), then 6 replays of their 9 GEMM kernels with neither shapes nor grid."""
+    m = analyzed(SAMPLES / "synthetic" / "graph_decode_warmup.synthetic.pt.trace.json.gz").metrics
+    weights = 2 * (3 + 1 + 4 + 4) * 1024 * 1024 + 8000 * 1024
+    assert (m["decode_passes"], m["decode_bytes_source"], m["decode_weight_bytes_per_pass"]) == \
+        (6, "eager_shapes", 2 * weights)
+
+
+@pytest.mark.parametrize("batch, experts_read, exact", [(1, 2, True), (3, 6, False)])
+def test_moe_decode_reads_the_routed_experts(batch: int, experts_read: int, exact: bool) -> None:
+    """Synthetic: 2 layers of `vllm::outplace_fused_experts` over 8 experts of w1 [1024, 1024] + w2 [1024, 512],
+    top-2: one token reads its 2 experts a layer; 3 tokens at most 6 (which ones the trace does not record)."""
+    result = analyzed(SAMPLES / "synthetic" / f"moe_decode_b{batch}.synthetic.pt.trace.json.gz")
+    m = result.metrics
+    dense = 2 * (3 * 1024 * 1024 + 1024 * 1024 + 8 * 1024) + 8000 * 1024
+    expert = 1024 * 1024 + 1024 * 512
+    assert m["decode_bytes_source"] == "operator_shapes"
+    assert m["decode_weight_bytes_per_pass"] == 2 * (dense + 2 * experts_read * expert)
+    moe = m["decode_moe"]
+    assert (moe["experts"], moe["top_k"], moe["tokens"], moe["experts_read_per_call"], moe["exact"]) == \
+        (8, 2, batch, experts_read, exact)
+    # prefill: each of its 16 x batch tokens multiplies by its 2 experts
+    per_token = 2 * (dense + 2 * 2 * expert)
+    prefill_ms = result.tables["inference_steps"][0]["gpu_ms"]
+    assert m["prefill_tflops"] == pytest.approx(per_token * 16 * batch / (prefill_ms / 1000) / 1e12, rel=1e-3)
+
+
+def test_moe_without_expert_shapes_leaves_the_bytes_unknown(tmp_path: Path) -> None:
+    """Synthetic: the same decode with vLLM's newer `vllm::moe_forward(hidden, router_logits, layer)`, whose inputs
+    hold no expert weights: no weight bytes, no MBU, the fused_moe kernels named."""
+    import gzip
+
+    with gzip.open(SAMPLES / "synthetic" / "moe_decode_b1.synthetic.pt.trace.json.gz", "rt") as f:
+        trace = json.load(f)
+    for event in trace["traceEvents"]:
+        if event["name"] == "vllm::outplace_fused_experts":
+            event.update(name="vllm::moe_forward", args={"Input Dims": [[1, 1024], [1, 8], []]})
+    path = tmp_path / "moe_forward.synthetic.pt.trace.json"
+    path.write_text(json.dumps(trace))
+    m = analyzed(path).metrics
+    assert m["decode_bytes_source"] is None and "decode_mbu_pct" not in m
+    assert m["decode_unsized_gemm_kernels"]["moe_kernels"] == 2 * 2  # 2 layers, 2 kernels a call
+    assert m["decode_moe"]["unsized_calls"] == 2
+
+
 def test_prefill_against_peak_flops() -> None:
     m = analyzed(shared_path(SGLANG)).metrics
     assert (m["device_name"], m["peak_tflops"], m["weight_element_bytes"]) == ("AMD Instinct MI300X", 1307, 2)

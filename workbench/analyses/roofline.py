@@ -87,6 +87,9 @@ GATED_ACTIVATION = re.compile(r"and_mul|swiglu|geglu", re.IGNORECASE)
 # grouped GEMMs of mixture-of-experts layers (vLLM/SGLang fused_moe, triton_kernels matmul_ogs, CK/aiter, CUTLASS)
 MOE_KERNEL = re.compile(r"fused_moe|moe_gemm|moe_align|matmul_ogs|grouped_gemm|group_gemm|ck_moe|fmoe|cutlass_moe|"
                         r"_grouped_mm|expert", re.IGNORECASE)
+# fused-experts operators whose inputs hold the experts' weights ([experts, rows, columns]) and the routing (top-k ids,
+# [tokens, k]): vLLM/SGLang `inplace_fused_experts` / `outplace_fused_experts` / `fused_moe`, aiter `fused_moe`
+MOE_OP = re.compile(r"fused_experts|fused_moe|moe_forward|_grouped_mm|grouped_gemm", re.IGNORECASE)
 # the element type of a paged KV cache: vLLM's cache write names an fp8 cache by its Fp8KVCacheDataType (0: as the model)
 KV_FP8 = re.compile(r"Fp8KVCacheDataType\)[1-9]|kv_cache_dtype\w*fp8", re.IGNORECASE)
 KV_WRITE = re.compile(r"reshape_and_cache|store_kvcache|concat_and_cache|append_paged", re.IGNORECASE)
@@ -198,7 +201,7 @@ def grid_weights(events: EventTable, kernels: np.ndarray) -> tuple[int, list[str
         if not is_gemm(name):
             continue
         tile, grid = GEMM_TILE.search(name), events.grid_of(i)
-        if tile is None or grid is None:
+        if tile is None or grid is None or MOE_KERNEL.search(name):  # a grouped GEMM's blocks tile tokens x experts
             unsized.append(name)
             continue
         gemms.append([i, math.prod(grid) * max(int(tile.group(1)), int(tile.group(2))), bool(SPLIT_K.search(name))])
@@ -223,6 +226,47 @@ def grid_weights(events: EventTable, kernels: np.ndarray) -> tuple[int, list[str
         elements += width * k
         previous = (width, k, here)
     return elements, []
+
+
+def pass_moe_weights(events: EventTable, start_us: float, end_us: float) -> tuple[int, int, dict[str, Any] | None]:
+    """(expert weight elements read, expert weights one token multiplies, what says so) of the fused-experts operators in one pass's span. A call's
+    experts are its inputs of shape [experts, rows, columns] (w1, w2); its routing the [tokens, k] input after
+    them (top-k ids, as many rows as the hidden states). One token reads exactly its k experts; T tokens read
+    between k and min(experts, T x k) of them, which one the trace does not record: the upper bound is counted and
+    marked inexact. A call without those inputs (routing by name only) is left unsized."""
+    host = events.category_mask(cat.HOST_OP_CATEGORIES) & events.name_mask(MOE_OP.search)
+    elements, per_token, calls, seen_end, rows = 0, 0, [], -np.inf, None
+    for i in np.flatnonzero(host & (events.ts >= start_us) & (events.ts < end_us)).tolist():
+        if events.ts[i] < seen_end:  # an inner implementation of a call already counted
+            continue
+        seen_end = events.end[i]
+        dims = events.dims_of_code(int(events.shapes[i]))
+        shapes = [d for d in dims if isinstance(d, list) and d and all(type(x) is int for x in d)]
+        experts = [d for d in shapes if len(d) == 3]
+        hidden = shapes[0] if shapes and len(shapes[0]) == 2 else None
+        count = experts[0][0] if experts and all(d[0] == experts[0][0] for d in experts) else 0
+        routing = next((d for d in shapes[shapes.index(experts[-1]) + 1:] if len(d) == 2 and hidden and d[0] == hidden[0]
+                        and d[1] < count), None) if count else None
+        if not count or routing is None:
+            calls.append(None)
+            continue
+        tokens, k = routing
+        read = k if tokens == 1 else min(count, tokens * k)
+        elements += read * sum(math.prod(d[1:]) for d in experts)
+        per_token += k * sum(math.prod(d[1:]) for d in experts)
+        calls.append((count, k, tokens, read))
+        rows = rows or (count, k, tokens, read)
+    if not calls:
+        return 0, 0, None
+    sized = [c for c in calls if c is not None]
+    summary = {"calls": len(calls), "unsized_calls": len(calls) - len(sized)}
+    if rows:
+        count, k, tokens, read = rows
+        summary.update({"experts": count, "top_k": k, "tokens": tokens, "experts_read_per_call": read,
+                        "exact": all(c[2] == 1 for c in sized),
+                        "routing": "one token reads its top-k experts" if tokens == 1 else
+                        "not recorded: the upper bound min(experts, tokens x top_k) is counted"})
+    return elements, per_token, summary
 
 
 def pass_low_bit_weights(events: EventTable, start_us: float, end_us: float) -> tuple[int, float]:
@@ -315,6 +359,9 @@ def roofline_metrics(trace: Trace, kinds: np.ndarray, passes: Passes, bounds: np
         out.update({"decode_bytes_source": source, "decode_kv_bytes_source": kv_source})
         if unsized:
             out["decode_unsized_gemm_kernels"] = _unsized_summary(unsized)
+        moe = pass_moe_weights(events, float(passes.start_us[k]), float(bounds[k]))[2]
+        if moe:
+            out["decode_moe"] = moe
         if source is not None:
             out.update(decode_roofline(weights * width + low_bit, kv, tokens,
                                        ms_per_pass if phase[k] == "decode" else None, peak_gbps))
@@ -328,8 +375,9 @@ def roofline_metrics(trace: Trace, kinds: np.ndarray, passes: Passes, bounds: np
         if (replayed & (of_pass == k) & events.name_mask(GEMM_KERNEL.search)[gpu]).any():
             flops = 0.0  # GEMMs inside graphs: the operators' shapes hold only part of the FLOPs
             break
-        per_token = pass_weights(events, float(passes.start_us[k]), float(bounds[k]))[1] + \
-            2 * pass_low_bit_weights(events, float(passes.start_us[k]), float(bounds[k]))[0]
+        start, end = float(passes.start_us[k]), float(bounds[k])
+        per_token = pass_weights(events, start, end)[1] + 2 * pass_low_bit_weights(events, start, end)[0] + \
+            2 * pass_moe_weights(events, start, end)[1]
         flops += per_token * max(int(passes.prefill_tokens[k] + passes.decode_tokens[k]), 0)
     out.update(prefill_roofline(flops, float(gpu_us[prefill].sum()) / US_PER_MS if prefill else None, peak_tflops))
     return out
@@ -337,21 +385,30 @@ def roofline_metrics(trace: Trace, kinds: np.ndarray, passes: Passes, bounds: np
 
 def _decode_weights(events: EventTable, passes: Passes, bounds: np.ndarray, k: int, kernels: np.ndarray,
                     graph_kernels: np.ndarray) -> tuple[int, float, str | None, list[str]]:
-    """(weight elements, low-bit weight bytes, source, GEMM kernels left unsized) of pass `k`."""
+    """(weight elements, low-bit weight bytes, source, GEMM kernels left unsized) of pass `k`; no source where
+    any GEMM, or any expert a token reads, cannot be sized."""
     start, end = float(passes.start_us[k]), float(bounds[k])
-    weights, _ = pass_weights(events, start, end)
-    low_bit = pass_low_bit_weights(events, start, end)[1]
+    experts, _, moe = pass_moe_weights(events, start, end)
+    names = [events.names[events.name[i]] for i in kernels.tolist()]
+    moe_kernels = [n for n in names if MOE_KERNEL.search(n)]
+    moe_unknown = [] if experts and not moe["unsized_calls"] else \
+        moe_kernels or (["fused-experts operator without expert shapes or routing"] if moe else [])
     graph_gemms = [i for i in graph_kernels.tolist() if is_gemm(events.names[events.name[i]])]
     if not graph_gemms:
+        if moe_unknown:
+            return 0, 0.0, None, moe_unknown
+        weights = pass_weights(events, start, end)[0] + experts
+        low_bit = pass_low_bit_weights(events, start, end)[1]
         return weights, low_bit, "operator_shapes" if weights or low_bit else None, []
+    grid, unsized = grid_weights(events, kernels)
+    if moe_unknown:
+        return 0, 0.0, None, unsized or moe_unknown
     eager = eager_weights(events, float(events.ts[passes.event].min()), len(graph_gemms)) if passes.source == "graph_replay" else 0
     if eager:
         return eager, 0.0, "eager_shapes", []
-    grid, unsized = grid_weights(events, kernels)
     if grid:
         return grid, 0.0, "kernel_grid", []
-    prefill = [j for j, p in enumerate(passes.phase) if p == "prefill"]
-    for j in prefill:
+    for j in (j for j, p in enumerate(passes.phase) if p == "prefill"):
         elements = pass_weights(events, float(passes.start_us[j]), float(bounds[j]))[0]
         if elements:
             return elements, 0.0, "prefill_shapes", []

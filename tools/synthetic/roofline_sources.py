@@ -1,0 +1,96 @@
+"""Write sample_traces/synthetic/{graph_decode_warmup,moe_decode_b1,moe_decode_b3}.synthetic.pt.trace.json.gz.
+
+SYNTHETIC: no real trace here holds the eager warm-up before a CUDA graph's replays (`infer_graph` starts
+profiling after capture) or a mixture-of-experts decode with its fused-experts operator's shapes (vLLM's gpt-oss
+step runs its experts inside piecewise graphs), so these are Kineto traces written by hand in torch.profiler's
+layout on an "NVIDIA H100 80GB HBM3", bf16 (`__nv_bfloat16` kernels), a model of 2 layers of hidden 1024:
+- graph_decode_warmup: one eager warm-up pass (qkv 3072 x 1024, o 1024 x 1024, up 4096 x 1024, down 1024 x 4096
+  per layer, head 8000 x 1024: `aten::linear` with shapes, one GEMM kernel each), then 6 `cudaGraphLaunch`
+  replays of the same 9 GEMM kernels, with no shapes and no grid, 100 µs apart;
+- moe_decode_b1 / moe_decode_b3: a 16-token prefill then 8 decode passes of batch 1 (or 3), each layer qkv, o,
+  an 8-expert router and `vllm::outplace_fused_experts(hidden [T, 1024], w1 [8, 1024, 1024], w2 [8, 1024, 512],
+  topk_weights [T, 2], topk_ids [T, 2])` launching a `fused_moe_kernel`, 200 µs a pass.
+Run: python tools/synthetic/roofline_sources.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tools.synthetic.memory_bound_decode import op, write
+
+OUT = Path(__file__).resolve().parents[2] / "sample_traces" / "synthetic"
+HIDDEN, VOCAB, EXPERTS, TOP_K = 1024, 8000, 8, 2
+DENSE = [[3 * HIDDEN, HIDDEN], [HIDDEN, HIDDEN], [4 * HIDDEN, HIDDEN], [HIDDEN, 4 * HIDDEN]] * 2 + [[VOCAB, HIDDEN]]
+GEMM = "void gemv2T_kernel_val<int, int, __nv_bfloat16, __nv_bfloat16, float, 128, 16, 4, 4, false, false>"
+MOE = "fused_moe_kernel"
+
+
+class Trace:
+    """Events in time order, each launch tied to its kernel by a correlation id."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+        self.correlation = 1
+        self.gpu_free = 0.0
+
+    def launch(self, ts: float, kernel: str, api: str = "cudaLaunchKernel", kernels: int = 1) -> None:
+        self.events.append({"ph": "X", "cat": "cuda_runtime", "name": api, "pid": 1, "tid": 1, "ts": ts, "dur": 4.0,
+                            "args": {"correlation": self.correlation}})
+        for _ in range(kernels):
+            start = max(self.gpu_free, ts + 5)
+            self.events.append({"ph": "X", "cat": "kernel", "name": kernel, "pid": 0, "tid": 7, "ts": start,
+                                "dur": 3.0, "args": {"device": 0, "stream": 7, "correlation": self.correlation}})
+            self.gpu_free = start + 3.0
+        self.correlation += 1
+
+    def linear(self, ts: float, tokens: int, weight: list[int]) -> None:
+        self.events.append(op("aten::linear", ts, 8.0, [[1, tokens, weight[1]], weight, []]))
+        self.launch(ts + 1, GEMM)
+
+
+def graph_decode_warmup() -> list[dict]:
+    trace = Trace()
+    for j, weight in enumerate(DENSE):
+        trace.linear(1000.0 + 10 * j, 1, weight)
+    for r in range(6):
+        ts = 2000.0 + 100 * r
+        trace.events.append({"ph": "X", "cat": "cuda_runtime", "name": "cudaGraphLaunch", "pid": 1, "tid": 1,
+                             "ts": ts, "dur": 6.0, "args": {"correlation": trace.correlation}})
+        for _ in DENSE:
+            start = max(trace.gpu_free, ts + 8)
+            trace.events.append({"ph": "X", "cat": "kernel", "name": GEMM, "pid": 0, "tid": 7, "ts": start,
+                                 "dur": 3.0, "args": {"device": 0, "stream": 7, "correlation": trace.correlation}})
+            trace.gpu_free = start + 3.0
+        trace.correlation += 1
+    return trace.events
+
+
+def moe_decode(batch: int) -> list[dict]:
+    trace = Trace()
+    for k in range(9):
+        tokens, start = (16, 1000.0) if k == 0 else (1, 1000.0 + 200 * k)
+        rows = batch * tokens
+        trace.events.append(op("aten::embedding", start, 4.0, [[VOCAB, HIDDEN], [batch, tokens], [], [], []]))
+        ts = start + 10
+        for _ in range(2):
+            for weight in ([3 * HIDDEN, HIDDEN], [HIDDEN, HIDDEN], [EXPERTS, HIDDEN]):
+                trace.linear(ts, tokens, weight)
+                ts += 10
+            trace.events.append(op("vllm::outplace_fused_experts", ts, 20.0, [
+                [rows, HIDDEN], [EXPERTS, 2 * 512, HIDDEN], [EXPERTS, HIDDEN, 512], [rows, TOP_K], [rows, TOP_K],
+                [], [], []]))
+            trace.launch(ts + 2, MOE, kernels=2)
+            ts += 25
+        trace.linear(ts, tokens, [VOCAB, HIDDEN])
+    return trace.events
+
+
+def main() -> None:
+    write(OUT / "graph_decode_warmup.synthetic.pt.trace.json.gz", graph_decode_warmup())
+    for batch in (1, 3):
+        write(OUT / f"moe_decode_b{batch}.synthetic.pt.trace.json.gz", moe_decode(batch))
+
+
+if __name__ == "__main__":
+    main()
