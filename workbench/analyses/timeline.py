@@ -47,6 +47,7 @@ WINDOW_LINKED = 0.75  # ... of which at most this share kernels and runtime call
 WINDOW_NAME_CHARS = 96  # its names and shapes cut in the middle to this length (hover labels show 90)
 WINDOW_BYTES = 384 << 10  # and its rows at most this many bytes of compact JSON (fewer events until they fit)
 MIN_WINDOW_EVENTS = 100
+Lanes = tuple[np.ndarray, np.ndarray, list[str]]  # per event its lane and category, the lane labels (`timeline_lanes`)
 
 
 def trace_origin_us(trace: Trace) -> float:
@@ -56,16 +57,17 @@ def trace_origin_us(trace: Trace) -> float:
 
 def timeline_tables(trace: Trace, start_ms: float | None = None, end_ms: float | None = None,
                     origin_us: float | None = None, max_rects: int = MAX_RECTS,
-                    max_events: int = 0) -> dict[str, list[dict[str, Any]]]:
+                    max_events: int = 0, lanes: Lanes | None = None) -> dict[str, list[dict[str, Any]]]:
     """`timeline` (zoomed out) or `timeline_events` (zoomed in), and `timeline_steps`, when not empty.
 
     Times are ms from `origin_us` (the trace's first event by default); with `start_ms`/`end_ms`,
     only that window, cut to it. Events are drawn one by one when at most `max_events` are to be drawn.
+    `lanes`: the trace's `timeline_lanes`, where the caller has them.
     """
     events = trace.events
     origin = trace_origin_us(trace) if origin_us is None else origin_us
     first = trace_origin_us(trace)
-    lane, category, labels = _lanes_and_categories(trace)
+    lane, category, labels = lanes or timeline_lanes(trace)
     lo = origin + start_ms * 1000.0 if start_ms is not None else first
     hi = origin + end_ms * 1000.0 if end_ms is not None else float(events.end.max(initial=first))
     starts, ends = np.maximum(events.ts, lo), np.minimum(events.end, hi)
@@ -86,8 +88,8 @@ def timeline_tables(trace: Trace, start_ms: float | None = None, end_ms: float |
     return {name: table for name, table in tables.items() if table}
 
 
-def report_window(trace: Trace, max_events: int = WINDOW_EVENTS,
-                  max_bytes: int = WINDOW_BYTES) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+def report_window(trace: Trace, max_events: int = WINDOW_EVENTS, max_bytes: int = WINDOW_BYTES,
+                  lanes: Lanes | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
     """The window the report shows zoomed in (its description, and its `timeline_events` rows), or None.
 
     The step of median duration, else from the first GPU event (the first event without one), cut short
@@ -98,7 +100,8 @@ def report_window(trace: Trace, max_events: int = WINDOW_EVENTS,
     if not len(events):
         return None
     origin = trace_origin_us(trace)
-    lane, category, _ = _lanes_and_categories(trace)
+    lanes = lanes or timeline_lanes(trace)
+    lane, category, _ = lanes
     steps = np.flatnonzero(step_mask(events))
     if len(steps):
         step = steps[np.argsort(events.dur[steps], kind="stable")[(len(steps) - 1) // 2]]
@@ -110,8 +113,8 @@ def report_window(trace: Trace, max_events: int = WINDOW_EVENTS,
         hi, label = float(events.end.max()), "from the first GPU event" if gpu.any() else "from the first event"
     while True:
         end = _window_end(events, lane, category, lo, hi, int(max_events * WINDOW_LINKED))
-        rows = timeline_tables(trace, (lo - origin) / 1000.0, (end - origin) / 1000.0, max_events=max_events
-                               ).get("timeline_events", [])
+        rows = timeline_tables(trace, (lo - origin) / 1000.0, (end - origin) / 1000.0, max_events=max_events,
+                               lanes=lanes).get("timeline_events", [])
         for row in rows:  # as the report writes them: names cut, times to 0.1 µs
             row.update({key: shorten(row[key], WINDOW_NAME_CHARS) for key in ("name", "shapes", "link_name")
                         if row[key] is not None})
@@ -192,13 +195,14 @@ def _collective_anchors(calls: list[Collectives]) -> tuple[list[float] | None, s
     return anchors, f"the start of the first {kind}"
 
 
-def _lanes_and_categories(trace: Trace) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def timeline_lanes(trace: Trace, kinds: np.ndarray | None = None) -> Lanes:
     """Per event: its lane (-1 when not drawn) and category index into `CATEGORY_NAMES`; the lane labels.
 
     Lanes are the GPU streams (by device and stream), then the CPU threads (by process and thread).
+    `kinds`: the events' `categories.gpu_kinds`, where the caller has them.
     """
     events = trace.events
-    kinds = cat.gpu_kinds(events)
+    kinds = cat.gpu_kinds(events) if kinds is None else kinds
     gpu = kinds != cat.NOT_GPU
     host = cat.host_mask(events) & ~gpu
     category = np.where(gpu, kinds, _HOST_BASE + HOST_CATEGORIES.index("operator")).astype(np.int64)

@@ -15,7 +15,7 @@ from workbench.analyses.kernels import kernel_table
 from workbench.analyses.launch import launch_metrics
 from workbench.analyses.operators import operator_table
 from workbench.analyses.steps import step_metrics
-from workbench.analyses.timeline import report_window, timeline_tables
+from workbench.analyses.timeline import report_window, timeline_lanes, timeline_tables
 from workbench.analyses.trace_memory import trace_memory_curve, trace_memory_metrics
 from workbench.models.trace import Trace
 
@@ -62,9 +62,10 @@ def summarize_trace(trace: Trace, top: int = 50) -> TraceSummary:
     metrics.update(inference)
     if steps_table:
         tables["inference_steps"] = steps_table
-    tables.update(timeline_tables(trace))
+    lanes = timeline_lanes(trace, kinds)  # computed once for the zoomed-out timeline and the report's window
+    tables.update(timeline_tables(trace, lanes=lanes))
     meta = trace_meta(trace)
-    window = report_window(trace)
+    window = report_window(trace, lanes=lanes)
     if window:
         meta["timeline_window"], tables["timeline_window"] = window
     return TraceSummary(metrics=metrics, tables=tables, meta=meta, warnings=_left_out(trace) + warnings)
