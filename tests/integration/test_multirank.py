@@ -295,3 +295,21 @@ def test_with_traces_kept_the_ranks_a_finding_cites_are_detailed_when_the_rules_
              for side in ("median_rank", "worst_rank")}
     assert cited == {0, 1} and set(job.meta["detailed_ranks"]) == cited
     assert all(r.to_json()["tables"]["kernels"] for r in job.ranks)
+
+
+def test_a_large_jobs_timelines_wait_on_disk_until_its_detailed_ranks_are_chosen(monkeypatch):
+    """Beyond DETAILED_RANKS ranks each rank's timelines are packed and spilled to a temporary file as it arrives;
+    the detailed ranks read theirs back whole."""
+    from workbench.inputs import analyzed, kineto
+
+    spilled = []
+    monkeypatch.setattr(kineto, "DETAILED_RANKS", 1)
+    monkeypatch.setattr(analyzed.Spill, "put", lambda self, data, put=analyzed.Spill.put: spilled.append(len(data))
+                        or put(self, data))
+    (job,) = analyze_path(RANKS, AnalyzeOptions())
+    (whole,) = analyze_path(RANKS, AnalyzeOptions(keep_traces=True))  # nothing packed
+    assert len(spilled) == 2 and all(spilled)
+    for rank, kept in zip(job.ranks, whole.ranks):
+        assert rank.packed is None
+        if rank.detailed:
+            assert rank.tables["timeline"] == kept.tables["timeline"] and rank.tables["timeline"]

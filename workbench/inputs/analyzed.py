@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 import zlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
 
@@ -16,6 +17,38 @@ if TYPE_CHECKING:
 
 
 UNDETAILED_META_LEFT_OUT = {"devices", "world_size", "backend", "timeline_origin_us", "timeline_aligned_on"}
+
+
+@dataclass(frozen=True)
+class Spilled:
+    """Bytes set aside in a `Spill` file."""
+
+    file: IO[bytes]
+    at: int
+    size: int
+
+    def read(self) -> bytes:
+        self.file.seek(self.at)
+        return self.file.read(self.size)
+
+
+class Spill:
+    """An unnamed temporary file for bytes read back on demand (a large job's packed timelines, until its detailed
+    ranks are chosen): the coordinator's memory does not hold them. Deleted when no `Spilled` refers to it."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()
+
+    def put(self, data: bytes) -> Spilled:
+        at = self._file.seek(0, 2)
+        self._file.write(data)
+        return Spilled(self._file, at, len(data))
+
+    def keep(self, result: Any) -> Any:
+        """A runner's result as the coordinator keeps it: a rank's packed tables in this file."""
+        if isinstance(result, RankResult) and isinstance(result.packed, bytes):
+            result.packed = self.put(result.packed)
+        return result
 
 
 @dataclass
@@ -41,7 +74,7 @@ class RankResult:
     first_us: float = 0.0  # the trace's first event (`timeline.trace_origin_us`)
     findings: list[Finding] | None = field(default=None, repr=False)  # None while the trace is kept
     warnings: list[str] = field(default_factory=list)
-    packed: bytes | None = field(default=None, repr=False)  # tables set aside by `pack` (compressed JSON)
+    packed: bytes | Spilled | None = field(default=None, repr=False)  # tables set aside by `pack` (compressed JSON)
     detailed: bool = True  # its tables go into the report (a large job's report details a few ranks)
 
     def pack(self, names: tuple[str, ...]) -> None:
@@ -51,7 +84,8 @@ class RankResult:
 
     def unpack(self) -> None:
         if self.packed is not None:
-            self.tables.update(msgspec.json.decode(zlib.decompress(self.packed)))
+            data = self.packed.read() if isinstance(self.packed, Spilled) else self.packed
+            self.tables.update(msgspec.json.decode(zlib.decompress(data)))
             self.packed = None
 
     def to_json(self) -> dict[str, Any]:

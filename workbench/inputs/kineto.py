@@ -15,7 +15,7 @@ from workbench.analyses.stragglers import host_compute_us, input_us, job_summary
 from workbench.analyses.timeline import rank_origins, shift_timeline, step_starts, trace_origin_us
 from workbench.analyses.trace_summary import summarize_trace
 from workbench.errors import WorkbenchError
-from workbench.inputs.analyzed import AnalyzedInput, RankResult
+from workbench.inputs.analyzed import AnalyzedInput, RankResult, Spill
 from workbench.inputs.rank_runner import RankFailure
 from workbench.inputs.registry import AnalyzeOptions, InputKind, register_kind
 from workbench.loaders.files import Progress, rank_in_name
@@ -50,7 +50,7 @@ def analyze_trace_files(folder: Path, files: list[Path], options: AnalyzeOptions
     pack = len(files) > DETAILED_RANKS and not options.keep_traces
     task = partial(summarize_rank, top=options.top, keep_trace=options.keep_traces,
                    pack=TIMELINE_TABLES if pack else ())
-    results = options.runner.map(task, files, options.progress)
+    results = options.runner.map(task, files, options.progress, Spill().keep if pack else None)
     failed = [r for r in results if isinstance(r, RankFailure)]
     ranks = [r for r in results if isinstance(r, RankResult)]
     if len(failed) * 2 > len(results):

@@ -55,6 +55,7 @@ class RankFailure:
 
 Task = Callable[[Path, Progress], Any]  # a file's analysis, told how far it has read
 ProgressFor = Callable[[str], Progress]
+Keep = Callable[[Any], Any]  # what the coordinator keeps of a result, as it arrives (None: all of it)
 
 
 def _silent(fraction: float) -> None:
@@ -77,8 +78,14 @@ class SharedStrings:
     """One copy of each string among the results of a map: the ranks of a job name the same kernels, operators,
     metrics and fixes, and each result unpickled (or parsed) apart has its own copies."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: Keep | None = None) -> None:
         self._strings: dict[str, str] = {}
+        self._keep = keep
+
+    def kept(self, result: Any) -> Any:
+        """A result as the coordinator keeps it: its strings shared, then what `keep` keeps of it."""
+        result = self.share(result)
+        return self._keep(result) if self._keep else result
 
     def share(self, value: Any) -> Any:
         """`value` with its strings (in dicts, lists, tuples, object arrays and dataclasses) replaced by the shared
@@ -98,9 +105,9 @@ class SharedStrings:
 
 
 class RankRunner(Protocol):
-    def map(self, task: Task, paths: list[Path], progress: ProgressFor) -> list[Any]:
-        """`run_task(task, path)` for each path, in the order given, their strings shared (`SharedStrings`) as
-        they arrive; `progress(file name)` where the files are read in this process."""
+    def map(self, task: Task, paths: list[Path], progress: ProgressFor, keep: Keep | None = None) -> list[Any]:
+        """`run_task(task, path)` for each path, in the order given, as `SharedStrings.kept` keeps it when it
+        arrives; `progress(file name)` where the files are read in this process."""
 
 
 class InProcess:
@@ -109,11 +116,11 @@ class InProcess:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
 
-    def map(self, task: Task, paths: list[Path], progress: ProgressFor) -> list[Any]:
-        done, strings = RankProgress(len(paths), self.stream), SharedStrings()
+    def map(self, task: Task, paths: list[Path], progress: ProgressFor, keep: Keep | None = None) -> list[Any]:
+        done, strings = RankProgress(len(paths), self.stream), SharedStrings(keep)
         results = []
         for path in paths:
-            results.append(strings.share(run_task(task, str(path), progress(path.name))))
+            results.append(strings.kept(run_task(task, str(path), progress(path.name))))
             done.done(results[-1])
         return results
 
@@ -133,18 +140,18 @@ class DaskRunner:
         self._client: Any = None
         self._cluster: Any = None
 
-    def map(self, task: Task, paths: list[Path], progress: ProgressFor) -> list[Any]:
+    def map(self, task: Task, paths: list[Path], progress: ProgressFor, keep: Keep | None = None) -> list[Any]:
         from distributed import as_completed
 
         if self._small(paths):
-            return InProcess(self.stream).map(task, paths, progress)
+            return InProcess(self.stream).map(task, paths, progress, keep)
         client = self._connect()
         futures = client.map(run_task, [task] * len(paths), [str(p) for p in paths], pure=False)
         order = {f.key: i for i, f in enumerate(futures)}
-        done, strings = RankProgress(len(paths), self.stream, _dashboard(client)), SharedStrings()
+        done, strings = RankProgress(len(paths), self.stream, _dashboard(client)), SharedStrings(keep)
         results: list[Any] = [None] * len(paths)
         for future, result in as_completed(futures, with_results=True):  # each result fetched once, then
-            results[order[future.key]] = strings.share(result)  # forgotten by the workers
+            results[order[future.key]] = strings.kept(result)  # forgotten by the workers
             future.release()
             done.done(result)
         return results
