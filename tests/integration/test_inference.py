@@ -168,6 +168,27 @@ def test_moe_without_expert_shapes_leaves_the_bytes_unknown(tmp_path: Path) -> N
     assert m["decode_moe"]["unsized_calls"] == 2
 
 
+def test_a_custom_gemm_op_leaves_the_bytes_unknown(tmp_path: Path) -> None:
+    """Synthetic memory_bound_decode with its head's `aten::linear` renamed to a custom `mylib::lm_head` (linked to
+    its kernel by External id): the GEMV it launches reads weights no shape shows, so no bytes are claimed."""
+    import gzip
+
+    with gzip.open(SAMPLES / "synthetic" / "memory_bound_decode.synthetic.pt.trace.json.gz", "rt") as f:
+        trace = json.load(f)
+    events = trace["traceEvents"]
+    for op, launch in zip(events, events[1:]):
+        if op["name"] == "aten::linear" and launch["name"] == "cudaLaunchKernel":
+            op["args"]["External id"] = launch["args"]["External id"] = launch["args"]["correlation"]
+            if op["args"]["Input Dims"][1] == [32000, 4096]:
+                op["name"] = "mylib::lm_head"
+    path = tmp_path / "custom_gemm.synthetic.pt.trace.json"
+    path.write_text(json.dumps(trace))
+    m = analyzed(path).metrics
+    assert m["decode_bytes_source"] is None and "decode_mbu_pct" not in m
+    (row,) = m["decode_unsized_gemm_kernels"]["names"]
+    assert row["count"] == 1 and row["name"].endswith("(launched by mylib::lm_head)")
+
+
 def test_prefill_against_peak_flops() -> None:
     m = analyzed(shared_path(SGLANG)).metrics
     assert (m["device_name"], m["peak_tflops"], m["weight_element_bytes"]) == ("AMD Instinct MI300X", 1307, 2)

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from workbench.analyses import categories as cat
-from workbench.models.trace import EventTable, Trace
+from workbench.analyses.operators import kernel_launchers
+from workbench.models.trace import MISSING, EventTable, Trace
 from workbench.units import US_PER_MS
 
 if TYPE_CHECKING:
@@ -90,6 +91,8 @@ MOE_KERNEL = re.compile(r"fused_moe|moe_gemm|moe_align|matmul_ogs|grouped_gemm|g
 # fused-experts operators whose inputs hold the experts' weights ([experts, rows, columns]) and the routing (top-k ids,
 # [tokens, k]): vLLM/SGLang `inplace_fused_experts` / `outplace_fused_experts` / `fused_moe`, aiter `fused_moe`
 MOE_OP = re.compile(r"fused_experts|fused_moe|moe_forward|_grouped_mm|grouped_gemm", re.IGNORECASE)
+# GEMMs of activations by activations (attention scores and outputs): no weights to read
+ACTIVATION_GEMM_OP = re.compile(r"^aten::(bmm|baddbmm|_?scaled_dot_product|_flash_attention|_efficient_attention|einsum)")
 # the element type of a paged KV cache: vLLM's cache write names an fp8 cache by its Fp8KVCacheDataType (0: as the model)
 KV_FP8 = re.compile(r"Fp8KVCacheDataType\)[1-9]|kv_cache_dtype\w*fp8", re.IGNORECASE)
 KV_WRITE = re.compile(r"reshape_and_cache|store_kvcache|concat_and_cache|append_paged", re.IGNORECASE)
@@ -353,7 +356,7 @@ def roofline_metrics(trace: Trace, kinds: np.ndarray, passes: Passes, bounds: np
         kernels = gpu[(of_pass == k) & (kinds[gpu] == cat.COMPUTE)]
         kernels = kernels[np.argsort(events.ts[kernels], kind="stable")]
         graph_kernels = gpu[(of_pass == k) & replayed & (kinds[gpu] == cat.COMPUTE)]
-        weights, low_bit, source, unsized = _decode_weights(events, passes, bounds, k, kernels, graph_kernels)
+        weights, low_bit, source, unsized = _decode_weights(events, kinds, passes, bounds, k, kernels, graph_kernels)
         kv, kv_source = _decode_kv_bytes(events, kinds, passes, bounds, k, concat, width)
         tokens = int(passes.decode_tokens[k]) if passes.decode_tokens[k] > 0 else None
         out.update({"decode_bytes_source": source, "decode_kv_bytes_source": kv_source})
@@ -383,8 +386,8 @@ def roofline_metrics(trace: Trace, kinds: np.ndarray, passes: Passes, bounds: np
     return out
 
 
-def _decode_weights(events: EventTable, passes: Passes, bounds: np.ndarray, k: int, kernels: np.ndarray,
-                    graph_kernels: np.ndarray) -> tuple[int, float, str | None, list[str]]:
+def _decode_weights(events: EventTable, kinds: np.ndarray, passes: Passes, bounds: np.ndarray, k: int,
+                    kernels: np.ndarray, graph_kernels: np.ndarray) -> tuple[int, float, str | None, list[str]]:
     """(weight elements, low-bit weight bytes, source, GEMM kernels left unsized) of pass `k`; no source where
     any GEMM, or any expert a token reads, cannot be sized."""
     start, end = float(passes.start_us[k]), float(bounds[k])
@@ -395,8 +398,9 @@ def _decode_weights(events: EventTable, passes: Passes, bounds: np.ndarray, k: i
         moe_kernels or (["fused-experts operator without expert shapes or routing"] if moe else [])
     graph_gemms = [i for i in graph_kernels.tolist() if is_gemm(events.names[events.name[i]])]
     if not graph_gemms:
-        if moe_unknown:
-            return 0, 0.0, None, moe_unknown
+        custom = custom_gemms(events, kinds, kernels)
+        if moe_unknown or custom:
+            return 0, 0.0, None, moe_unknown + custom
         weights = pass_weights(events, start, end)[0] + experts
         low_bit = pass_low_bit_weights(events, start, end)[1]
         return weights, low_bit, "operator_shapes" if weights or low_bit else None, []
@@ -415,13 +419,39 @@ def _decode_weights(events: EventTable, passes: Passes, bounds: np.ndarray, k: i
     return 0, 0.0, None, unsized
 
 
+def custom_gemms(events: EventTable, kinds: np.ndarray, kernels: np.ndarray) -> list[str]:
+    """GEMM kernels among `kernels` that neither a weight operator (`WEIGHT_OPS`, `LOW_BIT_OPS`, fused experts) nor an
+    activation GEMM (bmm, attention) launched or encloses: a custom op's weights the shapes do not show, each named
+    `kernel (launched by op)`."""
+    gemm = np.array([is_gemm(events.names[events.name[i]]) and not MOE_KERNEL.search(events.names[events.name[i]])
+                     for i in kernels.tolist()], dtype=bool)
+    if not gemm.any():
+        return []
+    ops = events.category_mask(cat.HOST_OP_CATEGORIES)
+    gpu, launcher = kernel_launchers(events, kinds, ops)
+    by_kernel = dict(zip(gpu.tolist(), launcher.tolist()))
+    known = ops & events.name_mask(lambda n: n in WEIGHT_OPS or n in LOW_BIT_OPS or bool(MOE_OP.search(n))
+                                   or bool(ACTIVATION_GEMM_OP.match(n)))
+    out = []
+    for i in kernels[gemm].tolist():
+        op = by_kernel.get(i, MISSING)
+        if op == MISSING:
+            continue  # launched outside any recorded operator: nothing to say which
+        around = np.flatnonzero(known & (events.ts <= events.ts[op]) & (events.end >= events.end[op])
+                                & (events.tid == events.tid[op]) & (events.pid == events.pid[op]))
+        if not len(around):
+            out.append(f"{events.names[events.name[i]][:80]} (launched by {events.names[events.name[op]]})")
+    return out
+
+
 def _unsized_summary(names: list[str]) -> dict[str, Any]:
     """The GEMM kernels whose weights the trace does not size: how many, how many are MoE grouped GEMMs (whose
     routing, the experts each token reads, no kernel records), the names by count."""
     counts = Counter(names)
     return {"kernels": len(names), "moe_kernels": sum(n for name, n in counts.items() if MOE_KERNEL.search(name)),
             "names": [{"name": name[:120], "count": n} for name, n in counts.most_common(8)],
-            "why": "graph-replayed kernels record no shapes and these no launch grid; MoE routing is not recorded"}
+            "why": "no shape in the trace sizes their weights: graph-replayed kernels without a launch grid, MoE "
+                   "grouped GEMMs without expert shapes or routing, custom operators"}
 
 
 def _decode_kv_bytes(events: EventTable, kinds: np.ndarray, passes: Passes, bounds: np.ndarray, k: int,
