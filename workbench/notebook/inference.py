@@ -22,8 +22,9 @@ MODEL_STEPS = [Column("model", "Model"), Column("past_tokens", "Cached"), Column
 FACTS = ("inference_engine", "prefill_passes", "prefill_tokens", "decode_passes", "mixed_passes", "decode_tokens",
          "verify_passes", "draft_passes", "speculative_method", "speculative_proposed_tokens",
          "speculative_accepted_tokens", "speculative_acceptance_pct", "draft_share_pct", "quantized_gemm",
-         "decode_ms_per_pass", "decode_tokens_per_s", "decode_tokens_per_s_ceiling", "decode_bytes_per_pass",
-         "decode_mbu_pct", "prefill_mfu_pct", "cuda_graph_replays", "kv_cache", "attention_backend")
+         "decode_ms_per_pass", "decode_tokens_per_s", "decode_tokens_per_s_ceiling", "decode_passes_per_s_ceiling",
+         "decode_bytes_per_pass", "decode_bytes_source", "decode_kv_bytes_source", "decode_mbu_pct", "prefill_mfu_pct",
+         "cuda_graph_replays", "kv_cache", "attention_backend")
 
 
 def parts(data: DashboardData) -> list[Part]:
