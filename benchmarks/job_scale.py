@@ -19,7 +19,6 @@ import argparse
 import gzip
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -49,24 +48,26 @@ def build_job(trace: Path, ranks: int, folder: Path) -> Path:
 
 
 def run_analyze(folder: Path, workers: int, report: Path) -> dict[str, float]:
-    """`workbench analyze` on the job: wall and CPU seconds (the command and its workers), peak RSS (MiB) of the
-    command and of its largest child."""
+    """`workbench analyze` on the job: wall and CPU seconds (the command and its workers, user + system, sampled),
+    peak RSS (MiB) of the command and of its largest child."""
     command = [sys.executable, "-m", "workbench", "analyze", str(folder), "--workers", str(workers),
                "--format", "json", "-o", str(report)]
-    start, used = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
     proc = psutil.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     coordinator = worker = 0
-    while proc.poll() is None:
+    cpu_of: dict[int, float] = {}  # each process's own CPU seconds, last seen (a fork server's workers are not
+    while proc.poll() is None:    # the command's children: their time never reaches its rusage)
         try:
             coordinator = max(coordinator, proc.memory_info().rss)
+            cpu_of[proc.pid] = sum(proc.cpu_times()[:2])
             for child in proc.children(recursive=True):
                 worker = max(worker, child.memory_info().rss)
+                cpu_of[child.pid] = sum(child.cpu_times()[:2])
         except psutil.Error:
             pass
         time.sleep(POLL_S)
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers are the command's children, reaped by it
-    cpu = after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime
+    cpu = sum(cpu_of.values())  # to the last poll: up to POLL_S short of each process's end
     if proc.returncode != 0:
         raise SystemExit(f"analyze failed (exit {proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
     return {"wall_s": wall, "cpu_s": cpu, "coordinator_mib": coordinator / 2**20, "worker_mib": worker / 2**20,
