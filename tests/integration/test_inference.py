@@ -124,11 +124,13 @@ def test_decode_bytes_of_the_vllm_mixed_step() -> None:
 
 def test_graph_replays_sized_by_the_eager_warm_up_pass() -> None:
     """Synthetic (tools/synthetic/roofline_sources.py): an eager pass of 9 `aten::linear` (2 layers of qkv, o, up,
-    down at hidden 1024, an 8000 x 1024 head), then 6 replays of their 9 GEMM kernels with neither shapes nor grid."""
+    down at hidden 1024, an 8000 x 1024 head) and 2 SDPA calls over a static cache [1, 16, 512, 64], then 6 replays
+    of their 11 kernels with neither shapes nor grid."""
     m = analyzed(SAMPLES / "synthetic" / "graph_decode_warmup.synthetic.pt.trace.json.gz").metrics
     weights = 2 * (3 + 1 + 4 + 4) * 1024 * 1024 + 8000 * 1024
     assert (m["decode_passes"], m["decode_bytes_source"], m["decode_weight_bytes_per_pass"]) == \
         (6, "eager_shapes", 2 * weights)
+    assert (m["decode_kv_bytes_source"], m["decode_kv_bytes_per_pass"]) == ("eager_sdpa_shapes", 2 * 2 * 16 * 512 * 64 * 2)
 
 
 @pytest.mark.parametrize("batch, experts_read, exact", [(1, 2, True), (3, 6, False)])

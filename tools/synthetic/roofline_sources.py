@@ -4,9 +4,10 @@ SYNTHETIC: no real trace here holds the eager warm-up before a CUDA graph's repl
 profiling after capture) or a mixture-of-experts decode with its fused-experts operator's shapes (vLLM's gpt-oss
 step runs its experts inside piecewise graphs), so these are Kineto traces written by hand in torch.profiler's
 layout on an "NVIDIA H100 80GB HBM3", bf16 (`__nv_bfloat16` kernels), a model of 2 layers of hidden 1024:
-- graph_decode_warmup: one eager warm-up pass (qkv 3072 x 1024, o 1024 x 1024, up 4096 x 1024, down 1024 x 4096
-  per layer, head 8000 x 1024: `aten::linear` with shapes, one GEMM kernel each), then 6 `cudaGraphLaunch`
-  replays of the same 9 GEMM kernels, with no shapes and no grid, 100 µs apart;
+- graph_decode_warmup: one eager warm-up pass (qkv 3072 x 1024, SDPA over a static cache of 16 heads x 512
+  positions x 64, o 1024 x 1024, up 4096 x 1024, down 1024 x 4096 per layer, head 8000 x 1024: `aten::linear`
+  and `aten::scaled_dot_product_attention` with shapes, one kernel each), then 6 `cudaGraphLaunch` replays of
+  the same 11 kernels, with no shapes and no grid, 100 µs apart;
 - moe_decode_b1 / moe_decode_b3: a 16-token prefill then 8 decode passes of batch 1 (or 3), each layer qkv, o,
   an 8-expert router and `vllm::outplace_fused_experts(hidden [T, 1024], w1 [8, 1024, 1024], w2 [8, 1024, 512],
   topk_weights [T, 2], topk_ids [T, 2])` launching a `fused_moe_kernel`, 200 µs a pass.
@@ -23,6 +24,8 @@ OUT = Path(__file__).resolve().parents[2] / "sample_traces" / "synthetic"
 HIDDEN, VOCAB, EXPERTS, TOP_K = 1024, 8000, 8, 2
 DENSE = [[3 * HIDDEN, HIDDEN], [HIDDEN, HIDDEN], [4 * HIDDEN, HIDDEN], [HIDDEN, 4 * HIDDEN]] * 2 + [[VOCAB, HIDDEN]]
 GEMM = "void gemv2T_kernel_val<int, int, __nv_bfloat16, __nv_bfloat16, float, 128, 16, 4, 4, false, false>"
+ATTENTION = "void flash_fwd_kernel<Flash_fwd_kernel_traits<64, 128, 64, 4, false, false, cutlass::bfloat16_t>>"
+SDPA_DIMS = [[1, 16, 1, 64], [1, 16, 512, 64], [1, 16, 512, 64], [], []]
 MOE = "fused_moe_kernel"
 
 
@@ -51,15 +54,21 @@ class Trace:
 
 def graph_decode_warmup() -> list[dict]:
     trace = Trace()
+    kernels = []
     for j, weight in enumerate(DENSE):
-        trace.linear(1000.0 + 10 * j, 1, weight)
+        trace.linear(1000.0 + 20 * j, 1, weight)
+        kernels.append(GEMM)
+        if j % 4 == 0 and j < 8:  # after each layer's qkv
+            trace.events.append(op("aten::scaled_dot_product_attention", 1010.0 + 20 * j, 8.0, SDPA_DIMS))
+            trace.launch(1011.0 + 20 * j, ATTENTION)
+            kernels.append(ATTENTION)
     for r in range(6):
         ts = 2000.0 + 100 * r
         trace.events.append({"ph": "X", "cat": "cuda_runtime", "name": "cudaGraphLaunch", "pid": 1, "tid": 1,
                              "ts": ts, "dur": 6.0, "args": {"correlation": trace.correlation}})
-        for _ in DENSE:
+        for kernel in kernels:
             start = max(trace.gpu_free, ts + 8)
-            trace.events.append({"ph": "X", "cat": "kernel", "name": GEMM, "pid": 0, "tid": 7, "ts": start,
+            trace.events.append({"ph": "X", "cat": "kernel", "name": kernel, "pid": 0, "tid": 7, "ts": start,
                                  "dur": 3.0, "args": {"device": 0, "stream": 7, "correlation": trace.correlation}})
             trace.gpu_free = start + 3.0
         trace.correlation += 1

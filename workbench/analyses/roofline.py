@@ -78,7 +78,7 @@ SDPA = re.compile(r"^aten::(scaled_dot_product_attention|_scaled_dot_product_\w+
 DTYPE_BYTES = ((re.compile(r"fp8|e4m3|e5m2|f8f6f4", re.IGNORECASE), 1), (re.compile(r"int4|w4a|mxfp4|nvfp4", re.IGNORECASE), 0.5),
                (re.compile(r"bf16|bfloat16|f16|half|fp16|^Cijk_\w*?_(BBS|HHS|BSS|HSS)_", re.IGNORECASE), 2))
 GEMM_KERNEL = re.compile(r"gemm|gemv|matmul|nvjet|xmma|Cijk_", re.IGNORECASE)
-GEMM_EPILOGUE = re.compile(r"finalize|splitKreduce", re.IGNORECASE)  # a GEMM's reduction or scatter, no weights
+GEMM_EPILOGUE = re.compile(r"finalize|splitKreduce|combine", re.IGNORECASE)  # a GEMM's (or split-KV attention's) reduction
 FLOAT32 = re.compile(r"\bfloat\b|f32|fp32|sgemm", re.IGNORECASE)  # after the narrower types: a template on `float`
 # a GEMM kernel's tile, rows x columns: nvjet `_64x8_`, CUTLASS/cuBLAS `_128x64x32_`, `tilesize64x128x64`, Tensile `MT256x192x64`
 GEMM_TILE = re.compile(r"(?:tilesize|MT|_)(\d{1,4})x(\d{1,4})(?:x\d{1,4})?(?:_|$)")
@@ -287,17 +287,29 @@ def pass_low_bit_weights(events: EventTable, start_us: float, end_us: float) -> 
 
 def pass_kv_elements(events: EventTable, start_us: float, end_us: float) -> int:
     """Key and value elements the attention operators in one pass read."""
+    return sum(_kv_per_call(events, start_us, end_us))
+
+
+def eager_kv_elements(events: EventTable, before_us: float, calls: int) -> int:
+    """Key and value elements of the last `calls` attention operators run before `before_us` (the eager pass before
+    a graph's first replay: a static cache's full length); 0 where fewer ran."""
+    per_call = _kv_per_call(events, -np.inf, before_us)
+    return sum(per_call[-calls:]) if calls and len(per_call) >= calls else 0
+
+
+def _kv_per_call(events: EventTable, start_us: float, end_us: float) -> list[int]:
+    """Per SDPA call in the span, in time order, the elements of its key and value inputs."""
     host = events.category_mask(cat.HOST_OP_CATEGORIES) & events.name_mask(SDPA.match)
     inside = np.flatnonzero(host & (events.ts >= start_us) & (events.ts < end_us))
-    total, seen_parent_end = 0, -np.inf
-    for i in inside.tolist():
+    out, seen_parent_end = [], -np.inf
+    for i in inside[np.argsort(events.ts[inside], kind="stable")].tolist():
         if events.ts[i] < seen_parent_end:  # the public op's inner implementation: counted once
             continue
         dims = events.dims_of_code(int(events.shapes[i]))
         if len(dims) >= 3 and all(isinstance(d, list) and d for d in dims[1:3]):
-            total += math.prod(dims[1]) + math.prod(dims[2])
+            out.append(math.prod(dims[1]) + math.prod(dims[2]))
             seen_parent_end = events.end[i]
-    return total
+    return out
 
 
 def decode_roofline(weight_bytes: float, kv_bytes: float, tokens_per_pass: float | None,
@@ -357,7 +369,7 @@ def roofline_metrics(trace: Trace, kinds: np.ndarray, passes: Passes, bounds: np
         kernels = kernels[np.argsort(events.ts[kernels], kind="stable")]
         graph_kernels = gpu[(of_pass == k) & replayed & (kinds[gpu] == cat.COMPUTE)]
         weights, low_bit, source, unsized = _decode_weights(events, kinds, passes, bounds, k, kernels, graph_kernels)
-        kv, kv_source = _decode_kv_bytes(events, kinds, passes, bounds, k, concat, width)
+        kv, kv_source = _decode_kv_bytes(events, kinds, passes, bounds, k, concat, width, graph_kernels)
         tokens = int(passes.decode_tokens[k]) if passes.decode_tokens[k] > 0 else None
         out.update({"decode_bytes_source": source, "decode_kv_bytes_source": kv_source})
         if unsized:
@@ -455,14 +467,21 @@ def _unsized_summary(names: list[str]) -> dict[str, Any]:
 
 
 def _decode_kv_bytes(events: EventTable, kinds: np.ndarray, passes: Passes, bounds: np.ndarray, k: int,
-                     concat: np.ndarray, width: float) -> tuple[float, str | None]:
-    """(KV bytes pass `k`'s decode requests read, source): SDPA key/value shapes, the KV re-copied by `torch.cat`,
-    else the engine's context lengths times a cached position's bytes (the cache writes' key shapes: layers x
-    K and V x heads x head size, at the cache's element size)."""
+                     concat: np.ndarray, width: float, graph_kernels: np.ndarray) -> tuple[float, str | None]:
+    """(KV bytes pass `k`'s decode requests read, source): SDPA key/value shapes, for a graph replay those of the
+    eager pass before the first replay, the KV re-copied by `torch.cat`, else the engine's context lengths times
+    a cached position's bytes (the cache writes' key shapes: layers x K and V x heads x head size, at the cache's
+    element size)."""
     start, end = float(passes.start_us[k]), float(bounds[k])
     sdpa = pass_kv_elements(events, start, end)
     if sdpa:
         return sdpa * width, "sdpa_shapes"
+    attention = sum(1 for i in graph_kernels.tolist() if ATTENTION_KERNEL.search(events.names[events.name[i]])
+                    and not GEMM_EPILOGUE.search(events.names[events.name[i]]))
+    eager = eager_kv_elements(events, float(events.ts[passes.event].min()), attention) \
+        if passes.source == "graph_replay" else 0
+    if eager:
+        return eager * width, "eager_sdpa_shapes"
     if concat[k]:
         return int(concat[k]) * width, "concat_copies"
     context = passes.decode_context[k] if passes.decode_context is not None else -1
