@@ -133,6 +133,18 @@ def test_graph_replays_sized_by_the_eager_warm_up_pass() -> None:
     assert (m["decode_kv_bytes_source"], m["decode_kv_bytes_per_pass"]) == ("eager_sdpa_shapes", 2 * 2 * 16 * 512 * 64 * 2)
 
 
+def test_full_graph_vllm_decode_sized_by_its_prefill_step() -> None:
+    """Synthetic: vLLM decode steps that replay whole graphs (9 Tensile GEMMs with neither shapes nor grid) after an
+    eager prefill step: the weights are the prefill's GEMMs, the KV the annotation's sk40 positions x the prefill's
+    cache writes (2 layers x K and V [16, 8, 64], bf16)."""
+    m = analyzed(SAMPLES / "synthetic" / "vllm_full_graph_decode.synthetic.pt.trace.json.gz").metrics
+    weights = 2 * (3 + 1 + 4 + 4) * 1024 * 1024 + 8000 * 1024
+    assert (m["inference_engine"], m["decode_passes"], m["decode_tokens"]) == ("vllm", 4, 8)
+    assert (m["decode_bytes_source"], m["decode_weight_bytes_per_pass"]) == ("prefill_shapes", 2 * weights)
+    assert (m["decode_kv_bytes_source"], m["decode_kv_bytes_per_pass"]) == ("engine_context_lengths", 40 * 2 * 2 * 8 * 64 * 2)
+    assert m["decode_tokens_per_s_ceiling"] == pytest.approx(2 * m["decode_passes_per_s_ceiling"], rel=1e-4)
+
+
 @pytest.mark.parametrize("batch, experts_read, exact", [(1, 2, True), (3, 6, False)])
 def test_moe_decode_reads_the_routed_experts(batch: int, experts_read: int, exact: bool) -> None:
     """Synthetic: 2 layers of `vllm::outplace_fused_experts` over 8 experts of w1 [1024, 1024] + w2 [1024, 512],

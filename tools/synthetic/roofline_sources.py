@@ -11,6 +11,10 @@ layout on an "NVIDIA H100 80GB HBM3", bf16 (`__nv_bfloat16` kernels), a model of
 - moe_decode_b1 / moe_decode_b3: a 16-token prefill then 8 decode passes of batch 1 (or 3), each layer qkv, o,
   an 8-expert router and `vllm::outplace_fused_experts(hidden [T, 1024], w1 [8, 1024, 1024], w2 [8, 1024, 512],
   topk_weights [T, 2], topk_ids [T, 2])` launching a `fused_moe_kernel`, 200 µs a pass.
+- vllm_full_graph_decode: vLLM step annotations: an eager 16-token prefill step (the GEMMs of graph_decode_warmup
+  with shapes, `_C_cache_ops::reshape_and_cache_flash` of [16, 8, 64] keys and values a layer), then 4 decode
+  steps of 2 requests (sk 40, 42, 44, 46 cached positions) each one `cudaGraphLaunch` replaying 9 Tensile GEMM
+  kernels with neither shapes nor grid (as ROCm traces record them).
 Run: python tools/synthetic/roofline_sources.py
 """
 
@@ -95,8 +99,33 @@ def moe_decode(batch: int) -> list[dict]:
     return trace.events
 
 
+def vllm_full_graph_decode() -> list[dict]:
+    trace = Trace()
+    cache = "void vllm::reshape_and_cache_flash_kernel<__nv_bfloat16, __nv_bfloat16, (vllm::Fp8KVCacheDataType)0>"
+    tensile = "Cijk_Alik_Bljk_BBS_BH_Bias_HA_S_SAV_UserArgs_MT64x64x64_MI16x16x1_SN_LDSB1"
+    trace.events.append(annotation("execute_16_context_1(sq16sk16sqsq256sqsk256)_generation_0(sq0sk0sqsq0sqsk0)",
+                                   1000.0, 300.0))
+    for j, weight in enumerate(DENSE):
+        trace.linear(1010.0 + 25 * j, 16, weight)
+        if j % 4 == 0 and j < 8:
+            trace.events.append(op("_C_cache_ops::reshape_and_cache_flash", 1020.0 + 25 * j, 4.0, [
+                [16, 8, 64], [16, 8, 64], [1024, 16, 8, 64], [1024, 16, 8, 64], [16], [], [], []]))
+            trace.launch(1021.0 + 25 * j, cache)
+    for step in range(4):
+        ts, context = 2000.0 + 100 * step, 40 + 2 * step
+        trace.events.append(annotation(f"execute_2_context_0(sq0sk0sqsq0sqsk0)_generation_2(sq2sk{context}"
+                                       f"sqsq2sqsk{context})", ts, 60.0))
+        trace.launch(ts + 2, tensile, api="cudaGraphLaunch", kernels=len(DENSE))
+    return trace.events
+
+
+def annotation(name: str, ts: float, dur: float) -> dict:
+    return {"ph": "X", "cat": "user_annotation", "name": name, "pid": 1, "tid": 1, "ts": ts, "dur": dur, "args": {}}
+
+
 def main() -> None:
     write(OUT / "graph_decode_warmup.synthetic.pt.trace.json.gz", graph_decode_warmup())
+    write(OUT / "vllm_full_graph_decode.synthetic.pt.trace.json.gz", vllm_full_graph_decode())
     for batch in (1, 3):
         write(OUT / f"moe_decode_b{batch}.synthetic.pt.trace.json.gz", moe_decode(batch))
 

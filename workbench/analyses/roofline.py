@@ -487,12 +487,17 @@ def _decode_kv_bytes(events: EventTable, kinds: np.ndarray, passes: Passes, boun
     context = passes.decode_context[k] if passes.decode_context is not None else -1
     if context <= 0:
         return 0.0, None
-    host = events.category_mask(cat.HOST_OP_CATEGORIES) & events.name_mask(KV_WRITE.search)
-    position = 0
-    for i in np.flatnonzero(host & (events.ts >= start) & (events.ts < end)).tolist():
+    # a cached position's elements: from this step's cache writes, else (written inside a graph) another step's
+    writes = np.flatnonzero(events.category_mask(cat.HOST_OP_CATEGORIES) & events.name_mask(KV_WRITE.search))
+    elements = np.zeros(len(writes), dtype=np.int64)
+    for n, i in enumerate(writes.tolist()):
         dims = events.dims_of_code(int(events.shapes[i]))
         if dims and isinstance(dims[0], list) and len(dims[0]) == 3 and all(type(d) is int for d in dims[0]):
-            position += 2 * dims[0][1] * dims[0][2]  # K and V: heads x head size, one layer
+            elements[n] = 2 * dims[0][1] * dims[0][2]  # K and V [tokens, heads, head size]: one layer
+    step = np.searchsorted(passes.start_us, events.ts[writes], side="right") - 1
+    inside = (step >= 0) & (events.ts[writes] < bounds[np.maximum(step, 0)]) & (elements > 0)
+    per_step = np.bincount(step[inside], weights=elements[inside], minlength=len(passes))
+    position = int(per_step[k]) if per_step[k] else int(next((p for p in per_step if p), 0))
     if not position:
         return 0.0, None
     return float(context * position * kv_element_bytes(events, kinds, width)), "engine_context_lengths"
