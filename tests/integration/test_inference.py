@@ -130,7 +130,8 @@ def test_graph_replays_sized_by_the_eager_warm_up_pass() -> None:
     weights = 2 * (3 + 1 + 4 + 4) * 1024 * 1024 + 8000 * 1024
     assert (m["decode_passes"], m["decode_bytes_source"], m["decode_weight_bytes_per_pass"]) == \
         (6, "eager_shapes", 2 * weights)
-    assert (m["decode_kv_bytes_source"], m["decode_kv_bytes_per_pass"]) == ("eager_sdpa_shapes", 2 * 2 * 16 * 512 * 64 * 2)
+    assert (m["decode_kv_bytes_source"], m["decode_kv_bytes_per_pass"]) == \
+        ("eager_sdpa_shapes", 2 * 2 * 16 * 512 * 64 * 2)
 
 
 def test_full_graph_vllm_decode_sized_by_its_prefill_step() -> None:
@@ -141,7 +142,8 @@ def test_full_graph_vllm_decode_sized_by_its_prefill_step() -> None:
     weights = 2 * (3 + 1 + 4 + 4) * 1024 * 1024 + 8000 * 1024
     assert (m["inference_engine"], m["decode_passes"], m["decode_tokens"]) == ("vllm", 4, 8)
     assert (m["decode_bytes_source"], m["decode_weight_bytes_per_pass"]) == ("prefill_shapes", 2 * weights)
-    assert (m["decode_kv_bytes_source"], m["decode_kv_bytes_per_pass"]) == ("engine_context_lengths", 40 * 2 * 2 * 8 * 64 * 2)
+    assert (m["decode_kv_bytes_source"], m["decode_kv_bytes_per_pass"]) == \
+        ("engine_context_lengths", 40 * 2 * 2 * 8 * 64 * 2)
     assert m["decode_tokens_per_s_ceiling"] == pytest.approx(2 * m["decode_passes_per_s_ceiling"], rel=1e-4)
 
 

@@ -40,23 +40,25 @@ _PEAKS = (
     (r"GH200.*(144G|HBM3e)", 4900, 989), (r"GH200", 4000, 989),
     # nvidia.com/en-us/data-center/h200 (SXM and NVL 4.8 TB/s; BF16 1,979 / 1,671 sparse)
     (r"H200 NVL", 4800, 835), (r"H200", 4800, 989),
-    # nvidia.com/en-us/data-center/gb200-nvl72 (72 GPUs: 576 TB/s, BF16 360 PFLOPS sparse); nvidia.com/en-us/data-center/hgx
-    # (HGX B200, 8 GPUs: 64 TB/s, BF16 36 PFLOPS sparse; HGX B100: 28 PFLOPS sparse)
+    # nvidia.com/en-us/data-center/gb200-nvl72 (72 GPUs: 576 TB/s, BF16 360 PFLOPS sparse);
+    # nvidia.com/en-us/data-center/hgx (HGX B200, 8 GPUs: 64 TB/s, BF16 36 PFLOPS sparse; HGX B100: 28 PFLOPS sparse)
     (r"GB200", 8000, 2500), (r"B200", 8000, 2250), (r"B100", 8000, 1750),
     # nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf
     # (40GB PCIe/SXM 1,555 GB/s, 80GB PCIe 1,935, 80GB SXM 2,039; BF16 312 dense); A100-PG509-200 is a 40 GB SXM4 board
     (r"A100.*80GB.*PCIe|A100.*PCIe.*80GB", 1935, 312), (r"A100.*80GB", 2039, 312), (r"A100", 1555, 312),
-    # nvidia.com/en-us/data-center/l40s (864 GB/s; BF16 362.05 dense), nvidia.com/en-us/data-center/l4 (300 GB/s; BF16 242
-    # sparse), nvidia.com/en-us/data-center/products/a10-gpu (600 GB/s; BF16 125 dense); A10G: AWS states 600 GB/s but no
-    # tensor peak: 70 TFLOP/s from baseten.co/blog/nvidia-a10-vs-a10g-for-ml-model-inference (third-party)
+    # nvidia.com/en-us/data-center/l40s (864 GB/s; BF16 362.05 dense), nvidia.com/en-us/data-center/l4 (300 GB/s;
+    # BF16 242 sparse), nvidia.com/en-us/data-center/products/a10-gpu (600 GB/s; BF16 125 dense); A10G: AWS states
+    # 600 GB/s but no tensor peak: 70 TFLOP/s from baseten.co/blog/nvidia-a10-vs-a10g-for-ml-model-inference
+    # (third-party)
     (r"L40S", 864, 362), (r"L4\b", 300, 121), (r"A10G", 600, 70), (r"A10\b", 600, 125),
     # images.nvidia.com/content/technologies/volta/pdf/volta-v100-datasheet-update-us-1165301-r5.pdf (900 GB/s, V100S
     # 1,134; FP16 tensor SXM2 125, PCIe 112, V100S 130: no BF16)
     (r"V100S", 1134, 130), (r"V100.*PCIE", 900, 112), (r"V100", 900, 125),
-    # amd.com/en/products/accelerators/instinct/mi300/mi300x.html (5.3 TB/s; BF16 1,307.4 dense), .../mi325x.html (6 TB/s;
-    # 1,307.4), .../mi300a.html (5.3 TB/s; 980.6), .../mi350/mi355x.html (8 TB/s; 2.5 PFLOPS), .../mi350x.html (8 TB/s;
-    # 2.3 PFLOPS), .../mi200/mi250x.html (3.2768 TB/s; 383), .../mi250.html (3.2768 TB/s; 362.1). An MI250(X) is two
-    # GCDs and PyTorch sees each as a device: half of each figure. ROCm may name a GCD `AMD Instinct MI250X/MI250`
+    # amd.com/en/products/accelerators/instinct/mi300/mi300x.html (5.3 TB/s; BF16 1,307.4 dense), .../mi325x.html
+    # (6 TB/s; 1,307.4), .../mi300a.html (5.3 TB/s; 980.6), .../mi350/mi355x.html (8 TB/s; 2.5 PFLOPS), .../mi350x.html
+    # (8 TB/s; 2.3 PFLOPS), .../mi200/mi250x.html (3.2768 TB/s; 383), .../mi250.html (3.2768 TB/s; 362.1). An
+    # MI250(X) is two GCDs and PyTorch sees each as a device: half of each figure. ROCm may name a GCD
+    # `AMD Instinct MI250X/MI250`
     (r"MI300X", 5300, 1307), (r"MI325X", 6000, 1307), (r"MI300A", 5300, 981), (r"MI355X", 8000, 2500),
     (r"MI350X", 8000, 2300), (r"MI250X", 1638, 191.5), (r"MI250", 1638, 181),
     # apple.com/newsroom (M3 Ultra: 819 GB/s, M1/M2 Ultra 800; M4 Max 546 (410 on its 14-core CPU bin), M1-M3 Max 400
@@ -78,9 +80,11 @@ SDPA = re.compile(r"^aten::(scaled_dot_product_attention|_scaled_dot_product_\w+
 DTYPE_BYTES = ((re.compile(r"fp8|e4m3|e5m2|f8f6f4", re.IGNORECASE), 1), (re.compile(r"int4|w4a|mxfp4|nvfp4", re.IGNORECASE), 0.5),
                (re.compile(r"bf16|bfloat16|f16|half|fp16|^Cijk_\w*?_(BBS|HHS|BSS|HSS)_", re.IGNORECASE), 2))
 GEMM_KERNEL = re.compile(r"gemm|gemv|matmul|nvjet|xmma|Cijk_", re.IGNORECASE)
-GEMM_EPILOGUE = re.compile(r"finalize|splitKreduce|combine", re.IGNORECASE)  # a GEMM's (or split-KV attention's) reduction
+# a GEMM's (or split-KV attention's) reduction or scatter: no weights
+GEMM_EPILOGUE = re.compile(r"finalize|splitKreduce|combine", re.IGNORECASE)
 FLOAT32 = re.compile(r"\bfloat\b|f32|fp32|sgemm", re.IGNORECASE)  # after the narrower types: a template on `float`
-# a GEMM kernel's tile, rows x columns: nvjet `_64x8_`, CUTLASS/cuBLAS `_128x64x32_`, `tilesize64x128x64`, Tensile `MT256x192x64`
+# a GEMM kernel's tile, rows x columns: nvjet `_64x8_`, CUTLASS/cuBLAS `_128x64x32_`, `tilesize64x128x64`,
+# Tensile `MT256x192x64`
 GEMM_TILE = re.compile(r"(?:tilesize|MT|_)(\d{1,4})x(\d{1,4})(?:x\d{1,4})?(?:_|$)")
 SPLIT_K = re.compile(r"splitK", re.IGNORECASE)
 ATTENTION_KERNEL = re.compile(r"attention|attn|fmha|sdpa|flash", re.IGNORECASE)
@@ -92,8 +96,10 @@ MOE_KERNEL = re.compile(r"fused_moe|moe_gemm|moe_align|matmul_ogs|grouped_gemm|g
 # [tokens, k]): vLLM/SGLang `inplace_fused_experts` / `outplace_fused_experts` / `fused_moe`, aiter `fused_moe`
 MOE_OP = re.compile(r"fused_experts|fused_moe|moe_forward|_grouped_mm|grouped_gemm", re.IGNORECASE)
 # GEMMs of activations by activations (attention scores and outputs): no weights to read
-ACTIVATION_GEMM_OP = re.compile(r"^aten::(bmm|baddbmm|_?scaled_dot_product|_flash_attention|_efficient_attention|einsum)")
-# the element type of a paged KV cache: vLLM's cache write names an fp8 cache by its Fp8KVCacheDataType (0: as the model)
+ACTIVATION_GEMM_OP = re.compile(r"^aten::(bmm|baddbmm|_?scaled_dot_product|_flash_attention|_efficient_attention"
+                                r"|einsum)")
+# the element type of a paged KV cache: vLLM's cache write names an fp8 cache by its Fp8KVCacheDataType (0: as the
+# model)
 KV_FP8 = re.compile(r"Fp8KVCacheDataType\)[1-9]|kv_cache_dtype\w*fp8", re.IGNORECASE)
 KV_WRITE = re.compile(r"reshape_and_cache|store_kvcache|concat_and_cache|append_paged", re.IGNORECASE)
 
@@ -156,7 +162,8 @@ def kernel_template_bytes(events: EventTable, kinds: np.ndarray) -> float:
 def pass_weights(events: EventTable, start_us: float, end_us: float) -> tuple[int, int]:
     """(weight elements read, matrix-multiply FLOPs per token) of the GEMM operators in one pass's span."""
     host = events.category_mask(cat.HOST_OP_CATEGORIES)
-    elements = _weight_elements(events, _gemm_ops(events, np.flatnonzero(host & (events.ts >= start_us) & (events.ts < end_us))))
+    inside = np.flatnonzero(host & (events.ts >= start_us) & (events.ts < end_us))
+    elements = _weight_elements(events, _gemm_ops(events, inside))
     return elements, 2 * elements
 
 
@@ -232,11 +239,12 @@ def grid_weights(events: EventTable, kernels: np.ndarray) -> tuple[int, list[str
 
 
 def pass_moe_weights(events: EventTable, start_us: float, end_us: float) -> tuple[int, int, dict[str, Any] | None]:
-    """(expert weight elements read, expert weights one token multiplies, what says so) of the fused-experts operators in one pass's span. A call's
-    experts are its inputs of shape [experts, rows, columns] (w1, w2); its routing the [tokens, k] input after
-    them (top-k ids, as many rows as the hidden states). One token reads exactly its k experts; T tokens read
-    between k and min(experts, T x k) of them, which one the trace does not record: the upper bound is counted and
-    marked inexact. A call without those inputs (routing by name only) is left unsized."""
+    """(expert weight elements read, expert weights one token multiplies, what says so) of the fused-experts
+    operators in one pass's span. A call's experts are its inputs of shape [experts, rows, columns] (w1, w2); its
+    routing the [tokens, k] input after them (top-k ids, as many rows as the hidden states). One token reads
+    exactly its k experts; T tokens read between k and min(experts, T x k) of them, which one the trace does not
+    record: the upper bound is counted and marked inexact. A call without those inputs (routing by name only) is
+    left unsized."""
     host = events.category_mask(cat.HOST_OP_CATEGORIES) & events.name_mask(MOE_OP.search)
     elements, per_token, calls, seen_end, rows = 0, 0, [], -np.inf, None
     for i in np.flatnonzero(host & (events.ts >= start_us) & (events.ts < end_us)).tolist():
@@ -248,8 +256,8 @@ def pass_moe_weights(events: EventTable, start_us: float, end_us: float) -> tupl
         experts = [d for d in shapes if len(d) == 3]
         hidden = shapes[0] if shapes and len(shapes[0]) == 2 else None
         count = experts[0][0] if experts and all(d[0] == experts[0][0] for d in experts) else 0
-        routing = next((d for d in shapes[shapes.index(experts[-1]) + 1:] if len(d) == 2 and hidden and d[0] == hidden[0]
-                        and d[1] < count), None) if count else None
+        after = shapes[shapes.index(experts[-1]) + 1:] if count else []
+        routing = next((d for d in after if len(d) == 2 and hidden and d[0] == hidden[0] and d[1] < count), None)
         if not count or routing is None:
             calls.append(None)
             continue
@@ -363,7 +371,8 @@ def roofline_metrics(trace: Trace, kinds: np.ndarray, passes: Passes, bounds: np
     width = gemm_element_bytes(events, kinds)
     out: dict[str, Any] = {"device_name": device, "weight_element_bytes": width}
     phase = list(passes.phase)
-    k = next((k for k, p in enumerate(phase) if p == "decode"), next((k for k, p in enumerate(phase) if p == "mixed"), None))
+    k = next((k for k, p in enumerate(phase) if p == "decode"),
+             next((k for k, p in enumerate(phase) if p == "mixed"), None))
     if k is not None:
         kernels = gpu[(of_pass == k) & (kinds[gpu] == cat.COMPUTE)]
         kernels = kernels[np.argsort(events.ts[kernels], kind="stable")]
@@ -419,7 +428,8 @@ def _decode_weights(events: EventTable, kinds: np.ndarray, passes: Passes, bound
     grid, unsized = grid_weights(events, kernels)
     if moe_unknown:
         return 0, 0.0, None, unsized or moe_unknown
-    eager = eager_weights(events, float(events.ts[passes.event].min()), len(graph_gemms)) if passes.source == "graph_replay" else 0
+    first_replay = float(events.ts[passes.event].min())
+    eager = eager_weights(events, first_replay, len(graph_gemms)) if passes.source == "graph_replay" else 0
     if eager:
         return eager, 0.0, "eager_shapes", []
     if grid:
