@@ -183,12 +183,6 @@ class _Columns:
             field, value = ("ts", ts[bad]) if not abs(ts[bad]) < MAX_US else ("dur", dur[bad])
             self.skipped_example = self.skipped_example or f"'{field}' is {value:g}"
         external = [a.external_id if a.external_id != NOT_RECORDED else a.external_id_v1 for a in args]
-        shapes = [bytes(a.input_dims) for a in args]
-        shape_codes = self.shapes.encode([s.decode("utf-8", "replace") for s in shapes])
-        shape_codes[np.array([not s for s in shapes], dtype=bool)] = NOT_RECORDED
-        grids = [bytes(a.grid) for a in args]
-        grid_codes = self.shapes.encode([g.decode("utf-8", "replace") for g in grids])
-        grid_codes[np.array([not g for g in grids], dtype=bool)] = NOT_RECORDED
         columns = {
             "ts": ts,
             "dur": dur,
@@ -202,12 +196,19 @@ class _Columns:
             "external_id": _int_column(external),
             "flops": np.array([a.flops for a in args], dtype=np.float64),
             "bytes": _int_column([a.bytes for a in args]),
-            "shapes": shape_codes,
-            "grid": grid_codes,
+            "shapes": self._raw_codes([a.input_dims for a in args]),
+            "grid": self._raw_codes([a.grid for a in args]),
         }
         for key, column in columns.items():
             self.parts.setdefault(key, []).append(column if valid.all() else column[valid])
         self.comm.add(args, columns["name"], valid)
+
+    def _raw_codes(self, values: list[msgspec.Raw]) -> np.ndarray:
+        """Codes into the strings of raw JSON values as written (input shapes, launch grids); NOT_RECORDED where absent."""
+        raw = [bytes(v) for v in values]
+        codes = self.shapes.encode([r.decode("utf-8", "replace") for r in raw])
+        codes[np.array([not r for r in raw], dtype=bool)] = NOT_RECORDED
+        return codes
 
     def _add_memory(self, events: list[Event]) -> None:
         args = [e.args or NO_ARGS for e in events]
