@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from workbench.analyses import categories as cat
-from workbench.analyses.inference import GRAPH_LAUNCH, Passes
+from workbench.analyses.inference import Passes, graph_launches
 from workbench.analyses.operators import lookup
 from workbench.models.trace import MISSING, EventTable
 
@@ -40,7 +40,7 @@ class GraphCoverage:
 
 def graph_coverage(events: EventTable, kinds: np.ndarray) -> GraphCoverage | None:
     """Graph coverage of the GPU between the first and the last replayed kernel; None without replays."""
-    launches = np.flatnonzero(events.category_mask(cat.RUNTIME_CATEGORIES) & events.name_mask(GRAPH_LAUNCH.match))
+    launches = graph_launches(events)
     gpu = np.flatnonzero(kinds != cat.NOT_GPU)
     replay = lookup(events.correlation[gpu], events.correlation[launches], np.arange(len(launches)))
     replayed = replay != MISSING

@@ -186,9 +186,14 @@ def embedding_passes(events: EventTable) -> Passes | None:
                   past_tokens=found.past, proposed=found.proposed, accepted=found.accepted)
 
 
+def graph_launches(events: EventTable) -> np.ndarray:
+    """The graph launches (runtime calls), one per replay."""
+    return np.flatnonzero(events.category_mask(cat.RUNTIME_CATEGORIES) & events.name_mask(GRAPH_LAUNCH.match))
+
+
 def graph_passes(events: EventTable) -> Passes | None:
     """One decode pass per graph replay; the batch is not recorded in a replay, so tokens are unknown."""
-    launches = np.flatnonzero(events.category_mask(cat.RUNTIME_CATEGORIES) & events.name_mask(GRAPH_LAUNCH.match))
+    launches = graph_launches(events)
     if not len(launches):
         return None
     rows = [(i, "decode", 0, -1, 0, -1) for i in launches[np.argsort(events.ts[launches], kind="stable")].tolist()]
@@ -321,6 +326,7 @@ def inference_summary(trace: Trace, kinds: np.ndarray) -> tuple[dict, list[dict]
     prefill = phase == "prefill"
     decode_tokens = _sum_known(passes.decode_tokens[decode | (phase == "mixed")])
     decode_wall_us = _decode_span_us(passes, wall_end, decode)
+    launches = graph_launches(events)
     metrics: dict[str, Any] = {
         "inference_engine": inference_engine(events, passes),
         "inference_pass_source": passes.source,
@@ -337,8 +343,7 @@ def inference_summary(trace: Trace, kinds: np.ndarray) -> tuple[dict, list[dict]
                                 if decode.any() and decode_wall_us > 0 and _sum_known(passes.decode_tokens[decode])
                                 else None),
         "prefill_ms": float(wall_us[prefill].sum()) / US_PER_MS if prefill.any() else None,
-        "cuda_graph_replays": int((events.category_mask(cat.RUNTIME_CATEGORIES)
-                                   & events.name_mask(GRAPH_LAUNCH.match)).sum()),
+        "cuda_graph_replays": len(launches),
         "kv_cache": kv_cache_kind(events, kinds, passes, concat),
         "attention_backend": attention_backend(events, kinds),
     }
@@ -350,7 +355,6 @@ def inference_summary(trace: Trace, kinds: np.ndarray) -> tuple[dict, list[dict]
         metrics["kv_concat_elements_first_decode"] = int(concat[decode][0])
         metrics["kv_concat_elements_last_decode"] = int(concat[decode][-1])
         metrics["kv_concat_new_shape"] = concat_shape
-    launches = np.flatnonzero(events.category_mask(cat.RUNTIME_CATEGORIES) & events.name_mask(GRAPH_LAUNCH.match))
     replayed = lookup(events.correlation[gpu], events.correlation[launches], launches) != MISSING
     metrics.update(roofline_metrics(trace, kinds, passes, _pass_bounds(events, passes), gpu, of_pass, replayed,
                                     concat, gpu_us, metrics["decode_ms_per_pass"]))
