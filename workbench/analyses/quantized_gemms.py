@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from workbench.analyses import categories as cat
-from workbench.models.trace import EventTable
+from workbench.analyses.roofline import DTYPE_BYTES, LOW_BIT_OPS
+from workbench.models.trace import MISSING, EventTable
 from workbench.units import US_PER_MS
 
 # (family, operator or kernel name pattern), first match wins
@@ -97,3 +98,117 @@ def _elements(dims: Any, empty: int = 0) -> int:
     if not isinstance(dims, list) or not all(type(d) is int for d in dims):
         return 0
     return math.prod(dims) if dims else empty
+
+
+# Low-bit GEMMs that did not pay: weight-only kernels at large M, fp8 GEMMs no faster than 16-bit ones.
+WEIGHT_ONLY = {name: spec for name, spec in LOW_BIT_OPS.items() if "_weight_int" in name}
+DENSE_OPS = {"aten::mm": 0, "aten::addmm": 1, "aten::linear": 0, "aten::matmul": 0}  # op -> its activation input
+FP8_OP = "aten::_scaled_mm"
+SIXTEEN_BIT_KERNEL = DTYPE_BYTES[2][0]
+FP8_KERNEL = DTYPE_BYTES[0][0]
+# the operators torchao's float8 dynamic scaling (and vLLM's fp8 quantization) run before each scaled_mm: an absolute
+# maximum, a scale from it, the cast; a run of them right before the GEMM on its thread counts, from its first amax
+CAST_OP = re.compile(r"^aten::(abs|amax|max|maximum|clamp|clamp_|clamp_min|reciprocal|div|mul|to|_to_copy|copy_)$|"
+                     r"fp8_quant|quant_fp8|quantize_fp8|float8|to_fp8|scaled_fp8|amax", re.IGNORECASE)
+AMAX_OP = re.compile(r"^aten::(abs|amax|max)$|fp8_quant|quant_fp8|quantize_fp8|float8|to_fp8|scaled_fp8|amax",
+                     re.IGNORECASE)
+
+
+def gemm_shape(name: str, dims: list[Any]) -> tuple[int, int, int] | None:
+    """(M, N, K) of a dense, scaled (fp8) or weight-only GEMM operator from its input shapes; None unknown.
+    M counts every row of the activation (tokens in the pass); a weight-only op's N from its packed weight."""
+    at = 0 if name in WEIGHT_ONLY or name == FP8_OP else DENSE_OPS.get(name)
+    if at is None or len(dims) <= at + 1:
+        return None
+    x, w = dims[at], dims[at + 1]
+    if not (_elements(x) and _elements(w)) or len(x) < 2:
+        return None
+    m, k = math.prod(x[:-1]), x[-1]
+    if name in WEIGHT_ONLY:
+        weights = _elements(w) * WEIGHT_ONLY[name][2]
+        return (m, weights // k, k) if weights % k == 0 else None
+    if name == "aten::linear":
+        return (m, w[0], k) if len(w) == 2 and w[1] == k else None
+    return (m, w[1], k) if len(w) == 2 and w[0] == k else None
+
+
+def gemm_calls(events: EventTable, gpu: np.ndarray, launcher: np.ndarray) -> list[dict[str, Any]]:
+    """The GEMM operators that launched GPU kernels themselves, with a shape: index, name, (M, N, K), GPU µs and
+    kind: 'weight_only' (int8/int4 weights dequantized in the kernel), 'fp8' (`_scaled_mm`, fp8 kernels), '16bit'
+    (dense, its kernels named for bf16/fp16)."""
+    known = launcher != MISSING
+    us = np.bincount(launcher[known], weights=events.dur[gpu[known]], minlength=len(events.ts))
+    order = np.argsort(launcher[known], kind="stable")
+    kernel_of, by = gpu[known][order], launcher[known][order]
+    names = events.names
+    wanted = events.name_mask(lambda n: n in WEIGHT_ONLY or n == FP8_OP or n in DENSE_OPS)
+    calls = []
+    for i in np.flatnonzero((us > 0) & wanted).tolist():
+        name = names[events.name[i]]
+        shape = gemm_shape(name, events.dims_of_code(int(events.shapes[i])))
+        if shape is None or not all(shape):
+            continue
+        lo, hi = np.searchsorted(by, i, "left"), np.searchsorted(by, i, "right")
+        kernels = [names[events.name[g]] for g in kernel_of[lo:hi].tolist()]
+        if name in WEIGHT_ONLY:
+            kind = "weight_only"
+        elif name == FP8_OP or any(FP8_KERNEL.search(k) for k in kernels):
+            kind = "fp8"
+        elif any(SIXTEEN_BIT_KERNEL.search(k) for k in kernels):
+            kind = "16bit"
+        else:
+            continue
+        calls.append({"index": i, "name": name, "shape": shape, "us": float(us[i]), "kind": kind,
+                      "kernel": max(kernels, key=len)})
+    return calls
+
+
+def scaling_ops(events: EventTable, gemms: list[int]) -> dict[int, list[int]]:
+    """For each fp8 GEMM operator of `gemms`, the top-level cast/scale operators right before it on its thread
+    (`CAST_OP`, from the first absolute maximum of the run; a run without one: its trailing casts)."""
+    host = np.flatnonzero(events.category_mask(cat.HOST_OP_CATEGORIES))
+    names = events.names
+    out: dict[int, list[int]] = {}
+    threads: dict[tuple[int, int], list[int]] = {}
+    for g in gemms:
+        threads.setdefault((int(events.pid[g]), int(events.tid[g])), []).append(g)
+    for (pid, tid), wanted in threads.items():
+        ops = host[(events.pid[host] == pid) & (events.tid[host] == tid)]
+        ops = ops[np.argsort(events.ts[ops], kind="stable")]
+        top, end = [], -np.inf
+        for i in ops.tolist():  # the top-level operators, in time order
+            if events.ts[i] >= end:
+                top.append(i)
+                end = events.end[i]
+        position = {i: j for j, i in enumerate(top)}
+        for g in wanted:
+            run: list[int] = []
+            for i in reversed(top[:position.get(g, 0)]):
+                if not CAST_OP.search(names[events.name[i]]):
+                    break
+                run.append(i)
+            run.reverse()
+            first = next((j for j, i in enumerate(run) if AMAX_OP.search(names[events.name[i]])), None)
+            if first is None:
+                while run and names[events.name[run[0]]] not in CONVERT:
+                    run.pop(0)
+            out[g] = run if first is None else run[first:]
+    return out
+
+
+def nested_gpu_us(events: EventTable, gpu: np.ndarray, launcher: np.ndarray, ops: list[int]) -> float:
+    """GPU time of the kernels launched by `ops` or by the operators nested in them (same thread, inside their span)."""
+    if not ops:
+        return 0.0
+    known = launcher != MISSING
+    kernels, by = gpu[known], launcher[known]
+    first = ops[0]
+    same = (events.pid[by] == events.pid[first]) & (events.tid[by] == events.tid[first])
+    kernels, by = kernels[same], by[same]
+    order = np.argsort(events.ts[by], kind="stable")
+    starts, total = events.ts[by][order], np.concatenate([[0.0], np.cumsum(events.dur[kernels][order])])
+    out = 0.0
+    for i in ops:
+        lo, hi = np.searchsorted(starts, events.ts[i], "left"), np.searchsorted(starts, events.end[i], "right")
+        out += float(total[hi] - total[lo])
+    return out
