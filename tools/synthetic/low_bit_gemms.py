@@ -89,7 +89,9 @@ def int4_prefill() -> list[dict]:
     return rec.events
 
 
-def fp8_small_gemms() -> list[dict]:
+def fp8_small_gemms(scaling: bool = True, inside_linear: bool = False) -> list[dict]:
+    """`scaling`: each operand scaled dynamically before each `_scaled_mm` (else no cast: pre-scaled, static);
+    `inside_linear`: each fp8 layer an `aten::linear` holding its casts and `_scaled_mm` (a tensor subclass)."""
     rec = Recorder()
     m, hidden = 256, 1024
     for _ in range(4):
@@ -100,7 +102,10 @@ def fp8_small_gemms() -> list[dict]:
                     linear = rec.op("aten::linear", [[1, m, k], [n, k], []], 10.0)
                     rec.op("aten::mm", [[m, k], [k, n]], 7.0, [(BF16_GEMM, 6.1)], at=linear["ts"] + 2)
                     continue
-                for shape, weight in (([m, k], False), ([n, k], True)):
+                if inside_linear:
+                    outer = rec.op("aten::linear", [[1, m, k], [n, k], []], 140.0)
+                    rec.host = outer["ts"] + 1
+                for shape, weight in (([m, k], False), ([n, k], True)) if scaling else ():
                     for j, (name, kernel, us, whole) in enumerate(CAST):
                         dims = [shape if whole or j == 1 else [], []] if j else [shape]
                         rec.op(name, dims, 6.0, [(kernel, 5.0 if weight and whole else us)])
@@ -108,6 +113,8 @@ def fp8_small_gemms() -> list[dict]:
                     copy = rec.op("aten::_to_copy", [shape, [], [], [], [], [], []], 10.0, at=to["ts"] + 1)
                     rec.op("aten::copy_", [[*shape], shape, []], 8.0, [(COPY, 5.0 if weight else 2.0)], at=copy["ts"] + 1)
                 rec.op("aten::_scaled_mm", [[m, k], [k, n], [], [], [], []], 9.0, [(FP8_GEMM, 4.3)])
+                if inside_linear:
+                    rec.host = max(rec.host, outer["ts"] + outer["dur"] + 1)
         rec.wait()
     return rec.events
 

@@ -103,7 +103,8 @@ def _elements(dims: Any, empty: int = 0) -> int:
 # Low-bit GEMMs that did not pay: weight-only kernels at large M, fp8 GEMMs no faster than 16-bit ones.
 WEIGHT_ONLY = {name: spec for name, spec in LOW_BIT_OPS.items() if "_weight_int" in name}
 DENSE_OPS = {"aten::mm": 0, "aten::addmm": 1, "aten::linear": 0, "aten::matmul": 0}  # op -> its activation input
-FP8_OP = "aten::_scaled_mm"
+# fp8 GEMM operators -> their activation input ([M, K], the weight [K, N] after it): vLLM's cutlass_scaled_mm(out, a, b, ...)
+FP8_OPS = {"aten::_scaled_mm": 0, "_C::cutlass_scaled_mm": 1}
 SIXTEEN_BIT_KERNEL = DTYPE_BYTES[2][0]
 FP8_KERNEL = DTYPE_BYTES[0][0]
 # the operators torchao's float8 dynamic scaling (and vLLM's fp8 quantization) run before each scaled_mm: an absolute
@@ -117,7 +118,7 @@ AMAX_OP = re.compile(r"^aten::(abs|amax|max)$|fp8_quant|quant_fp8|quantize_fp8|f
 def gemm_shape(name: str, dims: list[Any]) -> tuple[int, int, int] | None:
     """(M, N, K) of a dense, scaled (fp8) or weight-only GEMM operator from its input shapes; None unknown.
     M counts every row of the activation (tokens in the pass); a weight-only op's N from its packed weight."""
-    at = 0 if name in WEIGHT_ONLY or name == FP8_OP else DENSE_OPS.get(name)
+    at = 0 if name in WEIGHT_ONLY else FP8_OPS[name] if name in FP8_OPS else DENSE_OPS.get(name)
     if at is None or len(dims) <= at + 1:
         return None
     x, w = dims[at], dims[at + 1]
@@ -141,7 +142,7 @@ def gemm_calls(events: EventTable, gpu: np.ndarray, launcher: np.ndarray) -> lis
     order = np.argsort(launcher[known], kind="stable")
     kernel_of, by = gpu[known][order], launcher[known][order]
     names = events.names
-    wanted = events.name_mask(lambda n: n in WEIGHT_ONLY or n == FP8_OP or n in DENSE_OPS)
+    wanted = events.name_mask(lambda n: n in WEIGHT_ONLY or n in FP8_OPS or n in DENSE_OPS)
     calls = []
     for i in np.flatnonzero((us > 0) & wanted).tolist():
         name = names[events.name[i]]
@@ -152,7 +153,7 @@ def gemm_calls(events: EventTable, gpu: np.ndarray, launcher: np.ndarray) -> lis
         kernels = [names[events.name[g]] for g in kernel_of[lo:hi].tolist()]
         if name in WEIGHT_ONLY:
             kind = "weight_only"
-        elif name == FP8_OP or any(FP8_KERNEL.search(k) for k in kernels):
+        elif name in FP8_OPS or any(FP8_KERNEL.search(k) for k in kernels):
             kind = "fp8"
         elif any(SIXTEEN_BIT_KERNEL.search(k) for k in kernels):
             kind = "16bit"
@@ -164,8 +165,9 @@ def gemm_calls(events: EventTable, gpu: np.ndarray, launcher: np.ndarray) -> lis
 
 
 def scaling_ops(events: EventTable, gemms: list[int]) -> dict[int, list[int]]:
-    """For each fp8 GEMM operator of `gemms`, the top-level cast/scale operators right before it on its thread
-    (`CAST_OP`, from the first absolute maximum of the run; a run without one: its trailing casts)."""
+    """For each fp8 GEMM operator of `gemms`, the cast/scale operators right before it on its thread, at its own
+    depth under the same parent (`CAST_OP`, from the first absolute maximum of the run; a run without one: its
+    trailing casts)."""
     host = np.flatnonzero(events.category_mask(cat.HOST_OP_CATEGORIES))
     names = events.names
     out: dict[int, list[int]] = {}
@@ -174,16 +176,21 @@ def scaling_ops(events: EventTable, gemms: list[int]) -> dict[int, list[int]]:
         threads.setdefault((int(events.pid[g]), int(events.tid[g])), []).append(g)
     for (pid, tid), wanted in threads.items():
         ops = host[(events.pid[host] == pid) & (events.tid[host] == tid)]
-        ops = ops[np.argsort(events.ts[ops], kind="stable")]
-        top, end = [], -np.inf
-        for i in ops.tolist():  # the top-level operators, in time order
-            if events.ts[i] >= end:
-                top.append(i)
-                end = events.end[i]
-        position = {i: j for j, i in enumerate(top)}
+        ops = ops[np.lexsort((-events.end[ops], events.ts[ops]))]  # parents before their children
+        children: dict[int, list[int]] = {}  # parent (-1: none) -> its operators in time order
+        parent_of: dict[int, tuple[int, int]] = {}  # operator -> (its parent, its place among the parent's)
+        stack: list[int] = []
+        for i in ops.tolist():
+            while stack and events.ts[i] >= events.end[stack[-1]]:
+                stack.pop()
+            parent = stack[-1] if stack else -1
+            parent_of[i] = (parent, len(children.setdefault(parent, [])))
+            children[parent].append(i)
+            stack.append(i)
         for g in wanted:
+            parent, place = parent_of.get(g, (-1, 0))
             run: list[int] = []
-            for i in reversed(top[:position.get(g, 0)]):
+            for i in reversed(children.get(parent, [])[:place]):
                 if not CAST_OP.search(names[events.name[i]]):
                     break
                 run.append(i)

@@ -11,7 +11,7 @@ from typing import Iterator
 import numpy as np
 
 from workbench.analyses.quantized_gemms import (
-    FP8_KERNEL, FP8_OP, WEIGHT_ONLY, dequantize_pairs, fused_gemms, gemm_calls, nested_gpu_us, scaling_ops,
+    FP8_KERNEL, FP8_OPS, WEIGHT_ONLY, dequantize_pairs, fused_gemms, gemm_calls, nested_gpu_us, scaling_ops,
 )
 from workbench.analyses.roofline import decode_roofline, device_name, device_peaks
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
@@ -283,7 +283,7 @@ def low_bit_gemm_large_m(ctx: TraceContext) -> Iterator[Finding]:
 @on_traces
 def fp8_gemm_not_faster(ctx: TraceContext) -> Iterator[Finding]:
     events = ctx.events
-    if not events.name_mask(lambda n: n == FP8_OP or bool(FP8_KERNEL.search(n))).any():
+    if not events.name_mask(lambda n: n in FP8_OPS or bool(FP8_KERNEL.search(n))).any():
         return
     gpu, launcher = ctx.launcher
     calls = gemm_calls(events, gpu, launcher)
@@ -291,7 +291,7 @@ def fp8_gemm_not_faster(ctx: TraceContext) -> Iterator[Finding]:
     dense = [c for c in calls if c["kind"] == "16bit"]
     if not fp8 or not dense:
         return
-    casts = scaling_ops(events, [c["index"] for c in fp8 if c["name"] == "aten::_scaled_mm"])
+    casts = scaling_ops(events, [c["index"] for c in fp8 if c["name"] in FP8_OPS])
     by_shape: dict[tuple, list[float]] = {}
     by_flops: dict[int, list[float]] = {}
     for c in dense:
