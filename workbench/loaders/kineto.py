@@ -205,9 +205,10 @@ class _Columns:
 
     def _raw_codes(self, values: list[msgspec.Raw]) -> np.ndarray:
         """Codes into the strings of raw JSON values as written (input shapes, launch grids); NOT_RECORDED where absent."""
-        raw = [bytes(v) for v in values]
-        codes = self.shapes.encode([r.decode("utf-8", "replace") for r in raw])
-        codes[np.array([not r for r in raw], dtype=bool)] = NOT_RECORDED
+        codes = self.shapes.encode([str(v, "utf-8", "replace") for v in values])  # no copy of each value's bytes
+        absent = self.shapes.codes.get("")  # an absent value is empty (a JSON value never is)
+        if absent is not None:
+            codes[codes == absent] = NOT_RECORDED
         return codes
 
     def _add_memory(self, events: list[Event]) -> None:
