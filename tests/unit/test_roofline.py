@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.conftest import AMD
-from workbench.analyses.roofline import device_name, device_peaks
+from workbench.analyses.device_peaks import device_name, device_peaks
 
 
 @pytest.mark.parametrize("name, peaks", [

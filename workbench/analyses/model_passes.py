@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from workbench.analyses import categories as cat
-from workbench.analyses.roofline import SDPA, pass_weights
+from workbench.analyses.decode_bytes import SDPA, pass_weights
 from workbench.analyses.stacks import PYTHON_CATEGORIES
 from workbench.models.trace import EventTable
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from workbench.analyses import categories as cat
-from workbench.analyses.roofline import DTYPE_BYTES, LOW_BIT_OPS
+from workbench.analyses.decode_bytes import DTYPE_BYTES, LOW_BIT_OPS
 from workbench.models.trace import MISSING, EventTable
 from workbench.units import US_PER_MS
 

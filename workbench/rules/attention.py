@@ -9,8 +9,9 @@ from typing import Any, Iterator
 import numpy as np
 
 from workbench.analyses import categories as cat
+from workbench.analyses.device_peaks import device_peaks
 from workbench.analyses.intervals import union_length
-from workbench.analyses.roofline import attention_floor_us, device_peaks
+from workbench.analyses.roofline import attention_floor_us
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
 from workbench.rules.registry import finding_of, rule

@@ -10,10 +10,11 @@ from typing import Iterator
 
 import numpy as np
 
+from workbench.analyses.device_peaks import device_name, device_peaks
 from workbench.analyses.quantized_gemms import (
     FP8_KERNEL, FP8_OPS, WEIGHT_ONLY, dequantize_pairs, fused_gemms, gemm_calls, nested_gpu_us, scaling_ops,
 )
-from workbench.analyses.roofline import decode_roofline, device_name, device_peaks
+from workbench.analyses.roofline import decode_roofline
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
 from workbench.rules.registry import finding_of, rule
