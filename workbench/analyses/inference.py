@@ -1,7 +1,6 @@
 """Model forward passes of an inference trace: prefill, decode, mixed, verify and draft passes.
 
-Sources, most specific first: engine step annotations (vLLM `execute_[N_]context_R(...)_generation_R(...)`,
-SGLang `step[EXTEND bs=.. toks=..]`, `step[DECODE bs=..]`, `TARGET_VERIFY`, `DRAFT_EXTEND`), then the
+Sources, most specific first: engine step annotations (vLLM's, SGLang's, TensorRT-LLM's: `engine_steps.py`), then the
 model's token embedding (one `aten::embedding` of the largest vocabulary per pass; its ids' `[batch,
 new tokens]` say prefill or decode), then one CUDA/HIP graph launch per replayed step. A pass's GPU time
 is that of the kernels launched from its host span; its wall time runs to the next pass's start.
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from workbench.analyses import categories as cat
+from workbench.analyses.engine_steps import engine_steps
 from workbench.analyses.model_passes import model_passes
 from workbench.analyses.quantized_gemms import dequantize_pairs, fused_gemms
 from workbench.analyses.operators import lookup
@@ -23,22 +23,6 @@ from workbench.analyses.roofline import roofline_metrics
 from workbench.models.trace import MISSING, EventTable, Trace
 from workbench.units import US_PER_MS
 
-# vLLM v1 (`execute_context_9(...)_generation_37(...)`, newer with the scheduled token count first); the
-# parentheses hold sq<sum of query lengths>sk<sum of sequence lengths>sqsq<..>sqsk<..>.
-VLLM_LOOSE = re.compile(r"^execute_(?:\w*_)?context_")
-VLLM = re.compile(r"^execute_(?:(\d{1,18})_)?context_(\d{1,18})\(sq(\d{1,18})sk(\d{1,18})[^)]*\)_generation_(\d{1,18})"
-                  r"\(sq(\d{1,18})sk(\d{1,18})[^)]*\)$")
-SGLANG_LOOSE = re.compile(r"^step\[")
-SGLANG = re.compile(r"^step\[(EXTEND|DECODE|MIXED|TARGET_VERIFY|DRAFT_EXTEND|DRAFT_DECODE|IDLE)"
-                    r"\s+bs=(\d{1,18})(?!\d)(?:\s+toks=(\d{1,18})(?!\d)|(?!\s+toks=))[^\]]*\]$")
-SGLANG_PHASES = {"EXTEND": "prefill", "DECODE": "decode", "MIXED": "mixed", "TARGET_VERIFY": "verify",
-                 "DRAFT_EXTEND": "draft", "DRAFT_DECODE": "draft", "IDLE": "idle"}
-# TensorRT-LLM's PyExecutor (tensorrt_llm/_torch/pyexecutor/py_executor.py), NVTX around each model forward:
-# `[Executor] _forward_step 12: 1 ctx reqs, 512 ctx tokens, 7 gen reqs` (the ctx tokens since 2026-05;
-# older without them, without the iteration or, earliest, without `[Executor] `)
-TRTLLM_LOOSE = re.compile(r"^(?:\[Executor\] )?_forward_step\b")
-TRTLLM = re.compile(r"^(?:\[Executor\] )?_forward_step(?: \d{1,18})?: (\d{1,18}) ctx reqs, "
-                    r"(?:(\d{1,18}) ctx tokens, )?(\d{1,18}) gen reqs$")
 GRAPH_LAUNCH = re.compile(r"^(cuda|hip)GraphLaunch$|^cuGraphLaunch$")
 EMBEDDING = "aten::embedding"
 TRAINING = re.compile(r"^autograd::engine::evaluate_function|^Optimizer\.step#")
@@ -102,65 +86,18 @@ def find_passes(events: EventTable) -> Passes | None:
 
 
 def engine_passes(events: EventTable) -> Passes | None:
-    """Passes from SGLang's, vLLM's or TensorRT-LLM's step annotations (the first found in that order)."""
-    notes = np.flatnonzero(events.category_mask(cat.ANNOTATION_CATEGORIES))
-    names = events.names
-    for engine, loose, parse in (("sglang", SGLANG_LOOSE, _sglang), ("vllm", VLLM_LOOSE, _vllm),
-                                 ("tensorrt_llm", TRTLLM_LOOSE, _trtllm)):
-        index = [i for i in notes.tolist() if loose.match(names[events.name[i]])]
-        if not index:
-            continue
-        rows, warnings = [], []
-        for i in sorted(index, key=lambda i: events.ts[i]):
-            row = parse(names[events.name[i]])
-            if row is None:
-                if not warnings:
-                    warnings.append(f"engine annotation {names[events.name[i]][:120]!r}: its numbers do not "
-                                    "parse; such steps are left out")
-                continue
-            rows.append((i, *row))
-        if rows:
-            passes = _passes("engine_annotation", events, rows, warnings)
-        else:
-            passes = Passes("engine_annotation", [], *(np.empty(0, np.int64) for _ in range(4)),
-                            np.empty(0), np.empty(0), np.empty(0, np.int64), warnings)
-        passes.engine = engine
-        return passes
-    return None
-
-
-def _sglang(name: str) -> tuple | None:
-    """(phase, prefill requests, decode requests, prefill tokens, decode tokens) of `step[...]`."""
-    match = SGLANG.match(name)
-    if not match:
+    """Passes from SGLang's, vLLM's or TensorRT-LLM's step annotations (`engine_steps`)."""
+    found = engine_steps(events)
+    if found is None:
         return None
-    phase = SGLANG_PHASES[match.group(1)]
-    bs = int(match.group(2))
-    toks = int(match.group(3)) if match.group(3) else (bs if phase == "decode" else -1)
-    if phase in ("prefill", "draft", "verify", "mixed"):
-        return phase, bs, 0, toks, 0
-    return phase, 0, bs, 0, toks
-
-
-def _vllm(name: str) -> tuple | None:
-    match = VLLM.match(name)
-    if not match:
-        return None
-    ctx_reqs, ctx_toks, gen_reqs, gen_toks, gen_context = (int(match.group(k)) for k in (2, 3, 5, 6, 7))
-    phase = "mixed" if ctx_reqs and gen_reqs else "prefill" if ctx_reqs else "decode"
-    return phase, ctx_reqs, gen_reqs, ctx_toks, gen_toks, gen_context
-
-
-def _trtllm(name: str) -> tuple | None:
-    """A `_forward_step` range: context requests (their tokens where the label states them, else unknown)
-    and generation requests, one new token each."""
-    match = TRTLLM.match(name)
-    if not match:
-        return None
-    ctx_reqs, gen_reqs = int(match.group(1)), int(match.group(3))
-    ctx_toks = int(match.group(2)) if match.group(2) is not None else -1
-    phase = "mixed" if ctx_reqs and gen_reqs else "prefill" if ctx_reqs else "decode" if gen_reqs else "idle"
-    return phase, ctx_reqs, gen_reqs, ctx_toks if ctx_reqs else 0, gen_reqs
+    engine, rows, warnings = found
+    if rows:
+        passes = _passes("engine_annotation", events, rows, warnings)
+    else:
+        passes = Passes("engine_annotation", [], *(np.empty(0, np.int64) for _ in range(4)),
+                        np.empty(0), np.empty(0), np.empty(0, np.int64), warnings)
+    passes.engine = engine
+    return passes
 
 
 def embedding_passes(events: EventTable) -> Passes | None:
