@@ -12,7 +12,8 @@ import pytest
 from tests.conftest import NAIVE, SAMPLES
 import msgspec
 
-from workbench.analyses.timeline import WINDOW_BYTES, WINDOW_EVENTS, report_window, timeline_tables
+from workbench.analyses.report_window import WINDOW_BYTES, WINDOW_EVENTS, report_window
+from workbench.analyses.timeline import timeline_tables
 from workbench.analyses.trace_summary import summarize_trace
 from workbench.loaders.kineto import load_kineto
 
@@ -156,7 +157,7 @@ def test_ranks_without_a_common_step_align_on_their_first_collective():
     import numpy as np
 
     from workbench.analyses.collectives import Collectives
-    from workbench.analyses.timeline import rank_origins
+    from workbench.analyses.rank_alignment import rank_origins
 
     def calls(kinds, starts):
         n = len(kinds)

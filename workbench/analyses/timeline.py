@@ -13,25 +13,20 @@ Two levels of detail, both bounded whatever the size of the trace:
   runtime call that launched it are linked by their correlation id. When host operators nested
   deep do not fit, the deepest levels (and the shortest of the last level drawn) are left out;
   when the GPU events and runtime calls alone do not fit, the window is drawn zoomed out.
-- `timeline_window` (`report_window`): one zoomed-in window the report carries for the views that
-  cannot ask for one (the HTML report, nbconvert): the step of median duration (else the start of the
-  GPU work), cut short where more than `WINDOW_EVENTS` events would be drawn, names cut to
-  `WINDOW_NAME_CHARS` and the rows' JSON to `WINDOW_BYTES`.
+
+The report's own zoomed-in window is `report_window.py`'s; a job's ranks on one axis, `rank_alignment.py`'s.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 import numpy as np
 
 from workbench.analyses import categories as cat
-from workbench.analyses.collectives import Collectives
 from workbench.analyses.intervals import merge
 from workbench.analyses.steps import step_mask
 from workbench.models.trace import MISSING, Trace
-from workbench.units import shorten
 
 MAX_RECTS = 2000
 COLUMNS = 1200  # pixel columns of a wide chart
@@ -40,13 +35,8 @@ MAX_DEPTH = 12  # host events nested deeper share the last row
 SHARE_LEVELS = 4  # a rectangle's columns have busy shares in the same quarter
 HOST_CATEGORIES = ("operator", "launch", "synchronization", "runtime")
 CATEGORY_NAMES = [*cat.GPU_KIND_NAMES.values(), *HOST_CATEGORIES]
-_HOST_BASE = len(cat.GPU_KIND_NAMES)
-_RUNTIME_CODES = [_HOST_BASE + HOST_CATEGORIES.index(c) for c in ("launch", "synchronization", "runtime")]
-WINDOW_EVENTS = 2000  # the report's window draws at most this many events ...
-WINDOW_LINKED = 0.75  # ... of which at most this share kernels and runtime calls (the rest operators)
-WINDOW_NAME_CHARS = 96  # its names and shapes cut in the middle to this length (hover labels show 90)
-WINDOW_BYTES = 384 << 10  # and its rows at most this many bytes of compact JSON (fewer events until they fit)
-MIN_WINDOW_EVENTS = 100
+HOST_BASE = len(cat.GPU_KIND_NAMES)
+RUNTIME_CODES = [HOST_BASE + HOST_CATEGORIES.index(c) for c in ("launch", "synchronization", "runtime")]
 Lanes = tuple[np.ndarray, np.ndarray, list[str]]  # per event its lane and category, the lane labels (`timeline_lanes`)
 
 
@@ -88,113 +78,6 @@ def timeline_tables(trace: Trace, start_ms: float | None = None, end_ms: float |
     return {name: table for name, table in tables.items() if table}
 
 
-def report_window(trace: Trace, max_events: int = WINDOW_EVENTS, max_bytes: int = WINDOW_BYTES,
-                  lanes: Lanes | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-    """The window the report shows zoomed in (its description, and its `timeline_events` rows), or None.
-
-    The step of median duration, else from the first GPU event (the first event without one), cut short
-    where more than `max_events * WINDOW_LINKED` kernels and runtime calls would be drawn; fewer events
-    (in proportion to the excess) until the rows fit in `max_bytes`. Times are ms from the trace's first event, like `timeline`.
-    """
-    events = trace.events
-    if not len(events):
-        return None
-    origin = trace_origin_us(trace)
-    lanes = lanes or timeline_lanes(trace)
-    lane, category, _ = lanes
-    steps = np.flatnonzero(step_mask(events))
-    if len(steps):
-        step = steps[np.argsort(events.dur[steps], kind="stable")[(len(steps) - 1) // 2]]
-        lo, hi = float(events.ts[step]), float(events.end[step])
-        label = f"{events.names[events.name[step]]}, the step of median duration"
-    else:
-        gpu = category < _HOST_BASE
-        lo = float(events.ts[gpu].min()) if gpu.any() else origin
-        hi, label = float(events.end.max()), "from the first GPU event" if gpu.any() else "from the first event"
-    while True:
-        end = _window_end(events, lane, category, lo, hi, int(max_events * WINDOW_LINKED))
-        rows = timeline_tables(trace, (lo - origin) / 1000.0, (end - origin) / 1000.0, max_events=max_events,
-                               lanes=lanes).get("timeline_events", [])
-        for row in rows:  # as the report writes them: names cut, times to 0.1 µs
-            row.update({key: shorten(row[key], WINDOW_NAME_CHARS) for key in ("name", "shapes", "link_name")
-                        if row[key] is not None})
-            row.update({key: round(row[key], 4) for key in ("start_ms", "end_ms", "dur_ms", "link_start_ms")
-                        if row[key] is not None})
-        size = len(msgspec.json.encode(rows))
-        if size <= max_bytes or max_events <= MIN_WINDOW_EVENTS:
-            break
-        max_events = max(min(int(max_events * max_bytes / size * 0.95), max_events - 1), MIN_WINDOW_EVENTS)
-    if not rows:
-        return None
-    window = {"label": label + (" (its first part)" if end < hi and len(steps) else ""), "start_ms": (lo - origin) / 1000.0,
-              "end_ms": (end - origin) / 1000.0, "events": len(rows)}
-    return window, rows
-
-
-def _window_end(events: Any, lane: np.ndarray, category: np.ndarray, lo: float, hi: float, linked: int) -> float:
-    """`hi`, or earlier: the start of the first kernel or runtime call past the `linked` first ones from `lo`."""
-    drawn = (lane >= 0) & (events.end > lo) & (events.ts < hi) & (
-        (category < _HOST_BASE) | np.isin(category, _RUNTIME_CODES))
-    starts = np.sort(np.maximum(events.ts[drawn], lo))
-    return float(starts[linked]) if len(starts) > linked and starts[linked] > lo else hi
-
-
-def rank_origins(firsts: list[float], steps: list[dict[str, float]],
-                 collectives: list[Collectives]) -> tuple[list[float], str]:
-    """Per rank of a job, the time that is 0 on the job's common axis, and what the ranks are aligned on.
-
-    Ranks run on different clocks: each is aligned on the start of the first step they all have,
-    else of their first collective of the kind the first rank calls first; the axis counts from
-    the first rank's first event. Without either, each rank counts from its own first event.
-    Read from each rank's first event time (`trace_origin_us`), `step_starts` and collectives.
-    """
-    anchors, label = _step_anchors(steps)
-    if anchors is None:
-        anchors, label = _collective_anchors(collectives)
-    if anchors is None:
-        return firsts, "each rank's first event"
-    return [a - (anchors[0] - firsts[0]) for a in anchors], label
-
-
-def step_starts(trace: Trace) -> dict[str, float]:
-    """Each step's name and the start of its first occurrence."""
-    events = trace.events
-    steps = np.flatnonzero(step_mask(events))
-    return {events.names[events.name[i]]: float(events.ts[i]) for i in steps[::-1].tolist()}
-
-
-def shift_timeline(tables: dict[str, list[dict[str, Any]]], meta: dict[str, Any], by_ms: float) -> None:
-    """Move a trace's timeline tables and its report window by `by_ms` (onto a job's common axis)."""
-    window = meta.get("timeline_window")
-    rows = [r for name in ("timeline", "timeline_events", "timeline_steps", "timeline_window") for r in tables.get(name, [])]
-    for row in rows + ([window] if window else []):
-        for key in ("start_ms", "end_ms", "link_start_ms"):
-            if row.get(key) is not None:
-                row[key] += by_ms
-
-
-def _step_anchors(starts: list[dict[str, float]]) -> tuple[list[float] | None, str]:
-    common = set(starts[0]).intersection(*starts[1:])
-    if not common:
-        return None, ""
-    name = min(common, key=lambda n: starts[0][n])
-    return [s[name] for s in starts], f"the start of {name}"
-
-
-def _collective_anchors(calls: list[Collectives]) -> tuple[list[float] | None, str]:
-    timed = [c.kind[~np.isnan(c.start_us)] for c in calls]
-    if not len(timed[0]):
-        return None, ""
-    kind = timed[0][0]
-    anchors = []
-    for c in calls:
-        hits = np.flatnonzero((c.kind == kind) & ~np.isnan(c.start_us))
-        if not len(hits):
-            return None, ""
-        anchors.append(float(c.start_us[hits[0]]))
-    return anchors, f"the start of the first {kind}"
-
-
 def timeline_lanes(trace: Trace, kinds: np.ndarray | None = None) -> Lanes:
     """Per event: its lane (-1 when not drawn) and category index into `CATEGORY_NAMES`; the lane labels.
 
@@ -205,11 +88,11 @@ def timeline_lanes(trace: Trace, kinds: np.ndarray | None = None) -> Lanes:
     kinds = cat.gpu_kinds(events) if kinds is None else kinds
     gpu = kinds != cat.NOT_GPU
     host = cat.host_mask(events) & ~gpu
-    category = np.where(gpu, kinds, _HOST_BASE + HOST_CATEGORIES.index("operator")).astype(np.int64)
+    category = np.where(gpu, kinds, HOST_BASE + HOST_CATEGORIES.index("operator")).astype(np.int64)
     runtime = host & events.category_mask(cat.RUNTIME_CATEGORIES)
     for name, mask in (("runtime", runtime), ("launch", runtime & events.name_mask(cat.KERNEL_LAUNCH.search)),
                        ("synchronization", runtime & events.name_mask(cat.SYNCHRONIZATION.search))):
-        category[mask] = _HOST_BASE + HOST_CATEGORIES.index(name)
+        category[mask] = HOST_BASE + HOST_CATEGORIES.index(name)
     lane = np.full(len(events), -1, np.int64)
     labels: list[str] = []
     for mask, columns, label in ((gpu, (events.device, events.stream), lambda d, s: f"GPU {d} stream {s}"),
@@ -264,7 +147,7 @@ def _drawable(starts: np.ndarray, ends: np.ndarray, lane: np.ndarray, category: 
     depth = _depths(starts, ends, lane)
     if len(starts) <= max_events:
         return np.arange(len(starts)), depth
-    linked = (category < _HOST_BASE) | np.isin(category, _RUNTIME_CODES)
+    linked = (category < HOST_BASE) | np.isin(category, RUNTIME_CODES)
     room = max_events - int(linked.sum())
     per_level = np.cumsum(np.bincount(depth[~linked], minlength=1))
     levels = int(np.searchsorted(per_level, room, side="right"))
@@ -307,10 +190,10 @@ def _event_rows(trace: Trace, lane: np.ndarray, category: np.ndarray, labels: li
 def _partners(events: Any, lane: np.ndarray, category: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     """Per chosen event, the event on the other side of its launch (kernel <-> runtime call), or -1."""
     linked = (lane >= 0) & (events.correlation != MISSING)
-    gpu = np.flatnonzero(linked & (category < _HOST_BASE))
-    runtime = np.flatnonzero(linked & np.isin(category, _RUNTIME_CODES))
+    gpu = np.flatnonzero(linked & (category < HOST_BASE))
+    runtime = np.flatnonzero(linked & np.isin(category, RUNTIME_CODES))
     out = np.full(len(chosen), -1, np.int64)
-    for side, others in ((category[chosen] < _HOST_BASE, runtime), (np.isin(category[chosen], _RUNTIME_CODES), gpu)):
+    for side, others in ((category[chosen] < HOST_BASE, runtime), (np.isin(category[chosen], RUNTIME_CODES), gpu)):
         if not len(others):
             continue
         keys = events.correlation[others]

@@ -14,8 +14,9 @@ from workbench.analyses.inference import inference_summary
 from workbench.analyses.kernels import kernel_table
 from workbench.analyses.launch import launch_metrics
 from workbench.analyses.operators import operator_table
+from workbench.analyses.report_window import report_window
 from workbench.analyses.steps import step_metrics
-from workbench.analyses.timeline import report_window, timeline_lanes, timeline_tables
+from workbench.analyses.timeline import timeline_lanes, timeline_tables
 from workbench.analyses.trace_memory import trace_memory_curve, trace_memory_metrics
 from workbench.models.trace import Trace
 

@@ -70,7 +70,7 @@ class RankResult:
     input_us: float = 0.0  # host time in data loading (`stragglers.input_us`)
     host_compute_us: float = 0.0  # host time in operators (`stragglers.host_compute_us`)
     work: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict, repr=False)  # `rank_work`
-    step_starts: dict[str, float] = field(default_factory=dict, repr=False)  # `timeline.step_starts`
+    step_starts: dict[str, float] = field(default_factory=dict, repr=False)  # `rank_alignment.step_starts`
     first_us: float = 0.0  # the trace's first event (`timeline.trace_origin_us`)
     findings: list[Finding] | None = field(default=None, repr=False)  # None while the trace is kept
     warnings: list[str] = field(default_factory=list)

@@ -9,10 +9,11 @@ from typing import Any
 
 from workbench.analyses import categories as cat
 from workbench.analyses.collectives import find_collectives
+from workbench.analyses.rank_alignment import rank_origins, shift_timeline, step_starts
 from workbench.analyses.rank_work import work_summary
 from workbench.analyses.rank_distribution import detailed_ranks, rank_distribution
 from workbench.analyses.stragglers import host_compute_us, input_us, job_summary
-from workbench.analyses.timeline import rank_origins, shift_timeline, step_starts, trace_origin_us
+from workbench.analyses.timeline import trace_origin_us
 from workbench.analyses.trace_summary import summarize_trace
 from workbench.errors import WorkbenchError
 from workbench.inputs.analyzed import AnalyzedInput, RankResult, Spill
@@ -117,7 +118,7 @@ def _align_timelines(ranks: list[RankResult]) -> None:
 
 
 def _one_window(ranks: list[RankResult]) -> None:
-    """The report's zoomed-in window (`timeline.report_window`) of one rank only: the busiest GPU's of those detailed."""
+    """The report's zoomed-in window (`report_window`) of one rank only: the busiest GPU's of those detailed."""
     shown = [r for r in ranks if "timeline_window" in r.tables]
     keep = max(shown, key=lambda r: r.metrics.get("gpu_busy_pct") or 0.0, default=None)
     for rank in ranks:
