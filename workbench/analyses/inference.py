@@ -17,7 +17,7 @@ import numpy as np
 from workbench.analyses import categories as cat
 from workbench.analyses.engine_steps import engine_steps
 from workbench.analyses.model_passes import model_passes
-from workbench.analyses.quantized_gemms import dequantize_pairs, fused_gemms
+from workbench.analyses.quantized_gemms import QuantizedWeights, quantized_weights
 from workbench.analyses.operators import lookup
 from workbench.analyses.roofline import roofline_metrics
 from workbench.models.trace import MISSING, EventTable, Trace
@@ -240,14 +240,14 @@ def concat_growth(events: EventTable, passes: Passes) -> tuple[np.ndarray, list[
     return out, shape
 
 
-def inference_summary(trace: Trace, kinds: np.ndarray) -> tuple[dict, list[dict], list[str]]:
-    """(metrics, the `inference_steps` table, warnings); all empty for a trace with no forward passes.
-    The fused low-bit GEMMs (`quantized_gemm`: the family that took longest) and dequantize + dense GEMM
-    pairs are counted here, on inference traces only."""
+def inference_summary(trace: Trace, kinds: np.ndarray) -> tuple[dict, list[dict], list[str], QuantizedWeights | None]:
+    """(metrics, the `inference_steps` table, warnings, quantized weights); all empty for a trace with no forward
+    passes. The fused low-bit GEMMs (`quantized_gemm`: the family that took longest) and dequantize + dense GEMM
+    pairs are found here, on inference traces only, and handed to the rules with the summary."""
     events = trace.events
     passes = find_passes(events)
     if passes is None or not len(passes):
-        return {}, [], passes.warnings if passes is not None else []
+        return {}, [], passes.warnings if passes is not None else [], None
     gpu, of_pass = pass_of_gpu_events(events, kinds, passes)
     linked = of_pass != MISSING
     gpu_us = np.bincount(of_pass[linked], weights=events.dur[gpu][linked], minlength=len(passes))
@@ -285,9 +285,9 @@ def inference_summary(trace: Trace, kinds: np.ndarray) -> tuple[dict, list[dict]
         "attention_backend": attention_backend(events, kinds),
     }
     metrics.update(speculative_metrics(passes, wall_us))
-    fused = fused_gemms(events, kinds)
-    metrics["quantized_gemm"] = fused[0]["family"] if fused else None
-    metrics["dequantize_gemm_pairs"] = len(dequantize_pairs(events))
+    quantized = quantized_weights(events, kinds)
+    metrics["quantized_gemm"] = quantized.fused[0]["family"] if quantized.fused else None
+    metrics["dequantize_gemm_pairs"] = len(quantized.pairs)
     if (concat[decode] > 0).any():
         metrics["kv_concat_elements_first_decode"] = int(concat[decode][0])
         metrics["kv_concat_elements_last_decode"] = int(concat[decode][-1])
@@ -309,7 +309,7 @@ def inference_summary(trace: Trace, kinds: np.ndarray) -> tuple[dict, list[dict]
         for k, row in enumerate(table):
             row.update({"model": passes.model[k], "past_tokens": _known(passes.past_tokens[k]),
                         "proposed_tokens": _known(passes.proposed[k]), "accepted_tokens": _known(passes.accepted[k])})
-    return metrics, table, passes.warnings
+    return metrics, table, passes.warnings, quantized
 
 
 def speculative_metrics(passes: Passes, wall_us: np.ndarray) -> dict[str, Any]:

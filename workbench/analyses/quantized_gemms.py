@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,20 @@ DEQUANTIZE_OP = re.compile(r"dequantize|dequant_", re.IGNORECASE)
 CONVERT = frozenset({"aten::to", "aten::_to_copy"})
 SCALE = frozenset({"aten::mul", "aten::mul_"})
 GEMM_WEIGHT = {"aten::linear": 1, "aten::addmm": 2, "aten::mm": 1, "aten::matmul": 1}  # op -> its weight input
+
+
+@dataclass
+class QuantizedWeights:
+    """What `quantized_weights` found: the fused low-bit GEMMs that ran and the dequantize + dense GEMM pairs (event
+    indexes: for the rules while the trace is kept, not for the report)."""
+
+    fused: list[dict[str, Any]]
+    pairs: list[dict[str, Any]]
+
+
+def quantized_weights(events: EventTable, kinds: np.ndarray) -> QuantizedWeights:
+    """The fused low-bit GEMMs (`fused_gemms`) and the dequantize + dense GEMM pairs (`dequantize_pairs`)."""
+    return QuantizedWeights(fused_gemms(events, kinds), dequantize_pairs(events))
 
 
 def fused_gemms(events: EventTable, kinds: np.ndarray) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from workbench.analyses.inference import inference_summary
 from workbench.analyses.kernels import kernel_table
 from workbench.analyses.launch import launch_metrics
 from workbench.analyses.operators import operator_table
+from workbench.analyses.quantized_gemms import QuantizedWeights
 from workbench.analyses.report_window import report_window
 from workbench.analyses.steps import step_metrics
 from workbench.analyses.timeline import timeline_lanes, timeline_tables
@@ -31,6 +32,7 @@ class TraceSummary:
     tables: dict[str, list[dict[str, Any]]]
     meta: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # about the trace's content (its path is added by the input)
+    quantized: QuantizedWeights | None = None  # for the rules (`inference_summary`), not the report
 
 
 def summarize_trace(trace: Trace, top: int = 50) -> TraceSummary:
@@ -59,7 +61,7 @@ def summarize_trace(trace: Trace, top: int = 50) -> TraceSummary:
     curve = trace_memory_curve(trace.memory)
     if curve:
         tables["memory_curve"] = curve
-    inference, steps_table, warnings = inference_summary(trace, kinds)
+    inference, steps_table, warnings, quantized = inference_summary(trace, kinds)
     metrics.update(inference)
     if steps_table:
         tables["inference_steps"] = steps_table
@@ -69,7 +71,8 @@ def summarize_trace(trace: Trace, top: int = 50) -> TraceSummary:
     window = report_window(trace, lanes=lanes)
     if window:
         meta["timeline_window"], tables["timeline_window"] = window
-    return TraceSummary(metrics=metrics, tables=tables, meta=meta, warnings=_left_out(trace) + warnings)
+    return TraceSummary(metrics=metrics, tables=tables, meta=meta, warnings=_left_out(trace) + warnings,
+                        quantized=quantized)
 
 
 def _left_out(trace: Trace) -> list[str]:

@@ -10,6 +10,7 @@ from typing import IO, TYPE_CHECKING, Any
 import msgspec
 
 from workbench.analyses.collectives import Collectives
+from workbench.analyses.quantized_gemms import QuantizedWeights
 from workbench.models.trace import Trace
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class RankResult:
     tables: dict[str, list[dict[str, Any]]]
     meta: dict[str, Any]
     trace: Trace | None = field(default=None, repr=False)
+    quantized: QuantizedWeights | None = field(default=None, repr=False)  # of the trace, for its rules: dropped with it
     collectives: Collectives | None = field(default=None, repr=False)
     input_us: float = 0.0  # host time in data loading (`stragglers.input_us`)
     host_compute_us: float = 0.0  # host time in operators (`stragglers.host_compute_us`)

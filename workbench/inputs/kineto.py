@@ -145,7 +145,7 @@ def summarize_rank(path: Path, progress: Progress, top: int, keep_trace: bool = 
 
         rank.findings, rule_warnings = trace_findings(_single_input(path, rank), (KIND_TRACE, KIND_RANKS))
         rank.warnings += rule_warnings
-        rank.trace = None
+        rank.trace, rank.quantized = None, None
     rank.pack(pack)
     return rank
 
@@ -156,7 +156,8 @@ def _analyze_rank(path: Path, top: int, progress: Progress) -> RankResult:
     rank = trace.rank if trace.rank is not None else rank_in_name(path.name)
     summary.meta["rank"] = rank
     return RankResult(rank=rank, path=str(path), metrics=summary.metrics, tables=summary.tables,
-                      meta=summary.meta, trace=trace, warnings=[f"{path}: {w}" for w in summary.warnings])
+                      meta=summary.meta, trace=trace, quantized=summary.quantized,
+                      warnings=[f"{path}: {w}" for w in summary.warnings])
 
 
 def _mean_metrics(ranks: list[RankResult]) -> dict[str, Any]:

@@ -51,13 +51,13 @@ def summarize_export(path: Path, progress: Progress, top: int, keep_trace: bool 
         f"{path}: no CUDA kernels, copies or memsets (was it profiled with `nsys profile -t cuda`?)"]
     warnings += [f"{path}: {w}" for w in summary.warnings]
     rank = RankResult(rank=None, path=str(path), metrics=summary.metrics, tables=summary.tables,
-                      meta=summary.meta, trace=trace, warnings=warnings)
+                      meta=summary.meta, trace=trace, quantized=summary.quantized, warnings=warnings)
     if not keep_trace:
         from workbench.rules.registry import trace_findings  # rules import this module's kind
 
         rank.findings, rule_warnings = trace_findings(_input(rank), (KIND_NSYS,))
         rank.warnings += rule_warnings
-        rank.trace = None
+        rank.trace, rank.quantized = None, None
     return rank
 
 

@@ -33,7 +33,7 @@ def _recording(path: Path, files: list[Path], options: AnalyzeOptions) -> Analyz
         warnings.append(f"{path}: no {GPU_TABLE} table: export it with xcrun xctrace export --input RUN.trace "
                         f"--xpath '//table[@schema=\"{GPU_TABLE}\"]'")
     rank = RankResult(rank=None, path=str(path), metrics=summary.metrics, tables=summary.tables,
-                      meta=summary.meta, trace=trace)
+                      meta=summary.meta, trace=trace, quantized=summary.quantized)
     return AnalyzedInput(path=str(path), kind=KIND, metrics=summary.metrics, meta=summary.meta,
                          tables=summary.tables, ranks=[rank], warnings=warnings)
 

@@ -12,6 +12,7 @@ import numpy as np
 from workbench.analyses import categories as cat
 from workbench.analyses.inference import Passes, find_passes
 from workbench.analyses.operators import kernel_launchers
+from workbench.analyses.quantized_gemms import QuantizedWeights
 from workbench.analyses.stacks import StackIndex
 from workbench.analyses.steps import step_mask
 from workbench.inputs.analyzed import AnalyzedInput
@@ -29,6 +30,7 @@ class TraceContext:
     metrics: dict[str, Any]
     rank: int | None
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    quantized: QuantizedWeights | None = None  # what `inference_summary` found of quantized weights
 
     @property
     def events(self):
@@ -143,7 +145,7 @@ def contexts(input_: AnalyzedInput) -> Iterator[TraceContext]:
     """A context per rank that still holds its trace."""
     for rank in input_.ranks:
         if rank.trace is not None:
-            yield TraceContext(rank.trace, rank.metrics, rank.rank, rank.tables)
+            yield TraceContext(rank.trace, rank.metrics, rank.rank, rank.tables, rank.quantized)
 
 
 def on_traces(check: Callable[[TraceContext], Iterator]) -> Callable[[AnalyzedInput], Iterator]:

@@ -11,9 +11,7 @@ from typing import Iterator
 import numpy as np
 
 from workbench.analyses.device_peaks import device_name, device_peaks
-from workbench.analyses.quantized_gemms import (
-    FP8_KERNEL, FP8_OPS, WEIGHT_ONLY, dequantize_pairs, fused_gemms, gemm_calls, nested_gpu_us, scaling_ops,
-)
+from workbench.analyses.quantized_gemms import FP8_KERNEL, FP8_OPS, WEIGHT_ONLY, gemm_calls, nested_gpu_us, scaling_ops
 from workbench.analyses.roofline import decode_roofline
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
@@ -65,10 +63,10 @@ def fix_code(what: str, shape: list[int] | None) -> str:
       "quantized weights turned back to float before a dense GEMM every call: no low-bit kernel ran")
 @on_traces
 def quantized_weights_dequantized(ctx: TraceContext) -> Iterator[Finding]:
-    if "dequantize_gemm_pairs" not in ctx.metrics or not ctx.metrics["dequantize_gemm_pairs"]:
+    if ctx.quantized is None or not ctx.quantized.pairs:
         return
     events = ctx.events
-    pairs = dequantize_pairs(events)
+    pairs = ctx.quantized.pairs
     ops = np.array(sorted({i for p in pairs for i in p["dequantize"]}), dtype=np.int64)
     gemms = np.array([p["gemm"] for p in pairs], dtype=np.int64)
     on_gpu = bool(len(ctx.gpu_of_ops(gemms)))
@@ -77,7 +75,7 @@ def quantized_weights_dequantized(ctx: TraceContext) -> Iterator[Finding]:
     shapes = Counter(tuple(p["weight_shape"]) for p in pairs)
     names = Counter(events.names[events.name[i]] for p in pairs for i in p["dequantize"])
     passes = int(ctx.metrics.get("prefill_passes") or 0) + int(ctx.metrics.get("decode_passes") or 0)
-    fused = fused_gemms(events, ctx.kinds)
+    fused = ctx.quantized.fused
     shape = list(shapes.most_common(1)[0][0])
     yield finding_of(
         "quantized-weights-dequantized",
