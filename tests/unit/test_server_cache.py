@@ -101,7 +101,7 @@ def test_a_cancelled_analysis_says_so():
     assert asyncio.run(scenario()) == (f"{AMD}: the analysis was cancelled", False)
 
 
-@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="resident memory is read from /proc")
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="resident memory is read from /proc")
 def test_a_worker_over_its_memory_limit_fails_as_out_of_memory_and_the_next_runs_fresh():
     async def scenario():
         reports = ReportCache(SAMPLES, workers=1, memory_bytes=1 << 20)  # any process holds more than 1 MiB

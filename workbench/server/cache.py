@@ -6,7 +6,9 @@ callbacks over a queue. Each analysis has a time limit and can be cancelled; a w
 (killed, out of memory, over time) fails only its own analysis, saying why, and is replaced.
 A worker whose resident memory passes `memory_bytes` (three quarters of the machine's by default)
 is stopped before the system's out-of-memory killer picks a process, and its analysis fails as "out of
-memory"; one killed by SIGKILL that was neither cancelled nor over time says "likely out of memory".
+memory" (its peak, the kernel's high-water mark, is read every POLL_S and before its answer is taken, so
+an analysis that passed the limit between two reads fails all the same); one killed by SIGKILL that was
+neither cancelled nor over time says "likely out of memory".
 A report is reused while the name, size and mtime of every file it read are unchanged. Workers
 run in the root and read only files inside it, so report paths are relative to it, as `workbench
 analyze` run there writes them.
@@ -189,19 +191,21 @@ class Worker:
         deadline = time.monotonic() + timeout_s
         try:
             self._conn.send(relative)
-            while True:
-                if (_resident_bytes(self.process.pid) or 0) > memory_bytes:
+            answered = False
+            while True:  # the peak is read before an answer is taken: it fails an analysis that passed the limit
+                if (_peak_resident_bytes(self.process.pid) or 0) > memory_bytes:
                     self.kill()
                     return {"error": f"{name}: the analysis ran out of memory: its process passed "
                                      f"{format_bytes(memory_bytes)} (the workers' limit) and was stopped"}
+                if answered:
+                    return self._conn.recv()
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self.kill()
                     return {"error": f"{name}: the analysis ran past its time limit of {timeout_s:g} s and was stopped"}
                 ready = await asyncio.to_thread(wait, [self._conn, self.process.sentinel], min(POLL_S, left))
-                if self._conn in ready:
-                    return self._conn.recv()
-                if ready:
+                answered = self._conn in ready
+                if ready and not answered:
                     break
         except (EOFError, OSError):
             pass
@@ -223,12 +227,14 @@ def _memory_share() -> int:
         return sys.maxsize
 
 
-def _resident_bytes(pid: int | None) -> int | None:
-    """A live process's resident memory (Linux; None elsewhere or once it is gone)."""
+def _peak_resident_bytes(pid: int | None) -> int | None:
+    """The peak resident memory of a live process since it started (Linux's VmHWM; None elsewhere or once it
+    is gone)."""
     try:
-        with open(f"/proc/{pid}/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
+        with open(f"/proc/{pid}/status") as status:
+            line = next(line for line in status if line.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError, StopIteration):
         return None
 
 
