@@ -25,6 +25,7 @@ TRAIN = """\
 import sys
 import torch
 torch.manual_seed(0)
+torch.set_num_threads(1)  # on shared cores, a step of several threads can stall a timeslice at each barrier
 width, steps = int(sys.argv[1]), int(sys.argv[2])
 model = torch.nn.Sequential(torch.nn.Linear(width, width), torch.nn.ReLU(), torch.nn.Linear(width, 4))
 optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
