@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from workbench.analyses.intervals import clip, layered_lengths, merge, overlap_length, union_length
+from workbench.analyses.intervals import clip, layered_lengths, merge, overlap_length, starts_inside, union_length
 
 
 def arr(*values: float) -> np.ndarray:
@@ -41,3 +41,9 @@ def test_layered_lengths_partition_the_union():
     assert lengths == pytest.approx([10, 5, 3])
     everything = np.concatenate([compute[0], comm[0], memory[0]]), np.concatenate([compute[1], comm[1], memory[1]])
     assert sum(lengths) == pytest.approx(union_length(*everything))
+
+
+def test_starts_inside_the_union_of_nested_intervals():
+    inside = starts_inside(arr(0, 1, 20), arr(10, 2, 30), arr(-1, 0, 5, 10, 25, 30))
+    assert inside.tolist() == [False, True, True, False, True, False]
+    assert starts_inside(arr(), arr(), arr(1, 2)).tolist() == [False, False]

@@ -26,6 +26,16 @@ def union_length(starts: np.ndarray, ends: np.ndarray) -> float:
     return float((e - s).sum())
 
 
+def starts_inside(starts: np.ndarray, ends: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Whether each of `points` lies in the union of the intervals [start, end) (a bool mask)."""
+    if not len(starts):
+        return np.zeros(len(points), dtype=bool)
+    order = np.argsort(starts)
+    starts, ends = starts[order], np.maximum.accumulate(ends[order])
+    pos = np.searchsorted(starts, points, side="right") - 1
+    return (pos >= 0) & (points < ends[np.maximum(pos, 0)])
+
+
 def clip(starts: np.ndarray, ends: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
     """Intervals cut to [lo, hi]; those entirely outside are dropped."""
     s, e = np.maximum(starts, lo), np.minimum(ends, hi)

@@ -57,6 +57,11 @@ def kernel_launchers(events: EventTable, kinds: np.ndarray, ops: np.ndarray) -> 
     return gpu, lookup(external, events.external_id[op_index], op_index)
 
 
+def launched_by(gpu: np.ndarray, launcher: np.ndarray, ops: np.ndarray) -> np.ndarray:
+    """Those of the GPU events `gpu` whose launching operator (`kernel_launchers`) is one of `ops`."""
+    return gpu[np.isin(launcher, ops) & (launcher != MISSING)]
+
+
 def operator_table(events: EventTable, kinds: np.ndarray, top: int) -> list[dict[str, Any]]:
     """Operators by GPU time, then self CPU time, grouped by name."""
     ops = events.category_mask(cat.HOST_OP_CATEGORIES)

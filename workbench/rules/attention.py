@@ -9,16 +9,13 @@ from typing import Any, Iterator
 import numpy as np
 
 from workbench.analyses import categories as cat
-from workbench.analyses.device_peaks import device_peaks
-from workbench.analyses.intervals import union_length
-from workbench.analyses.roofline import attention_floor_us
+from workbench.analyses.attention_cost import attention_ops, is_shape
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
 from workbench.rules.registry import finding_of, rule
 from workbench.rules.summaries import launching_ops
 
 SOFTMAX = re.compile(r"^aten::_?softmax$")
-MATMUL = re.compile(r"^aten::(matmul|bmm|baddbmm)$")
 FUSED_ATTENTION = re.compile(r"scaled_dot_product|flash_attention|efficient_attention|cudnn_attention|"
                              r"fused_sdp|_sdpa", re.IGNORECASE)
 MIN_SEQ = 32
@@ -34,11 +31,6 @@ q, k, v = (torch.randn(2, {heads}, {seq}, {head_dim}, device=device) for _ in ra
 # Replaces: att = (q @ k.transpose(-2, -1)) * scale{mask_line}; att = att.softmax(-1); y = att @ v
 y = F.scaled_dot_product_attention(q, k, v{causal}){comment}
 '''
-
-
-def _is_shape(dims: Any) -> bool:
-    """A tensor's shape: a list of ints (tensor-list inputs record nested lists)."""
-    return isinstance(dims, list) and all(type(d) is int for d in dims)
 
 
 def fused_backend(device: dict[str, Any]) -> str:
@@ -63,36 +55,12 @@ def _attention_shape(ctx: TraceContext, softmax: np.ndarray) -> tuple[list[int],
     shapes: dict[tuple[int, ...], int] = {}
     for i in softmax.tolist():
         dims = ctx.input_dims(i)
-        if dims and _is_shape(dims[0]) and len(dims[0]) >= 3 and dims[0][-1] >= MIN_SEQ:
+        if dims and is_shape(dims[0]) and len(dims[0]) >= 3 and dims[0][-1] >= MIN_SEQ:
             shapes[tuple(dims[0])] = shapes.get(tuple(dims[0]), 0) + 1
     if not shapes:
         return None
     shape = list(max(shapes, key=shapes.get))
     return shape, math.prod(shape[:-2])
-
-
-def attention_ops(ctx: TraceContext, scores: set[tuple[int, int, int]]) -> tuple[np.ndarray, int | None]:
-    """Host ops that touch a [matrices, seq_q, seq_k] score tensor of `scores` or compute one (q @ k^T); and
-    head_dim.
-
-    The test runs once per distinct (op name, input shapes) pair, not once per call.
-    """
-    e = ctx.events
-    ops = np.flatnonzero(e.category_mask(cat.HOST_OP_CATEGORIES) & (e.shapes >= 0))
-    width = len(e.strings) + 1
-    pairs, inverse = np.unique(e.name[ops].astype(np.int64) * width + e.shapes[ops], return_inverse=True)
-    hit = np.zeros(len(pairs), dtype=bool)
-    head_dim = None
-    for j, pair in enumerate(pairs.tolist()):
-        name, shapes = divmod(pair, width)
-        tensors = [d for d in ctx.dims_of_code(shapes) if _is_shape(d) and len(d) >= 2]
-        if any((math.prod(d[:-2]), *d[-2:]) in scores for d in tensors):
-            hit[j] = True
-        elif len(tensors) == 2 and MATMUL.match(e.names[name]) and math.prod(tensors[0][:-2]) == \
-                math.prod(tensors[1][:-2]) and (math.prod(tensors[0][:-2]), tensors[0][-2], tensors[1][-1]) in scores:
-            hit[j] = True
-            head_dim = tensors[0][-1]
-    return ops[hit[inverse.ravel()]], head_dim
 
 
 @rule("unfused-attention", "compute", TRACE_KINDS,
@@ -107,7 +75,7 @@ def unfused_attention(ctx: TraceContext) -> Iterator[Finding]:
         return
     shape, matrices = found
     seq_q, seq_k = shape[-2:]
-    ops, head_dim = attention_ops(ctx, {(matrices, seq_q, seq_k)})
+    ops, head_dim = attention_ops(ctx.events, {(matrices, seq_q, seq_k)})
     if head_dim is None:
         return  # a softmax over a square-ish tensor, but no q @ k^T feeding it: not attention
     gpu_us = ctx.gpu_us_of_ops(ops)
@@ -144,9 +112,6 @@ def unfused_attention(ctx: TraceContext) -> Iterator[Finding]:
 
 SLOW_PATHS = {"manual": "written by hand (matmul, softmax, matmul)", "sdpa_math": "SDPA's math fallback",
               "sdpa_mem_efficient": "SDPA's memory-efficient kernel on float32 inputs"}
-SDPA_OUTER = re.compile(r"^aten::(scaled_dot_product_attention|_scaled_dot_product_(attention_math|efficient_attention))$")
-EFFICIENT_F32 = re.compile(r"fmha_cutlassF_f32|efficient.*float>", re.IGNORECASE)
-FUSED_BYTES = 2  # the fused kernels run on bf16/fp16
 
 CODE_INFERENCE = '''import torch
 import torch.nn.functional as F
@@ -173,27 +138,14 @@ assert torch.allclose(y.float(), reference, atol=2e-2)
       "its inputs are float32: the fused kernel to use on this GPU and what it would save")
 @on_traces
 def attention_backend(ctx: TraceContext) -> Iterator[Finding]:
-    backend = ctx.metrics.get("attention_backend")
-    if backend not in SLOW_PATHS or ctx.passes is None:
+    cost = ctx.attention_cost
+    if cost is None or ctx.passes is None:
         return
-    found = _sdpa_calls(ctx, backend) if backend != "manual" else _manual_calls(ctx)
-    if found is None:
-        return
-    calls, ops = found
-    gpu = ctx.gpu_of_ops(ops)
-    gpu_us = float(ctx.events.dur[gpu].sum())
-    kernels = np.flatnonzero(ctx.kinds == cat.COMPUTE)
-    least_us = float(np.median(ctx.events.dur[kernels])) if len(kernels) else 0.0
-    peak_gbps, peak_tflops = device_peaks(ctx.metrics.get("device_name"))
-    fused_us = sum(max(attention_floor_us(*call, FUSED_BYTES, peak_gbps, peak_tflops), least_us) for call in calls)
-    host_us = union_length(ctx.events.ts[ops], ctx.events.end[ops])
-    outer = len(_outermost(ctx, ops))
-    host_saved = host_us * max(1 - len(calls) / outer, 0.0) if outer else 0.0
+    backend, calls, gpu, gpu_us = ctx.metrics["attention_backend"], cost.calls, cost.gpu, cost.gpu_us
     host_bound = float(ctx.metrics.get("gpu_busy_pct") or 100.0) < 50
-    saved = host_saved if host_bound else max(gpu_us - fused_us, 0.0)
-    gain = ctx.gain(saved, (
+    gain = ctx.gain(cost.host_saved_us if host_bound else max(gpu_us - cost.fused_us, 0.0), (
         f"the GPU is busy {ctx.metrics.get('gpu_busy_pct')}% of the time, so the host sets the pace: host time of "
-        f"the {outer} attention operators less one fused call per attention ({len(calls)})" if host_bound else
+        f"the {cost.operators} attention operators less one fused call per attention ({len(calls)})" if host_bound else
         "GPU time of the attention kernels less one fused kernel per call, each at least the trace's median kernel "
         "time or its bytes (Q, K, V, O once, 16-bit) and FLOPs at the device's peaks"))
     matrices, seq_q, seq_k, head_dim = calls[-1]
@@ -209,9 +161,9 @@ def attention_backend(ctx: TraceContext) -> Iterator[Finding]:
             "attention_calls": len(calls),
             "attention_gpu_ms": round(gpu_us / 1000, 3),
             "attention_kernels": int(len(gpu)),
-            "attention_host_ms": round(host_us / 1000, 3),
-            "attention_operators_per_call": round(outer / len(calls), 2),
-            "fused_estimate_ms": round(fused_us / 1000, 3),
+            "attention_host_ms": round(cost.host_us / 1000, 3),
+            "attention_operators_per_call": round(cost.operators / len(calls), 2),
+            "fused_estimate_ms": round(cost.fused_us / 1000, 3),
             "last_call_q_kv_shapes": [q, kv],
             "input_element_bytes": ctx.metrics.get("weight_element_bytes"),
             "device": ctx.metrics.get("device_name"),
@@ -225,44 +177,6 @@ def attention_backend(ctx: TraceContext) -> Iterator[Finding]:
                 docs=["https://pytorch.org/docs/stable/generated/torch.nn.functional.scaled_dot_product_attention.html",
                       "https://pytorch.org/docs/stable/backends.html#torch.backends.cuda.sdp_kernel"]),
     )
-
-
-def _manual_calls(ctx: TraceContext) -> tuple[list[tuple[int, int, int, int]], np.ndarray] | None:
-    """Each hand-written attention call as (matrices, seq_q, seq_k, head_dim), one per softmax on scores; the
-    host ops on its score tensors."""
-    softmax = ctx.named(re.compile(r"^aten::softmax$"), cat.HOST_OP_CATEGORIES)
-    shapes = [d[0] for d in map(ctx.input_dims, softmax.tolist()) if d and _is_shape(d[0]) and len(d[0]) >= 3]
-    scores = {(math.prod(s[:-2]), s[-2], s[-1]) for s in shapes}
-    ops, head_dim = attention_ops(ctx, scores) if scores else (np.empty(0, np.int64), None)
-    if head_dim is None:
-        return None
-    return [(math.prod(s[:-2]), s[-2], s[-1], head_dim) for s in shapes], ops
-
-
-def _sdpa_calls(ctx: TraceContext, backend: str) -> tuple[list[tuple[int, int, int, int]], np.ndarray] | None:
-    """SDPA calls on the math path, or on the memory-efficient kernel with float32 inputs, as (matrices, seq_q,
-    seq_k, head_dim); the host ops inside them."""
-    if backend == "sdpa_mem_efficient" and not len(ctx.named(EFFICIENT_F32)):
-        return None
-    outer = _outermost(ctx, ctx.named(SDPA_OUTER, cat.HOST_OP_CATEGORIES))
-    calls = []
-    for i in outer.tolist():
-        dims = ctx.input_dims(i)
-        if len(dims) >= 2 and all(_is_shape(d) and len(d) >= 3 for d in dims[:2]):
-            calls.append((math.prod(dims[0][:-2]), dims[0][-2], dims[1][-2], dims[0][-1]))
-    if not calls:
-        return None
-    return calls, np.union1d(outer, ctx.within(outer, ctx.events.category_mask(cat.HOST_OP_CATEGORIES)))
-
-
-def _outermost(ctx: TraceContext, ops: np.ndarray) -> np.ndarray:
-    """Those of `ops` not inside another of them (on one thread)."""
-    order = ops[np.argsort(ctx.events.ts[ops], kind="stable")]
-    if not len(order):
-        return order
-    ends = np.maximum.accumulate(ctx.events.end[order])
-    inside = np.append(False, ctx.events.ts[order][1:] < ends[:-1])
-    return order[~inside]
 
 
 def _heads(ctx: TraceContext, matrices: int) -> int:

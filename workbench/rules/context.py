@@ -10,13 +10,15 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from workbench.analyses import categories as cat
+from workbench.analyses.attention_cost import AttentionCost, attention_cost
 from workbench.analyses.inference import Passes, find_passes
-from workbench.analyses.operators import kernel_launchers
+from workbench.analyses.intervals import starts_inside
+from workbench.analyses.operators import kernel_launchers, launched_by
 from workbench.analyses.quantized_gemms import QuantizedWeights
 from workbench.analyses.stacks import StackIndex
 from workbench.analyses.steps import step_mask
 from workbench.inputs.analyzed import AnalyzedInput
-from workbench.models.trace import MISSING, Trace
+from workbench.models.trace import Trace
 from workbench.units import US_PER_MS
 
 TRACE_KINDS = ("kineto_trace", "kineto_trace_ranks", "nsys_sqlite")  # the input kinds a TraceContext reads
@@ -88,16 +90,8 @@ class TraceContext:
 
     def within(self, outer: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Indexes of events in `mask` that start inside any of the `outer` events' spans."""
-        e = self.events
-        if not len(outer):
-            return np.empty(0, dtype=np.int64)
-        starts, ends = e.ts[outer], e.end[outer]
-        order = np.argsort(starts)
-        starts, ends = starts[order], np.maximum.accumulate(ends[order])
-        candidates = np.flatnonzero(mask)
-        pos = np.searchsorted(starts, e.ts[candidates], side="right") - 1
-        inside = (pos >= 0) & (e.ts[candidates] < ends[np.maximum(pos, 0)])
-        return candidates[inside]
+        e, candidates = self.events, np.flatnonzero(mask)
+        return candidates[starts_inside(e.ts[outer], e.end[outer], e.ts[candidates])]
 
     @cached_property
     def launcher(self) -> tuple[np.ndarray, np.ndarray]:
@@ -106,8 +100,7 @@ class TraceContext:
 
     def gpu_of_ops(self, ops: np.ndarray) -> np.ndarray:
         """Indexes of the kernels, copies and sets launched by the operators `ops`."""
-        gpu, launcher = self.launcher
-        return gpu[np.isin(launcher, ops) & (launcher != MISSING)]
+        return launched_by(*self.launcher, ops)
 
     def gpu_us_of_ops(self, ops: np.ndarray) -> float:
         """GPU time of the kernels, copies and sets launched by the operators `ops`."""
@@ -134,6 +127,12 @@ class TraceContext:
         """The inference forward passes (analyses/inference.py); None for training or when none is found."""
         passes = find_passes(self.events)
         return passes if passes is not None and len(passes) else None
+
+    @cached_property
+    def attention_cost(self) -> AttentionCost | None:
+        """Attention on a slow path (`metrics.attention_backend`): its calls, GPU and host time, a fused estimate."""
+        return attention_cost(self.events, self.kinds, self.launcher, self.metrics.get("attention_backend"),
+                              self.metrics.get("device_name"))
 
     @cached_property
     def is_training(self) -> bool:
