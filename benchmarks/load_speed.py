@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TRACE = ROOT.parent / "shared/traces/h100/train_long/train_long.pt.trace.json.gz"
 RSS_TAG = "PEAK_RSS_KB="
-# Child programs: argv[1] is the trace path; the last line prints the child's own peak RSS.
+# Child programs: argv[1] is the trace path (HTA's: or a job's folder, used by job_scale.py); the last line prints the child's own peak RSS.
 FOOTER = f"import resource; print(f'{RSS_TAG}{{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}')"
 WORKBENCH_CHILD = f"""import sys
 from workbench.cli import main
@@ -35,7 +35,10 @@ if rc:
 {FOOTER}"""
 HTA_CHILD = f"""import os, sys
 from hta.trace_analysis import TraceAnalysis
-TraceAnalysis(trace_files={{0: sys.argv[1]}}, trace_dir=os.path.dirname(sys.argv[1]))
+if os.path.isdir(sys.argv[1]):  # a job: every rank's trace in the folder
+    TraceAnalysis(trace_dir=sys.argv[1])
+else:
+    TraceAnalysis(trace_files={{0: sys.argv[1]}}, trace_dir=os.path.dirname(sys.argv[1]))
 {FOOTER}"""
 
 
