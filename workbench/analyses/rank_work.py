@@ -12,7 +12,8 @@ each call (longer sequences, a larger batch). Noise lengthens calls too, so a na
 its shortest call of at least MIN_CALLS (preemption never shortens one; on 8 gloo ranks sharing 2
 cores, mean times per call differ up to 135x between ranks, shortest calls at most 1.6x), and it
 counts only when SLOW_FACTOR times the median rank's, beyond the other ranks' spread (a robust
-z-score), and SLOW_FACTOR times further out than the rank's typical name (a slow node slows all).
+z-score, `stragglers.robust_outliers`, among the ranks that call it as often as the median rank), and
+SLOW_FACTOR times further out than the rank's typical name (a slow node slows all).
 """
 
 from __future__ import annotations
@@ -133,20 +134,19 @@ def _median_present(values: np.ndarray) -> np.ndarray:
 
 
 def _slow(shortest: np.ndarray, median: np.ndarray, same_calls: np.ndarray) -> np.ndarray:
-    """(ranks x names) a rank's time per call SLOW_FACTOR times the median rank's, a robust outlier among the ranks,
-    and SLOW_FACTOR times its own typical ratio (noise slows all of a rank's names alike); names called as often
-    as the median rank calls them, by at least 3 ranks."""
-    from workbench.analyses.stragglers import MAD_TO_SIGMA, ROBUST_Z  # stragglers reduces this module's work
+    """(ranks x names) a rank's time per call SLOW_FACTOR times the median rank's, a robust outlier among the ranks
+    that call the name as often as the median rank does (at least 3), and SLOW_FACTOR times its own typical ratio
+    (noise slows all of a rank's names alike)."""
+    from workbench.analyses.stragglers import robust_outliers  # stragglers reduces this module's work
 
     known = ~np.isnan(shortest) & same_calls
     ratio = np.where(known, shortest / np.where(median > 0, median, np.nan), np.nan)
-    mad = np.array([np.median(np.abs(shortest[known[:, i], i] - median[i])) if known[:, i].sum() >= 3 else np.nan
-                    for i in range(shortest.shape[1])]) * MAD_TO_SIGMA
-    z = np.where(mad > 0, (shortest - median) / np.where(mad > 0, mad, 1.0), np.inf)
+    outlier = np.zeros(shortest.shape, dtype=bool)
+    for i in np.flatnonzero(known.sum(axis=0) >= 3).tolist():
+        outlier[:, i] = robust_outliers(np.where(known[:, i], shortest[:, i], np.nan), 0.0)
     typical = np.array([np.nanmedian(row) if not np.isnan(row).all() else 1.0 for row in ratio])
     with np.errstate(invalid="ignore"):
-        return (known & (known.sum(axis=0) >= 3) & (ratio >= SLOW_FACTOR) & (z >= ROBUST_Z)
-                & (ratio >= SLOW_FACTOR * np.maximum(typical, 1.0)[:, None]))
+        return outlier & (ratio >= SLOW_FACTOR) & (ratio >= SLOW_FACTOR * np.maximum(typical, 1.0)[:, None])
 
 
 def _item(key: tuple[str, str], calls: float, median_calls: float, shortest_ms: float, median_shortest_ms: float,
