@@ -69,6 +69,7 @@ def job_summary(ranks: list[int], collectives: list[Collectives], input_us: list
     loading = np.array(input_us, dtype=np.float64) / US_PER_MS / steps
     waited = waits.waited_us / US_PER_MS / steps
     caused = waits.caused_us / US_PER_MS / steps
+    comm = per_step("collective_ms")
     typical_step = float(np.nanmedian(step_ms)) if not np.isnan(step_ms).all() else float("nan")
     extra = extra_work(work, steps, MIN_EXCESS * typical_step if typical_step > 0 else np.inf)
     top_extra = np.array([max((w["excess_ms_per_step"] for w in e), default=0.0) for e in extra])
@@ -83,7 +84,7 @@ def job_summary(ranks: list[int], collectives: list[Collectives], input_us: list
         "rank": rank,
         "step_time_ms": step_ms[i],
         "compute_ms_per_step": compute[i],
-        "comm_ms_per_step": per_step("collective_ms")[i],
+        "comm_ms_per_step": comm[i],
         "exposed_comm_ms_per_step": metrics[i].get("exposed_comm_ms_per_step"),
         "comm_overlap_pct": metrics[i].get("communication_overlapped_pct"),
         "input_ms_per_step": loading[i],
@@ -92,9 +93,12 @@ def job_summary(ranks: list[int], collectives: list[Collectives], input_us: list
         "late_in_collectives": int(waits.late_count[i]),
     } for i, rank in enumerate(ranks)]
     stragglers = []
+    host = per_step("idle_host_busy_ms")
+    kernel_ms = [{k["name"]: k["total_ms"] / steps[r] for k in table if k["kind"] == "computation"}
+                 for r, table in enumerate(kernels)]  # per rank, ms per step of each computation kernel
     for i in np.flatnonzero(np.any(list(flags.values()), axis=0)).tolist():
         others = np.arange(len(ranks)) != i
-        excess, kernel = _cause_excess(i, others, loading, per_step("idle_host_busy_ms"), kernels, steps)
+        excess, kernel = _cause_excess(i, others, loading, host, kernel_ms)
         if extra[i]:
             excess["extra work"] = float(top_extra[i])
         cause = max(excess, key=excess.get) if excess and max(excess.values()) > 0 else None
@@ -122,7 +126,7 @@ def job_summary(ranks: list[int], collectives: list[Collectives], input_us: list
 
 
 def _cause_excess(i: int, others: np.ndarray, loading: np.ndarray, host: np.ndarray,
-                  kernels: list[list[dict[str, Any]]], steps: np.ndarray) -> tuple[dict[str, float], str | None]:
+                  per_rank: list[dict[str, float]]) -> tuple[dict[str, float], str | None]:
     """ms per step by which rank `i` exceeds the other ranks' median, per candidate cause.
 
     Returns the excesses of "data loading", "host-bound" (GPU idle while the host works) and
@@ -130,8 +134,6 @@ def _cause_excess(i: int, others: np.ndarray, loading: np.ndarray, host: np.ndar
     """
     excess = {"data loading": loading[i] - _nan_median(loading[others]),
               "host-bound": host[i] - _nan_median(host[others])}
-    per_rank = [{k["name"]: k["total_ms"] / steps[r] for k in table if k["kind"] == "computation"}
-                for r, table in enumerate(kernels)]
     other_ranks = np.flatnonzero(others)
     kernel_excess = {name: ms - float(np.median([per_rank[r].get(name, 0.0) for r in other_ranks]))
                      for name, ms in per_rank[i].items()}
