@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from workbench.analyses import categories as cat
 from workbench.analyses.decode_bytes import DTYPE_BYTES, LOW_BIT_OPS
+from workbench.analyses.operators import kernel_launchers
 from workbench.models.trace import MISSING, EventTable
 from workbench.units import US_PER_MS
 
@@ -43,11 +44,13 @@ GEMM_WEIGHT = {"aten::linear": 1, "aten::addmm": 2, "aten::mm": 1, "aten::matmul
 
 @dataclass
 class QuantizedWeights:
-    """What `quantized_weights` found: the fused low-bit GEMMs that ran and the dequantize + dense GEMM pairs (event
-    indexes: for the rules while the trace is kept, not for the report)."""
+    """What `quantized_weights` found: the fused low-bit GEMMs that ran and the dequantize + dense GEMM pairs, and
+    `low_bit_gemm_calls` the GEMM calls of a trace that ran weight-only or fp8 GEMMs (event indexes: for the rules
+    while the trace is kept, not for the report)."""
 
     fused: list[dict[str, Any]]
     pairs: list[dict[str, Any]]
+    gemms: list[dict[str, Any]] = field(default_factory=list)
 
 
 def quantized_weights(events: EventTable, kinds: np.ndarray) -> QuantizedWeights:
@@ -177,6 +180,14 @@ def gemm_calls(events: EventTable, gpu: np.ndarray, launcher: np.ndarray) -> lis
         calls.append({"index": i, "name": name, "shape": shape, "us": float(us[i]), "kind": kind,
                       "kernel": max(kernels, key=len)})
     return calls
+
+
+def low_bit_gemm_calls(events: EventTable, kinds: np.ndarray) -> list[dict[str, Any]]:
+    """`gemm_calls` of a trace that names a weight-only or fp8 GEMM operator or kernel (the rules
+    `low-bit-gemm-large-m` and `fp8-gemm-not-faster` read them), [] for any other trace."""
+    if not events.name_mask(lambda n: n in WEIGHT_ONLY or n in FP8_OPS or bool(FP8_KERNEL.search(n))).any():
+        return []
+    return gemm_calls(events, *kernel_launchers(events, kinds, events.category_mask(cat.HOST_OP_CATEGORIES)))
 
 
 def scaling_ops(events: EventTable, gemms: list[int]) -> dict[int, list[int]]:

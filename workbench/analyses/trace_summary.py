@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -14,7 +14,7 @@ from workbench.analyses.inference import inference_summary
 from workbench.analyses.kernels import kernel_table
 from workbench.analyses.launch import launch_metrics
 from workbench.analyses.operators import operator_table
-from workbench.analyses.quantized_gemms import QuantizedWeights
+from workbench.analyses.quantized_gemms import QuantizedWeights, low_bit_gemm_calls
 from workbench.analyses.report_window import report_window
 from workbench.analyses.steps import step_metrics
 from workbench.analyses.timeline import timeline_lanes, timeline_tables
@@ -32,7 +32,7 @@ class TraceSummary:
     tables: dict[str, list[dict[str, Any]]]
     meta: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # about the trace's content (its path is added by the input)
-    quantized: QuantizedWeights | None = None  # for the rules (`inference_summary`), not the report
+    quantized: QuantizedWeights | None = None  # for the rules (`inference_summary`, `low_bit_gemm_calls`), not the report
 
 
 def summarize_trace(trace: Trace, top: int = 50) -> TraceSummary:
@@ -63,6 +63,9 @@ def summarize_trace(trace: Trace, top: int = 50) -> TraceSummary:
         tables["memory_curve"] = curve
     inference, steps_table, warnings, quantized = inference_summary(trace, kinds)
     metrics.update(inference)
+    gemms = low_bit_gemm_calls(events, kinds)  # training traces too (fp8 training)
+    if gemms:
+        quantized = replace(quantized or QuantizedWeights([], []), gemms=gemms)
     if steps_table:
         tables["inference_steps"] = steps_table
     lanes = timeline_lanes(trace, kinds)  # computed once for the zoomed-out timeline and the report's window

@@ -11,7 +11,7 @@ from typing import Iterator
 import numpy as np
 
 from workbench.analyses.device_peaks import device_name, device_peaks
-from workbench.analyses.quantized_gemms import FP8_KERNEL, FP8_OPS, WEIGHT_ONLY, gemm_calls, nested_gpu_us, scaling_ops
+from workbench.analyses.quantized_gemms import FP8_OPS, nested_gpu_us, scaling_ops
 from workbench.analyses.roofline import decode_roofline
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
@@ -208,6 +208,11 @@ assert torch.allclose(y, x @ w.t(), rtol=0.2, atol=0.5 * k ** 0.5)
 '''
 
 
+def _gemms(ctx: TraceContext) -> list[dict]:
+    """The trace's weight-only, fp8 and 16-bit GEMM calls (`quantized_gemms.low_bit_gemm_calls`, found once)."""
+    return ctx.quantized.gemms if ctx.quantized is not None else []
+
+
 def _device_peaks(ctx: TraceContext) -> tuple[float | None, float | None]:
     return device_peaks(next((n for n in map(device_name, ctx.trace.devices) if n), None))
 
@@ -217,10 +222,9 @@ def _device_peaks(ctx: TraceContext) -> tuple[float | None, float | None]:
 @on_traces
 def low_bit_gemm_large_m(ctx: TraceContext) -> Iterator[Finding]:
     gbps, tflops = _device_peaks(ctx)
-    if not (gbps and tflops) or not ctx.events.name_mask(WEIGHT_ONLY.__contains__).any():
+    calls = [c for c in _gemms(ctx) if c["kind"] == "weight_only"]
+    if not (gbps and tflops) or not calls:
         return
-    gpu, launcher = ctx.launcher
-    calls = [c for c in gemm_calls(ctx.events, gpu, launcher) if c["kind"] == "weight_only"]
     large = [c for c in calls if c["shape"][0] > LARGE_M]
     if not large:
         return
@@ -281,15 +285,12 @@ def low_bit_gemm_large_m(ctx: TraceContext) -> Iterator[Finding]:
       "fp8 GEMMs (with their amax/scale/cast kernels) no faster than 16-bit GEMMs of the same shapes")
 @on_traces
 def fp8_gemm_not_faster(ctx: TraceContext) -> Iterator[Finding]:
-    events = ctx.events
-    if not events.name_mask(lambda n: n in FP8_OPS or bool(FP8_KERNEL.search(n))).any():
-        return
-    gpu, launcher = ctx.launcher
-    calls = gemm_calls(events, gpu, launcher)
+    calls = _gemms(ctx)
     fp8 = [c for c in calls if c["kind"] == "fp8"]
     dense = [c for c in calls if c["kind"] == "16bit"]
     if not fp8 or not dense:
         return
+    events, (gpu, launcher) = ctx.events, ctx.launcher
     casts = scaling_ops(events, [c["index"] for c in fp8 if c["name"] in FP8_OPS])
     by_shape: dict[tuple, list[float]] = {}
     by_flops: dict[int, list[float]] = {}
