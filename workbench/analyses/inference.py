@@ -23,7 +23,7 @@ from workbench.analyses.roofline import roofline_metrics
 from workbench.models.trace import MISSING, EventTable, Trace
 from workbench.units import US_PER_MS
 
-GRAPH_LAUNCH = re.compile(r"^(cuda|hip)GraphLaunch$|^cuGraphLaunch$")
+GRAPH_LAUNCH = re.compile(r"^(cuda|hip|cu)GraphLaunch(_ptsz)?$")  # runtime, driver; per-thread default stream
 EMBEDDING = "aten::embedding"
 TRAINING = re.compile(r"^autograd::engine::evaluate_function|^Optimizer\.step#")
 TRANSFORMERS = re.compile(r"(^|/)transformers/(models|generation)/")
@@ -74,9 +74,14 @@ class Passes:
         return len(self.phase)
 
 
+def is_training(events: EventTable) -> bool:
+    """Backward passes or optimizer steps in the trace."""
+    return bool(events.name_mask(TRAINING.search).any())
+
+
 def find_passes(events: EventTable) -> Passes | None:
     """The forward passes of an inference trace, None for training or when none is recognizable."""
-    if events.name_mask(TRAINING.search).any():
+    if is_training(events):
         return None
     for find in (engine_passes, embedding_passes, graph_passes):
         passes = find(events)

@@ -40,10 +40,11 @@ def rank_distribution(rows: list[dict[str, Any]], top: int,
     return out
 
 
-def detailed_ranks(tables: dict[str, list[dict[str, Any]]], limit: int, cited: list[int] = ()) -> list[int]:
-    """The ranks a large job's report details: every rank in `cited` (those whose evidence the job's findings
-    cite), then, up to `limit` in all, the stragglers, the ranks at the ends and in the middle of each
-    distribution and its outliers, then the lowest ranks."""
+def detailed_ranks(tables: dict[str, list[dict[str, Any]]], limit: int, cited: list[int] = (),
+                   then: list[int] | None = None) -> list[int]:
+    """The ranks a large job's report details (and its dashboard draws): every rank in `cited` (those whose
+    evidence the job's findings cite), then, up to `limit` in all, the stragglers, the ranks at the ends and in
+    the middle of each distribution and its outliers, then `then` (default: the lowest ranks)."""
     chosen = [s["rank"] for s in tables.get("stragglers", [])]
     rows = tables.get("ranks", [])
     by_step = sorted(rows, key=lambda r: (r["step_time_ms"] if isinstance(r.get("step_time_ms"), (int, float))
@@ -52,6 +53,6 @@ def detailed_ranks(tables: dict[str, list[dict[str, Any]]], limit: int, cited: l
         chosen.append(by_step[(len(by_step) - 1) // 2]["rank"])
     for row in tables.get("rank_distribution", []):
         chosen += [row["max_rank"], row["min_rank"], *row["outlier_ranks"]]
-    chosen += [r["rank"] for r in rows]
+    chosen += [r["rank"] for r in rows] if then is None else then
     must = list(dict.fromkeys(cited))
     return list(dict.fromkeys([*must, *chosen]))[:max(limit, len(must))]

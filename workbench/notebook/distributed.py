@@ -1,7 +1,7 @@
 """Distributed tab: a job's ranks by metric (heatmap, distributions), stragglers, collectives, the hang diagnosis.
 
-A job of any size draws a bounded number of ranks: up to `MAX_RANKS`, all of them; beyond, its
-stragglers, the outlier ranks and the ranks at both ends of each distribution, then the slowest.
+A job of any size draws a bounded number of ranks: up to `MAX_RANKS`, all of them; beyond, the ranks
+a large job's report details (`rank_distribution.detailed_ranks`), then the slowest.
 The distributions themselves are the report's (`rank_distribution`: min, p50, p90, max of every rank).
 """
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from workbench.analyses.rank_distribution import detailed_ranks
 from workbench.notebook.overview import severity_badge
 from workbench.notebook.parts import Chart, Column, Html, Part, Table, esc, heading, inputs_with
 from workbench.notebook.sources import DashboardData
@@ -74,7 +75,7 @@ def rank_parts(input_: dict[str, Any], tables: dict[str, Any]) -> list[Part]:
     """A job's ranks: the rank x metric heatmap and each metric's distribution (outliers highlighted), time per
     step by rank, and the ranks table (its `--top` slowest rows)."""
     rows, distribution = tables["ranks"], tables.get("rank_distribution", [])
-    shown = shown_ranks(rows, tables.get("stragglers", []), distribution)
+    shown = shown_ranks(tables)
     drawn = "" if len(shown) == len(rows) else (f" ({len(shown)} of {len(rows)} ranks: the stragglers, outliers and "
                                                 "the ranks at the ends of each metric, then the slowest)")
     out: list[Part] = []
@@ -87,17 +88,15 @@ def rank_parts(input_: dict[str, Any], tables: dict[str, Any]) -> list[Part]:
     return out + [heading("Time per step by rank (ms)" + drawn), Chart(rank_bars(shown)), Table(title, RANKS, top)]
 
 
-def shown_ranks(rows: list[dict[str, Any]], stragglers: list[dict[str, Any]],
-                distribution: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The `ranks` rows drawn, in rank order: all up to MAX_RANKS; else the stragglers, the outlier ranks and
-    the ranks at both ends of each metric, then the slowest, MAX_RANKS in all."""
+def shown_ranks(tables: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `ranks` rows drawn, in rank order: all up to MAX_RANKS; else those `detailed_ranks` picks (the
+    stragglers, the median rank, the ranks at both ends of each metric and its outliers), then the slowest,
+    MAX_RANKS in all."""
+    rows = tables["ranks"]
     if len(rows) <= MAX_RANKS:
         return rows
-    wanted = [s["rank"] for s in stragglers]
-    for row in distribution:
-        wanted += [*row["outlier_ranks"], row["max_rank"], row["min_rank"]]
-    wanted += [r["rank"] for r in slowest_ranks(rows, "step_time_ms", MAX_RANKS)]
-    chosen = set(list(dict.fromkeys(wanted))[:MAX_RANKS])
+    slowest = [r["rank"] for r in slowest_ranks(rows, "step_time_ms", MAX_RANKS)]
+    chosen = set(detailed_ranks(tables, MAX_RANKS, then=slowest))
     return [r for r in rows if r["rank"] in chosen]
 
 

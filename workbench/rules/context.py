@@ -11,7 +11,7 @@ import numpy as np
 
 from workbench.analyses import categories as cat
 from workbench.analyses.attention_cost import AttentionCost, attention_cost
-from workbench.analyses.inference import Passes, find_passes
+from workbench.analyses.inference import Passes, find_passes, is_training
 from workbench.analyses.intervals import starts_inside
 from workbench.analyses.operators import kernel_launchers, launched_by
 from workbench.analyses.quantized_gemms import QuantizedWeights
@@ -137,7 +137,7 @@ class TraceContext:
     @cached_property
     def is_training(self) -> bool:
         """Backward passes or optimizer steps in the trace."""
-        return bool(len(self.named(r"^autograd::engine::evaluate_function|^Optimizer\.step#")))
+        return is_training(self.events)
 
 
 def contexts(input_: AnalyzedInput) -> Iterator[TraceContext]:

@@ -8,6 +8,7 @@ from typing import Iterator
 import numpy as np
 
 from workbench.analyses import categories as cat
+from workbench.analyses.inference import graph_launches
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
 from workbench.rules.registry import finding_of, rule
@@ -15,7 +16,6 @@ from workbench.rules.registry import finding_of, rule
 MAX_BUSY_PCT = 50.0
 MIN_SHORT_KERNEL_PCT = 50.0
 MAX_GRAPH_SHARE = 0.5
-GRAPH_LAUNCH = re.compile(r"^(cuda|hip|cu)GraphLaunch")
 CAT = re.compile(r"^aten::cat$")
 MIN_HOST_IDLE_PCT = 20.0
 HOST_OVERHEAD_SAVED = 0.5
@@ -60,7 +60,7 @@ keys = cache_k[:, :, : pos + 1]
 def graph_launched_share(ctx: TraceContext) -> float:
     """Share of kernels launched by a CUDA/HIP graph replay (matched by correlation id)."""
     e = ctx.events
-    graphs = ctx.named(GRAPH_LAUNCH, cat.RUNTIME_CATEGORIES)
+    graphs = graph_launches(e)
     kernels = np.flatnonzero(ctx.kinds != cat.NOT_GPU)
     if not len(graphs) or not len(kernels):
         return 0.0
