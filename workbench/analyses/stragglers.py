@@ -27,6 +27,7 @@ MIN_EXCESS = 0.05  # 5 % above the median
 MIN_WAIT_SHARE = 0.02  # the others' wait for a rank: at least 2 % of the median step
 ROBUST_Z = 3.5
 MAD_TO_SIGMA = 1.4826
+KernelTimes = tuple[tuple[str, ...], np.ndarray]  # kernel names and their total ms (float64)
 HOST_COMM = re.compile(r"^(c10d::|ProcessGroup|record_param_comms|(nccl|gloo|mpi|ucc):)")  # a collective on the host
 
 
@@ -50,12 +51,12 @@ def robust_outliers(values: np.ndarray, min_excess: float) -> np.ndarray:
 
 def job_summary(ranks: list[int], collectives: list[Collectives], input_us: list[float], host_compute: list[float],
                 work: list[Work], metrics: list[dict[str, Any]],
-                kernels: list[list[dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+                kernels: list[KernelTimes]) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """Input-level metrics and the `ranks` and `stragglers` tables of a multi-rank job, from per-rank summaries.
 
     Per rank: its collective calls, its data-loading time (`input_us`), its host compute (`host_compute_us`,
     the compute of a rank without GPU kernels), its work by name (`rank_work.work_summary`), its summary
-    metrics and kernel table.
+    metrics and its kernel table's computation kernels (`computation_kernels`).
     """
     steps = np.array([max(int(m.get("step_count") or 0), 1) for m in metrics], dtype=np.float64)
     waits = collective_waits(collectives)
@@ -94,8 +95,7 @@ def job_summary(ranks: list[int], collectives: list[Collectives], input_us: list
     } for i, rank in enumerate(ranks)]
     stragglers = []
     host = per_step("idle_host_busy_ms")
-    kernel_ms = [{k["name"]: k["total_ms"] / steps[r] for k in table if k["kind"] == "computation"}
-                 for r, table in enumerate(kernels)]  # per rank, ms per step of each computation kernel
+    kernel_ms = [dict(zip(names, (ms / steps[r]).tolist())) for r, (names, ms) in enumerate(kernels)]  # per step
     for i in np.flatnonzero(np.any(list(flags.values()), axis=0)).tolist():
         others = np.arange(len(ranks)) != i
         excess, kernel = _cause_excess(i, others, loading, host, kernel_ms)
@@ -141,6 +141,13 @@ def _cause_excess(i: int, others: np.ndarray, loading: np.ndarray, host: np.ndar
     if kernel is not None:
         excess["slow kernel"] = kernel_excess[kernel]
     return {k: float(v) for k, v in excess.items() if not np.isnan(v)}, kernel
+
+
+def computation_kernels(kernels: list[dict[str, Any]]) -> KernelTimes:
+    """The computation kernels of a kernel table (`kernels.kernel_table`) and their total ms: what the slow-kernel
+    cause compares across ranks, small enough to hold for every rank of a large job."""
+    rows = [k for k in kernels if k["kind"] == "computation"]
+    return tuple(k["name"] for k in rows), np.array([k["total_ms"] for k in rows], dtype=np.float64)
 
 
 def host_compute_us(trace: Trace) -> float:

@@ -30,7 +30,7 @@ Tables = dict[str, Table]
 
 
 class Tabled(Protocol):
-    tables: Tables
+    def read_tables(self) -> Tables: ...
 
 
 class Compared(Protocol):
@@ -86,12 +86,12 @@ def value_change(base: float | None, new: float | None) -> dict[str, float | Non
 
 def table_times(input_: Compared, key: str, per_step: bool) -> dict[str, float]:
     """Milliseconds by row name of a table: the mean over ranks, divided by the step count when `per_step`."""
-    sources = [r.tables for r in input_.ranks] or [input_.tables]
+    sources = (r.read_tables() for r in input_.ranks) if input_.ranks else iter([input_.tables])
     table, column = TABLE_TIMES[key]
     totals: Counter[str] = Counter()
-    for tables in sources:
+    for tables in sources:  # one rank's at a time: a large job's are packed (`RankResult.read_tables`)
         totals.update({row["name"]: row[column] for row in tables.get(table, []) if column in row})
-    scale = len(sources) * (input_.metrics["step_count"] if per_step else 1)
+    scale = max(len(input_.ranks), 1) * (input_.metrics["step_count"] if per_step else 1)
     return {name: ms / scale for name, ms in totals.items()}
 
 

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
+import numpy as np
 
 from workbench.analyses.collectives import Collectives
 from workbench.analyses.quantized_gemms import QuantizedWeights
+from workbench.analyses.stragglers import KernelTimes
 from workbench.models.trace import Trace
 
 if TYPE_CHECKING:
@@ -72,6 +74,7 @@ class RankResult:
     input_us: float = 0.0  # host time in data loading (`stragglers.input_us`)
     host_compute_us: float = 0.0  # host time in operators (`stragglers.host_compute_us`)
     work: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict, repr=False)  # `rank_work`
+    computation_kernels: KernelTimes = field(default_factory=lambda: ((), np.zeros(0)), repr=False)  # `stragglers`
     step_starts: dict[str, float] = field(default_factory=dict, repr=False)  # `rank_alignment.step_starts`
     first_us: float = 0.0  # the trace's first event (`timeline.trace_origin_us`)
     findings: list[Finding] | None = field(default=None, repr=False)  # None while the trace is kept
@@ -84,11 +87,15 @@ class RankResult:
         chosen = {n: self.tables.pop(n) for n in names if n in self.tables}
         self.packed = zlib.compress(msgspec.json.encode(chosen), 1) if chosen else None
 
+    def read_tables(self) -> dict[str, list[dict[str, Any]]]:
+        """Its tables, those packed read back but not kept (a diff reads every rank's kernels and operators)."""
+        if self.packed is None:
+            return self.tables
+        data = self.packed.read() if isinstance(self.packed, Spilled) else self.packed
+        return {**self.tables, **msgspec.json.decode(zlib.decompress(data))}
+
     def unpack(self) -> None:
-        if self.packed is not None:
-            data = self.packed.read() if isinstance(self.packed, Spilled) else self.packed
-            self.tables.update(msgspec.json.decode(zlib.decompress(data)))
-            self.packed = None
+        self.tables, self.packed = self.read_tables(), None
 
     def to_json(self) -> dict[str, Any]:
         if not self.detailed:  # its job's meta has the devices, world size and backend; it has no timeline to align

@@ -12,7 +12,7 @@ from workbench.analyses.collectives import find_collectives
 from workbench.analyses.rank_alignment import rank_origins, shift_timeline, step_starts
 from workbench.analyses.rank_work import work_summary
 from workbench.analyses.rank_distribution import detailed_ranks, rank_distribution
-from workbench.analyses.stragglers import host_compute_us, input_us, job_summary
+from workbench.analyses.stragglers import computation_kernels, host_compute_us, input_us, job_summary
 from workbench.analyses.timeline import trace_origin_us
 from workbench.analyses.trace_summary import summarize_trace
 from workbench.errors import WorkbenchError
@@ -26,7 +26,8 @@ KIND_TRACE = "kineto_trace"
 KIND_RANKS = "kineto_trace_ranks"
 TRACE_SUFFIXES = (".json", ".json.gz")
 DETAILED_RANKS = 8  # a larger job's report has the tables of this many ranks (`detailed_ranks`), metrics of all
-TIMELINE_TABLES = ("timeline", "timeline_events", "timeline_steps", "timeline_window", "memory_curve")  # the largest
+# the largest tables: a large job's ranks read their packed tables back with these last, as its reports have them
+TIMELINE_TABLES = ("timeline", "timeline_events", "timeline_steps", "timeline_window", "memory_curve")
 
 
 def is_kineto_trace(path: Path, head: bytes) -> bool:
@@ -49,8 +50,7 @@ def analyze_trace_files(folder: Path, files: list[Path], options: AnalyzeOptions
     if len(files) == 1:
         return [_single_input(files[0], _analyze_rank(files[0], options.top, options.progress(files[0].name)))]
     pack = len(files) > DETAILED_RANKS and not options.keep_traces
-    task = partial(summarize_rank, top=options.top, keep_trace=options.keep_traces,
-                   pack=TIMELINE_TABLES if pack else ())
+    task = partial(summarize_rank, top=options.top, keep_trace=options.keep_traces, pack=pack)
     results = options.runner.map(task, files, options.progress, Spill().keep if pack else None)
     failed = [r for r in results if isinstance(r, RankFailure)]
     ranks = [r for r in results if isinstance(r, RankResult)]
@@ -89,7 +89,7 @@ def _job_input(path: Path, ranks: list[RankResult], failed: list[RankFailure], t
     metrics, tables = job_summary([r.rank for r in ranks], [r.collectives for r in ranks],
                                   [r.input_us for r in ranks], [r.host_compute_us for r in ranks], [r.work for r in ranks],
                                   [r.metrics for r in ranks],
-                                  [r.tables["kernels"] for r in ranks])
+                                  [r.computation_kernels for r in ranks])
     tables["rank_distribution"] = rank_distribution(tables["ranks"], top)
     if len(ranks) > DETAILED_RANKS:
         from workbench.rules.registry import job_cited_ranks  # rules import this module's kinds
@@ -100,7 +100,6 @@ def _job_input(path: Path, ranks: list[RankResult], failed: list[RankFailure], t
             rank.detailed = rank.rank in detailed
             if rank.detailed:
                 rank.unpack()
-            rank.packed = None
     _align_timelines(ranks)
     _one_window(ranks)
     return AnalyzedInput(path=str(path), kind=KIND_RANKS, metrics={**_mean_metrics(ranks), **metrics}, meta=meta,
@@ -128,10 +127,10 @@ def _one_window(ranks: list[RankResult]) -> None:
 
 
 def summarize_rank(path: Path, progress: Progress, top: int, keep_trace: bool = False,
-                   pack: tuple[str, ...] = ()) -> RankResult:
+                   pack: bool = False) -> RankResult:
     """One rank's summary, computed where its file is read (a Dask task): without `keep_trace`, the trace is
-    dropped once the per-trace rules have run on it and its collectives are taken; the tables `pack` names
-    travel compressed (`RankResult.pack`)."""
+    dropped once the per-trace rules have run on it and its collectives are taken; with `pack`, its tables travel
+    compressed (`RankResult.pack`) and the job's reduce reads what it needs of them apart."""
     rank = _analyze_rank(path, top, progress)
     trace = rank.trace
     rank.collectives = find_collectives(trace, cat.gpu_kinds(trace.events))
@@ -146,7 +145,9 @@ def summarize_rank(path: Path, progress: Progress, top: int, keep_trace: bool = 
         rank.findings, rule_warnings = trace_findings(_single_input(path, rank), (KIND_TRACE, KIND_RANKS))
         rank.warnings += rule_warnings
         rank.trace, rank.quantized = None, None
-    rank.pack(pack)
+    rank.computation_kernels = computation_kernels(rank.tables["kernels"])
+    if pack:
+        rank.pack((*(n for n in rank.tables if n not in TIMELINE_TABLES), *TIMELINE_TABLES))
     return rank
 
 
