@@ -169,3 +169,28 @@ def test_two_jobs_compare_their_rank_distributions_and_findings_by_rank(tmp_path
         step = next(r for r in ranks["distributions"] if r["metric"] == "step_time_ms")
         assert f"{step['p50']['base']:.2f} → {step['p50']['new']:.2f}" in out
         assert "Findings on the ranks, base → new" in out
+
+
+@pytest.mark.parametrize("new, rank, fix, title", [
+    ("ddp_gloo_straggler", 2, "This rank waits on its input",
+     "Rank 2 is a straggler (data loading): the other ranks wait 41.2 ms/step for it in collectives"),
+    ("ddp_gloo_extra_compute", 5, "This rank runs work the others do not",
+     "Rank 5 is a straggler (extra work: annotation aux_head): the other ranks wait 33.3 ms/step for it"),
+])
+def test_a_balanced_job_against_one_with_a_straggler_names_the_rank_introduced_and_its_cause(tmp_path, new, rank, fix,
+                                                                                             title):
+    """Real gloo jobs: 8 balanced ranks (no straggler on 2 shared cores) -> a slow loader on rank 2 of 4, or an
+    extra branch on rank 5 of 8 (the same world size)."""
+    base_path, new_path = SAMPLES / "cpu" / "ddp_gloo_balanced", SAMPLES / "cpu" / new
+    target = tmp_path / "diff.json"
+    assert main(["diff", str(base_path), str(new_path), "--workers", "1", "--format", "json", "-o", str(target)]) == 0
+    report = json.loads(target.read_text())
+    (changed,) = report["diff"]["ranks"]["findings"]
+    assert (changed["id"], changed["rank"], changed["status"]) == ("straggler-rank", rank, "introduced")
+    assert changed["fix"].startswith(fix)
+    assert report["diff"]["findings"] == {"resolved": [], "introduced": ["straggler-rank"], "persisting": []}
+    (finding,) = [f for f in report["findings"] if f["id"] == "straggler-rank"]
+    assert finding["title"].startswith(title)
+    waited = {r["metric"]: r for r in report["diff"]["ranks"]["distributions"]}["caused_wait_ms_per_step"]
+    # the distribution lists the base's noise among its outliers (most waited for first); no finding names them
+    assert waited["outlier_ranks"]["base"] == [6, 4, 2] and rank in waited["outlier_ranks"]["new"]

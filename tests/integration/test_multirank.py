@@ -241,7 +241,35 @@ def test_the_rank_with_longer_sequences_is_named_with_the_operator():
     assert "extra work: operator aten::addmm, 2.6x the median rank's time per call" in finding.title
 
 
-@pytest.mark.parametrize("case", ["ddp_gloo_straggler", "ddp_gloo_extra_compute"])
+def test_a_balanced_job_on_shared_cores_has_no_straggler():
+    """8 gloo ranks of one program on 2 cores (real capture, tools/capture/gloo_straggler.py --case balanced): the
+    scheduler makes ranks 2, 4 and 6 the last to join collectives and the others wait 10-30 ms/step for them, yet
+    none does anything the others do not: their data loading in their median step is the others' within 0.05 ms."""
+    (job,) = analyze_path(SAMPLES / "cpu" / "ddp_gloo_balanced", AnalyzeOptions())
+    assert job.metrics["straggler_ranks"] == [] and job.tables["stragglers"] == []
+    assert not [f for f in run_rules([job]) if f.id == "straggler-rank"]
+    rows = {r["rank"]: r for r in job.tables["ranks"]}
+    waited_for = {rank: round(r["caused_wait_ms_per_step"], 2) for rank, r in rows.items() if r["late_in_collectives"]}
+    assert waited_for == {2: 10.12, 4: 13.4, 6: 29.98}  # each over MIN_WAIT_SHARE of the 130.3 ms median step
+    assert job.metrics["collective_wait_ms_per_step"] == pytest.approx(36.87, abs=0.01)
+    loading = np.array([r.step_input_us for r in job.ranks]) / 1000
+    for rank in waited_for:
+        assert abs(loading[rank] - np.median(np.delete(loading, rank))) < 0.05
+    compute = [r["compute_ms_per_step"] for r in rows.values()]
+    assert (round(min(compute), 2), round(max(compute), 2)) == (25.0, 72.89)  # the noise, on rank 6 the most
+
+
+def test_a_stall_in_one_step_is_not_a_slow_input_pipeline():
+    """ddp_gloo_extra_compute's rank 7 (no change of its own) loaded its batch of step 2 in 17 ms, those of steps 3 and 4
+    in 0.52 and 0.85 ms: 6.14 ms/step on average made it an outlier in data loading, its median step does not."""
+    (job,) = analyze_path(SAMPLES / "cpu" / "ddp_gloo_extra_compute", AnalyzeOptions())
+    seven = job.tables["ranks"][7]
+    assert seven["input_ms_per_step"] == pytest.approx(6.14, abs=0.01) and seven["caused_wait_ms_per_step"] > 12
+    assert job.ranks[7].step_input_us / 1000 == pytest.approx(0.85, abs=0.01)
+    assert job.metrics["straggler_ranks"] == [5]
+
+
+@pytest.mark.parametrize("case", ["ddp_gloo_straggler", "ddp_gloo_extra_compute", "ddp_gloo_balanced"])
 def test_noise_alone_makes_no_work_slower_per_call(case):
     """8 ranks on 2 cores: mean times per call differ up to 135x between ranks, shortest calls at most 1.6x."""
     (job,) = analyze_path(SAMPLES / "cpu" / case, AnalyzeOptions())

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from workbench.analyses.intervals import clip, layered_lengths, merge, overlap_length, starts_inside, union_length
+from workbench.analyses.intervals import (clip, covered_in, layered_lengths, merge, overlap_length, starts_inside,
+                                          union_length)
 
 
 def arr(*values: float) -> np.ndarray:
@@ -47,3 +48,14 @@ def test_starts_inside_the_union_of_nested_intervals():
     inside = starts_inside(arr(0, 1, 20), arr(10, 2, 30), arr(-1, 0, 5, 10, 25, 30))
     assert inside.tolist() == [False, True, True, False, True, False]
     assert starts_inside(arr(), arr(), arr(1, 2)).tolist() == [False, False]
+
+
+def test_covered_in_each_window_is_the_union_clipped_to_it():
+    rng = np.random.default_rng(0)
+    starts = rng.uniform(0, 100, 40)
+    ends = starts + rng.uniform(0, 10, 40)
+    lo = rng.uniform(-10, 110, 25)
+    hi = lo + rng.uniform(0, 40, 25)
+    expected = [union_length(*clip(starts, ends, a, b)) for a, b in zip(lo, hi)]
+    assert covered_in(starts, ends, lo, hi) == pytest.approx(expected)
+    assert covered_in(arr(), arr(), arr(0, 5), arr(1, 9)).tolist() == [0.0, 0.0]

@@ -1,7 +1,7 @@
 """Capture real per-rank Kineto traces of a small DDP job on CPU (gloo) with one slow rank.
 
 Usage: python tools/capture/gloo_straggler.py OUT_DIR [--ranks 4] [--slow-rank 2] [--delay-ms 40]
-                                              [--case slow-loading | extra-compute | long-sequences]
+                                              [--case slow-loading | extra-compute | long-sequences | balanced]
                                               [--extra-layers 3] [--seq-len 4] [--long-seq-len 16]
 
 Each rank trains the same MLP under DistributedDataParallel for 6 steps and profiles steps
@@ -12,6 +12,7 @@ auxiliary head of `--extra-layers` Linear(1024, 1024) layers (its own parameters
 inside `record_function("aux_head")`, forward and backward: more work rather than a slower
 input. With `long-sequences`, each sample is a sequence of `--seq-len` vectors (the MLP runs on each
 position) and `--slow-rank`'s are `--long-seq-len` long: the same calls, each doing more work.
+With `balanced`, no rank differs: the baseline a job diff compares the others against.
 Writes `rank-<r>.pt.trace.json.gz` per rank.
 """
 
@@ -82,8 +83,8 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("--ranks", type=int, default=4)
     parser.add_argument("--slow-rank", type=int, default=2)
-    parser.add_argument("--delay-ms", type=float, default=None, help="default: 40 (slow-loading), 0 (extra-compute)")
-    parser.add_argument("--case", choices=("slow-loading", "extra-compute", "long-sequences"), default="slow-loading")
+    parser.add_argument("--delay-ms", type=float, default=None, help="default: 40 (slow-loading), else 0")
+    parser.add_argument("--case", choices=("slow-loading", "extra-compute", "long-sequences", "balanced"), default="slow-loading")
     parser.add_argument("--extra-layers", type=int, default=3)
     parser.add_argument("--seq-len", type=int, default=4, help="long-sequences: the other ranks' sequence length")
     parser.add_argument("--long-seq-len", type=int, default=16, help="long-sequences: --slow-rank's")

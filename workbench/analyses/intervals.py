@@ -26,6 +26,20 @@ def union_length(starts: np.ndarray, ends: np.ndarray) -> float:
     return float((e - s).sum())
 
 
+def covered_in(starts: np.ndarray, ends: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per window [lo, hi), the length of the intervals' union inside it (one sorted pass, any number of windows)."""
+    s, e = merge(starts, ends)
+    if not len(s):
+        return np.zeros(len(lo))
+    done = np.concatenate([[0.0], np.cumsum(e - s)])  # union length of the first k segments
+
+    def before(t: np.ndarray) -> np.ndarray:  # union length before each t
+        k = np.searchsorted(s, t, side="right")  # segments starting at or before t
+        return done[k] - np.where(k > 0, np.clip(e[np.maximum(k - 1, 0)] - t, 0.0, None), 0.0)  # less a cut one's rest
+
+    return before(np.asarray(hi, dtype=np.float64)) - before(np.asarray(lo, dtype=np.float64))
+
+
 def starts_inside(starts: np.ndarray, ends: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Whether each of `points` lies in the union of the intervals [start, end) (a bool mask)."""
     if not len(starts):

@@ -72,6 +72,7 @@ class RankResult:
     quantized: QuantizedWeights | None = field(default=None, repr=False)  # of the trace, for its rules: dropped with it
     collectives: Collectives | None = field(default=None, repr=False)
     input_us: float = 0.0  # host time in data loading (`stragglers.input_us`)
+    step_input_us: float = 0.0  # that of its median step (`stragglers.median_step_input_us`)
     host_compute_us: float = 0.0  # host time in operators (`stragglers.host_compute_us`)
     work: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict, repr=False)  # `rank_work`
     computation_kernels: KernelTimes = field(default_factory=lambda: ((), np.zeros(0)), repr=False)  # `stragglers`

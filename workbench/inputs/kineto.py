@@ -12,7 +12,8 @@ from workbench.analyses.collectives import find_collectives
 from workbench.analyses.rank_alignment import rank_origins, shift_timeline, step_starts
 from workbench.analyses.rank_work import work_summary
 from workbench.analyses.rank_distribution import detailed_ranks, rank_distribution
-from workbench.analyses.stragglers import computation_kernels, host_compute_us, input_us, job_summary
+from workbench.analyses.stragglers import (computation_kernels, host_compute_us, input_us, job_summary,
+                                           median_step_input_us)
 from workbench.analyses.timeline import trace_origin_us
 from workbench.analyses.trace_summary import summarize_trace
 from workbench.errors import WorkbenchError
@@ -87,7 +88,8 @@ def _job_input(path: Path, ranks: list[RankResult], failed: list[RankFailure], t
         meta["missing_files"] = [f.path for f in failed]
         warnings += [f"{f.message} (rank left out of the job)" for f in failed]
     metrics, tables = job_summary([r.rank for r in ranks], [r.collectives for r in ranks],
-                                  [r.input_us for r in ranks], [r.host_compute_us for r in ranks], [r.work for r in ranks],
+                                  [r.input_us for r in ranks], [r.step_input_us for r in ranks],
+                                  [r.host_compute_us for r in ranks], [r.work for r in ranks],
                                   [r.metrics for r in ranks],
                                   [r.computation_kernels for r in ranks])
     tables["rank_distribution"] = rank_distribution(tables["ranks"], top)
@@ -135,6 +137,7 @@ def summarize_rank(path: Path, progress: Progress, top: int, keep_trace: bool = 
     trace = rank.trace
     rank.collectives = find_collectives(trace, cat.gpu_kinds(trace.events))
     rank.input_us = input_us(trace)
+    rank.step_input_us = median_step_input_us(trace)
     rank.host_compute_us = host_compute_us(trace)
     rank.work = work_summary(trace, cat.gpu_kinds(trace.events))
     rank.step_starts = step_starts(trace)
