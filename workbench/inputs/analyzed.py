@@ -16,7 +16,7 @@ from workbench.analyses.stragglers import KernelTimes
 from workbench.models.trace import Trace
 
 if TYPE_CHECKING:
-    from workbench.rules.finding import Finding
+    from workbench.rules.rank_findings import RankFindings
 
 
 UNDETAILED_META_LEFT_OUT = {"devices", "world_size", "backend", "timeline_origin_us", "timeline_aligned_on"}
@@ -48,9 +48,11 @@ class Spill:
         return Spilled(self._file, at, len(data))
 
     def keep(self, result: Any) -> Any:
-        """A runner's result as the coordinator keeps it: a rank's packed tables in this file."""
-        if isinstance(result, RankResult) and isinstance(result.packed, bytes):
-            result.packed = self.put(result.packed)
+        """A runner's result as the coordinator keeps it: a rank's packed tables and findings in this file."""
+        if isinstance(result, RankResult):
+            for packed in (result, result.findings):
+                if packed is not None and isinstance(packed.packed, bytes):
+                    packed.packed = self.put(packed.packed)
         return result
 
 
@@ -78,7 +80,7 @@ class RankResult:
     computation_kernels: KernelTimes = field(default_factory=lambda: ((), np.zeros(0)), repr=False)  # `stragglers`
     step_starts: dict[str, float] = field(default_factory=dict, repr=False)  # `rank_alignment.step_starts`
     first_us: float = 0.0  # the trace's first event (`timeline.trace_origin_us`)
-    findings: list[Finding] | None = field(default=None, repr=False)  # None while the trace is kept
+    findings: RankFindings | None = field(default=None, repr=False)  # None while the trace is kept
     warnings: list[str] = field(default_factory=list)
     packed: bytes | Spilled | None = field(default=None, repr=False)  # tables set aside by `pack` (compressed JSON)
     detailed: bool = True  # its tables go into the report (a large job's report details a few ranks)

@@ -143,9 +143,11 @@ def summarize_rank(path: Path, progress: Progress, top: int, keep_trace: bool = 
     rank.step_starts = step_starts(trace)
     rank.first_us = trace_origin_us(trace)
     if not keep_trace:
-        from workbench.rules.registry import trace_findings  # rules import this module's kinds
+        from workbench.rules.rank_findings import RankFindings  # rules import this module's kinds
+        from workbench.rules.registry import trace_findings
 
-        rank.findings, rule_warnings = trace_findings(_single_input(path, rank), (KIND_TRACE, KIND_RANKS))
+        found, rule_warnings = trace_findings(_single_input(path, rank), (KIND_TRACE, KIND_RANKS))
+        rank.findings = RankFindings.pack(found)
         rank.warnings += rule_warnings
         rank.trace, rank.quantized = None, None
     rank.computation_kernels = computation_kernels(rank.tables["kernels"])

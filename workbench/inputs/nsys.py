@@ -53,9 +53,11 @@ def summarize_export(path: Path, progress: Progress, top: int, keep_trace: bool 
     rank = RankResult(rank=None, path=str(path), metrics=summary.metrics, tables=summary.tables,
                       meta=summary.meta, trace=trace, quantized=summary.quantized, warnings=warnings)
     if not keep_trace:
-        from workbench.rules.registry import trace_findings  # rules import this module's kind
+        from workbench.rules.rank_findings import RankFindings  # rules import this module's kind
+        from workbench.rules.registry import trace_findings
 
-        rank.findings, rule_warnings = trace_findings(_input(rank), (KIND_NSYS,))
+        found, rule_warnings = trace_findings(_input(rank), (KIND_NSYS,))
+        rank.findings = RankFindings.pack(found)
         rank.warnings += rule_warnings
         rank.trace, rank.quantized = None, None
     return rank

@@ -9,31 +9,53 @@ each other, so what the typical rank saves is what the job's step saves.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
 from workbench.inputs.analyzed import AnalyzedInput
 from workbench.rules.finding import Finding, severity_for
+from workbench.rules.rank_findings import row_of
 
 PERCENTILES = {"min": 0, "p50": 50, "p90": 90, "max": 100}
 
 
-def job_findings(input_: AnalyzedInput, found: list[Finding]) -> list[Finding]:
-    """`found` (one rule's findings on the ranks of `input_`, each naming its rank) as one finding per cause; the
-    ranks they cite keep their tables in the report."""
+@dataclass(frozen=True)
+class RankFinding:
+    """A finding on one rank of a job as the grouping reads it (a `rank_findings.Row`), read whole by `whole` for
+    the ranks a job finding cites only."""
+
+    rank: int
+    id: str
+    cause: str  # its fix's summary
+    gain_ms: float
+    pct: float
+    worth: float
+    whole: Callable[[], Finding]
+
+    @classmethod
+    def of(cls, finding: Finding) -> RankFinding:
+        """A finding already whole (a rule run on a rank's kept trace), its rank in its evidence."""
+        rank = finding.evidence.get("rank")
+        return cls(rank if isinstance(rank, int) else -1, *row_of(finding), lambda: finding)
+
+
+def job_findings(input_: AnalyzedInput, found: list[RankFinding]) -> list[Finding]:
+    """`found` (one rule's findings on the ranks of `input_`) as one finding per cause; the ranks they cite keep
+    their tables in the report."""
     out = [_job_finding(input_, group) for group in _by_cause(found)]
     _detail(input_, {f.evidence[side].get("rank") for f in out for side in ("median_rank", "worst_rank")})
     return out
 
 
-def cited_ranks(found: list[Finding]) -> list[int]:
-    """The ranks whose evidence `job_findings` cites for `found` (findings on a job's ranks, each naming its rank,
-    of any rules): the median and the worst rank of each rule and cause."""
-    by_rule: dict[str, list[Finding]] = {}
+def cited_ranks(found: list[RankFinding]) -> list[int]:
+    """The ranks whose evidence `job_findings` cites for `found` (findings on a job's ranks, of any rules): the
+    median and the worst rank of each rule and cause."""
+    by_rule: dict[str, list[RankFinding]] = {}
     for finding in found:
         by_rule.setdefault(finding.id, []).append(finding)
-    return list(dict.fromkeys(_rank(f) for group in by_rule.values() for cause in _by_cause(group)
+    return list(dict.fromkeys(f.rank for group in by_rule.values() for cause in _by_cause(group)
                               for f in _median_and_worst(cause)))
 
 
@@ -48,46 +70,42 @@ def _detail(input_: AnalyzedInput, ranks: set[int | None]) -> None:
         input_.meta["detailed_ranks"] = sorted({*input_.meta.get("detailed_ranks", []), *(r.rank for r in added)})
 
 
-def _by_cause(found: list[Finding]) -> list[list[Finding]]:
-    groups: dict[str, list[Finding]] = {}
+def _by_cause(found: list[RankFinding]) -> list[list[RankFinding]]:
+    groups: dict[str, list[RankFinding]] = {}
     for finding in found:
-        groups.setdefault(finding.fix.summary, []).append(finding)
+        groups.setdefault(finding.cause, []).append(finding)
     return list(groups.values())
 
 
-def _median_and_worst(group: list[Finding]) -> tuple[Finding, Finding]:
+def _median_and_worst(group: list[RankFinding]) -> tuple[RankFinding, RankFinding]:
     """The group's finding on its median rank and on its worst, by gain (of equal gains, the lower rank's is
     the worse)."""
     ordered = _by_gain(group)
     return ordered[(len(ordered) - 1) // 2], ordered[-1]
 
 
-def _by_gain(group: list[Finding]) -> list[Finding]:
-    return sorted(group, key=lambda f: (gain_ms(f), float(f.estimated_gain.get("pct") or 0.0), -_rank(f)))
+def _by_gain(group: list[RankFinding]) -> list[RankFinding]:
+    return sorted(group, key=lambda f: (f.gain_ms, f.pct, -f.rank))
 
 
-def gain_ms(finding: Finding) -> float:
-    gain = finding.estimated_gain
-    return float(gain.get("time_ms_per_step", gain.get("time_ms")) or 0.0)
-
-
-def _job_finding(input_: AnalyzedInput, group: list[Finding]) -> Finding:
+def _job_finding(input_: AnalyzedInput, group: list[RankFinding]) -> Finding:
     group = _by_gain(group)
-    median, worst = _median_and_worst(group)
+    median_of, worst_of = _median_and_worst(group)
+    median, worst = median_of.whole(), worst_of.whole()
     total = len(input_.ranks)
     unit = "ms/step" if "time_ms_per_step" in median.estimated_gain else "ms"
-    gains = np.array([gain_ms(f) for f in group])
-    pcts = np.array([float(f.estimated_gain.get("pct") or 0.0) for f in group])
+    gains = np.array([f.gain_ms for f in group])
+    pcts = np.array([f.pct for f in group])
     gain = {**median.estimated_gain,
             "method": f"the median rank's, of the {len(group)} where it holds (ranks in lockstep wait for each "
                       f"other): {median.estimated_gain['method']}"}
     title = f"{median.title}: on {len(group)} of {total} ranks" + (
         f"; worth {gains[(len(group) - 1) // 2]:.1f} {unit} on the median rank, {gains[-1]:.1f} on the worst "
-        f"(rank {_rank(worst)})" if len(group) > 1 else f" (rank {_rank(median)})")
+        f"(rank {worst_of.rank})" if len(group) > 1 else f" (rank {median_of.rank})")
     evidence: dict[str, Any] = {
         "ranks_affected": len(group),
         "ranks_total": total,
-        "ranks": sorted(_rank(f) for f in group),
+        "ranks": sorted(f.rank for f in group),
         f"gain_{unit.replace('/', '_per_')}": _distribution(gains),
         "gain_pct": _distribution(pcts),
         "median_rank": median.evidence,
@@ -99,8 +117,3 @@ def _job_finding(input_: AnalyzedInput, group: list[Finding]) -> Finding:
 
 def _distribution(values: np.ndarray) -> dict[str, float]:
     return {name: float(np.percentile(values, q)) for name, q in PERCENTILES.items()}
-
-
-def _rank(finding: Finding) -> int:
-    rank = finding.evidence.get("rank")
-    return rank if isinstance(rank, int) else -1

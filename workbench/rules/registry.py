@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Iterable, Sequence
 
 from workbench.inputs.analyzed import AnalyzedInput, RankResult
 from workbench.rules.context import name_rank
 from workbench.rules.finding import Finding, Fix, severity_for, worth_pct
-from workbench.rules.job_findings import cited_ranks, job_findings
+from workbench.rules.job_findings import RankFinding, cited_ranks, job_findings
 
 Check = Callable[[AnalyzedInput], Iterable[Finding]]
 MIN_GAIN_PCT = 0.1  # findings worth less than this share of the time (or of memory) are noise
@@ -67,11 +68,14 @@ def run_rules(inputs: list[AnalyzedInput], ignore: Iterable[str] = ()) -> list[F
                     raise
                 input_.warnings.append(f"rule {r.id} failed: {type(exc).__name__}: {exc}")
                 continue
-            if getattr(r.check, "per_trace", False):
-                found += _found_in_ranks(input_, r.id)
-            found = [f for f in found if worth_pct(f.estimated_gain) >= MIN_GAIN_PCT]
             if getattr(r.check, "per_trace", False) and len(input_.ranks) > 1:
-                found = job_findings(input_, found)
+                found = job_findings(input_, [f for f in [*map(RankFinding.of, found), *_found_in_ranks(input_, r.id)]
+                                              if f.worth >= MIN_GAIN_PCT])
+            else:
+                if getattr(r.check, "per_trace", False):
+                    found += [f for rank in input_.ranks if rank.trace is None and rank.findings
+                              for f in rank.findings.read() if f.id == r.id]
+                found = [f for f in found if worth_pct(f.estimated_gain) >= MIN_GAIN_PCT]
             for finding in found:
                 finding.input = finding.input or input_.path
                 findings.append(finding)
@@ -101,15 +105,19 @@ def trace_findings(input_: AnalyzedInput, kinds: Iterable[str]) -> tuple[list[Fi
 def job_cited_ranks(ranks: Sequence[RankResult]) -> list[int]:
     """The ranks whose evidence the job's findings will cite (`job_findings.cited_ranks`), from the findings its
     ranks brought along (none while their traces are kept: the rules then run on the traces)."""
-    found = [replace(f, evidence={"rank": r.rank, **f.evidence}) for r in ranks for f in r.findings or ()
-             if worth_pct(f.estimated_gain) >= MIN_GAIN_PCT]
-    return cited_ranks(found)
+    return cited_ranks([RankFinding(r.rank, *row, lambda: None) for r in ranks if r.findings
+                        for row in r.findings.rows if row[4] >= MIN_GAIN_PCT])
 
 
-def _found_in_ranks(input_: AnalyzedInput, rule_id: str) -> list[Finding]:
-    """The findings of `rule_id` that ranks analyzed without their trace brought along."""
-    return [name_rank(f, input_, rank.rank) for rank in input_.ranks if rank.trace is None and rank.findings
-            for f in rank.findings if f.id == rule_id]
+def _found_in_ranks(input_: AnalyzedInput, rule_id: str) -> list[RankFinding]:
+    """The findings of `rule_id` that the ranks of a job analyzed without their trace brought along, by their rows
+    (`rank_findings`): each read whole, with its rank named, only where a job finding cites it."""
+    return [RankFinding(rank.rank, *row, partial(_whole, input_, rank, i)) for rank in input_.ranks
+            if rank.trace is None and rank.findings for i, row in enumerate(rank.findings.rows) if row[0] == rule_id]
+
+
+def _whole(input_: AnalyzedInput, rank: RankResult, index: int) -> Finding:
+    return name_rank(rank.findings.read()[index], input_, rank.rank)
 
 
 def failed_rules(input_: AnalyzedInput) -> list[str]:
