@@ -12,6 +12,7 @@ import numpy as np
 from workbench.analyses import categories as cat
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
+from workbench.rules.pacing import host_paced
 from workbench.rules.quantization import memory_bound_float_decode
 from workbench.rules.registry import finding_of, rule
 from workbench.rules.summaries import kernel_rows, launching_ops
@@ -50,10 +51,12 @@ def _weight_bytes(name: str) -> int:
 
 
 @rule("quantize-weights", "memory", TRACE_KINDS,
-      "inference dominated by weight-bound GEMV/thin GEMMs on float weights")
+      "inference dominated by weight-bound GEMV/thin GEMMs on float weights, the GPU (not the host) setting the pace")
 @on_traces
 def quantize_weights(ctx: TraceContext) -> Iterator[Finding]:
     if ctx.is_training or memory_bound_float_decode(ctx.metrics):  # weight-only-quantization says it per pass
+        return
+    if host_paced(ctx):  # launch- or host-bound: smaller weights shorten kernels the GPU already waits between
         return
     ops = ctx.named(LINEAR, cat.HOST_OP_CATEGORIES)
     thin = np.array([_rows(ctx, i) <= MAX_ROWS for i in ops.tolist()], dtype=bool)

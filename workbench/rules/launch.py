@@ -8,16 +8,12 @@ from typing import Iterator
 import numpy as np
 
 from workbench.analyses import categories as cat
-from workbench.analyses.inference import graph_launches
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
+from workbench.rules.pacing import MAX_GRAPH_SHARE, MIN_HOST_IDLE_PCT, graph_launched_share, is_launch_bound
 from workbench.rules.registry import finding_of, rule
 
-MAX_BUSY_PCT = 50.0
-MIN_SHORT_KERNEL_PCT = 50.0
-MAX_GRAPH_SHARE = 0.5
 CAT = re.compile(r"^aten::cat$")
-MIN_HOST_IDLE_PCT = 20.0
 HOST_OVERHEAD_SAVED = 0.5
 
 CODE = '''import torch
@@ -55,25 +51,6 @@ pos = 32
 cache_k[:, :, pos : pos + 1] = k_new  # instead of cache_k = torch.cat([cache_k, k_new], dim=2)
 keys = cache_k[:, :, : pos + 1]
 '''
-
-
-def graph_launched_share(ctx: TraceContext) -> float:
-    """Share of kernels launched by a CUDA/HIP graph replay (matched by correlation id)."""
-    e = ctx.events
-    graphs = graph_launches(e)
-    kernels = np.flatnonzero(ctx.kinds != cat.NOT_GPU)
-    if not len(graphs) or not len(kernels):
-        return 0.0
-    return float(np.isin(e.correlation[kernels], e.correlation[graphs]).mean())
-
-
-def is_launch_bound(ctx: TraceContext) -> bool:
-    """Mostly idle GPU, mostly short kernels, launches costing more CPU than the kernels run, no graphs."""
-    m = ctx.metrics
-    busy, short = m.get("gpu_busy_pct"), m.get("short_kernel_pct")
-    if busy is None or short is None or busy >= MAX_BUSY_PCT or short < MIN_SHORT_KERNEL_PCT:
-        return False
-    return m["launch_cpu_ms"] >= m["kernel_time_ms"] and graph_launched_share(ctx) < MAX_GRAPH_SHARE
 
 
 @rule("launch-bound", "launch", TRACE_KINDS,
