@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import tempfile
 import zlib
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ import numpy as np
 
 from workbench.analyses.collectives import Collectives
 from workbench.analyses.quantized_gemms import QuantizedWeights
+from workbench.analyses.rank_work import Work
 from workbench.analyses.stragglers import KernelTimes
 from workbench.models.trace import Trace
 
@@ -35,6 +37,26 @@ class Spilled:
         return self.file.read(self.size)
 
 
+def pack_value(value: Any) -> bytes:
+    """`value` pickled and compressed: what a job's task sends packed besides its tables (findings, work by name)."""
+    return zlib.compress(pickle.dumps(value, pickle.HIGHEST_PROTOCOL), 1)
+
+
+def read_packed(packed: bytes | Spilled) -> Any:
+    """A value `pack_value` packed, read back (this job's own task's: as trusted as Dask's transfer of its result)."""
+    return pickle.loads(zlib.decompress(packed.read() if isinstance(packed, Spilled) else packed))
+
+
+@dataclass
+class PackedWork:
+    """A rank's work by name (`rank_work.Work`) packed, read back each time the job's reduce goes over its items."""
+
+    packed: bytes | Spilled
+
+    def items(self) -> Any:
+        return read_packed(self.packed).items()
+
+
 class Spill:
     """An unnamed temporary file for bytes read back on demand (a large job's packed timelines, until its detailed
     ranks are chosen): the coordinator's memory does not hold them. Deleted when no `Spilled` refers to it."""
@@ -48,11 +70,11 @@ class Spill:
         return Spilled(self._file, at, len(data))
 
     def keep(self, result: Any) -> Any:
-        """A runner's result as the coordinator keeps it: a rank's packed tables and findings in this file."""
+        """A runner's result as the coordinator keeps it: a rank's packed tables, findings and work in this file."""
         if isinstance(result, RankResult):
-            for packed in (result, result.findings):
-                if packed is not None and isinstance(packed.packed, bytes):
-                    packed.packed = self.put(packed.packed)
+            for holder in (result, result.findings, result.work):
+                if isinstance(getattr(holder, "packed", None), bytes):
+                    holder.packed = self.put(holder.packed)
         return result
 
 
@@ -76,7 +98,7 @@ class RankResult:
     input_us: float = 0.0  # host time in data loading (`stragglers.input_us`)
     step_input_us: float = 0.0  # that of its median step (`stragglers.median_step_input_us`)
     host_compute_us: float = 0.0  # host time in operators (`stragglers.host_compute_us`)
-    work: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict, repr=False)  # `rank_work`
+    work: Work | PackedWork = field(default_factory=dict, repr=False)  # `rank_work`, packed in a large job
     computation_kernels: KernelTimes = field(default_factory=lambda: ((), np.zeros(0)), repr=False)  # `stragglers`
     step_starts: dict[str, float] = field(default_factory=dict, repr=False)  # `rank_alignment.step_starts`
     first_us: float = 0.0  # the trace's first event (`timeline.trace_origin_us`)

@@ -17,7 +17,7 @@ from workbench.analyses.stragglers import (computation_kernels, host_compute_us,
 from workbench.analyses.timeline import trace_origin_us
 from workbench.analyses.trace_summary import summarize_trace
 from workbench.errors import WorkbenchError
-from workbench.inputs.analyzed import AnalyzedInput, RankResult, Spill
+from workbench.inputs.analyzed import AnalyzedInput, PackedWork, RankResult, Spill, pack_value
 from workbench.inputs.rank_runner import RankFailure
 from workbench.inputs.registry import AnalyzeOptions, InputKind, register_kind
 from workbench.loaders.files import Progress, rank_in_name
@@ -153,6 +153,7 @@ def summarize_rank(path: Path, progress: Progress, top: int, keep_trace: bool = 
     rank.computation_kernels = computation_kernels(rank.tables["kernels"])
     if pack:
         rank.pack((*(n for n in rank.tables if n not in TIMELINE_TABLES), *TIMELINE_TABLES))
+        rank.work = PackedWork(pack_value(rank.work))
     return rank
 
 

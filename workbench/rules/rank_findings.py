@@ -8,11 +8,9 @@ pickled and compressed, set aside in the job's spill file, and are read back onl
 
 from __future__ import annotations
 
-import pickle
-import zlib
 from dataclasses import dataclass
 
-from workbench.inputs.analyzed import Spilled
+from workbench.inputs.analyzed import Spilled, pack_value, read_packed
 from workbench.rules.finding import Finding, worth_pct
 
 Row = tuple[str, str, float, float, float]  # rule id, cause (its fix's summary), gain ms, pct, worth pct
@@ -38,9 +36,7 @@ class RankFindings:
 
     @classmethod
     def pack(cls, findings: list[Finding]) -> RankFindings:
-        return cls(tuple(row_of(f) for f in findings), zlib.compress(pickle.dumps(findings, pickle.HIGHEST_PROTOCOL), 1))
+        return cls(tuple(row_of(f) for f in findings), pack_value(findings))
 
     def read(self) -> list[Finding]:
-        """The findings whole (pickled by this job's own task, as Dask's transfer of its result is)."""
-        data = self.packed.read() if isinstance(self.packed, Spilled) else self.packed
-        return pickle.loads(zlib.decompress(data))
+        return read_packed(self.packed)
