@@ -312,17 +312,21 @@ def test_the_ranks_a_large_job_details_include_each_findings_median_and_worst_ra
     assert all(r.to_json()["tables"]["kernels"] for r in job.ranks)
 
 
-def test_with_traces_kept_the_ranks_a_finding_cites_are_detailed_when_the_rules_run(monkeypatch):
-    """The notebook keeps the traces (its zoom): the per-trace rules run on them after the ranks were chosen."""
+def test_with_traces_kept_the_ranks_a_finding_cites_are_detailed_as_the_job_is_read(monkeypatch):
+    """The notebook keeps the traces (its zoom): the per-trace rules still run where each rank is read, so its
+    detailed ranks are chosen by the findings as without; the rules then read the ranks' findings, change nothing."""
     from workbench.inputs import kineto
 
     monkeypatch.setattr(kineto, "DETAILED_RANKS", 1)
     (job,) = analyze_path(RANKS, AnalyzeOptions(keep_traces=True))
-    assert len(job.meta["detailed_ranks"]) == 1
-    cited = {f.evidence[side]["rank"] for f in run_rules([job]) if "ranks_affected" in f.evidence
+    assert all(r.trace is not None for r in job.ranks) and set(job.meta["detailed_ranks"]) == {0, 1}
+    before = (dict(job.meta), [r.to_json() for r in job.ranks])
+    findings = run_rules([job])
+    cited = {f.evidence[side]["rank"] for f in findings if "ranks_affected" in f.evidence
              for side in ("median_rank", "worst_rank")}
-    assert cited == {0, 1} and set(job.meta["detailed_ranks"]) == cited
-    assert all(r.to_json()["tables"]["kernels"] for r in job.ranks)
+    assert cited == {0, 1} and (job.meta, [r.to_json() for r in job.ranks]) == before
+    (kept,) = analyze_path(RANKS, AnalyzeOptions())  # traces dropped: the same findings
+    assert [f.to_json() for f in findings] == [f.to_json() for f in run_rules([kept])]
 
 
 def test_a_large_jobs_tables_wait_on_disk_until_its_detailed_ranks_are_chosen(monkeypatch):

@@ -130,9 +130,10 @@ def _one_window(ranks: list[RankResult]) -> None:
 
 def summarize_rank(path: Path, progress: Progress, top: int, keep_trace: bool = False,
                    pack: bool = False) -> RankResult:
-    """One rank's summary, computed where its file is read (a Dask task): without `keep_trace`, the trace is
-    dropped once the per-trace rules have run on it and its collectives are taken; with `pack`, its tables travel
-    compressed (`RankResult.pack`) and the job's reduce reads what it needs of them apart."""
+    """One rank's summary, computed where its file is read (a Dask task): the per-trace rules run on its trace here
+    (their findings choose its job's detailed ranks); without `keep_trace`, the trace is dropped once they have run
+    and its collectives are taken; with `pack`, its tables travel compressed (`RankResult.pack`) and the job's
+    reduce reads what it needs of them apart."""
     rank = _analyze_rank(path, top, progress)
     trace = rank.trace
     rank.collectives = find_collectives(trace, cat.gpu_kinds(trace.events))
@@ -142,13 +143,13 @@ def summarize_rank(path: Path, progress: Progress, top: int, keep_trace: bool = 
     rank.work = work_summary(trace, cat.gpu_kinds(trace.events))
     rank.step_starts = step_starts(trace)
     rank.first_us = trace_origin_us(trace)
-    if not keep_trace:
-        from workbench.rules.rank_findings import RankFindings  # rules import this module's kinds
-        from workbench.rules.registry import trace_findings
+    from workbench.rules.rank_findings import RankFindings  # rules import this module's kinds
+    from workbench.rules.registry import trace_findings
 
-        found, rule_warnings = trace_findings(_single_input(path, rank), (KIND_TRACE, KIND_RANKS))
-        rank.findings = RankFindings.pack(found)
-        rank.warnings += rule_warnings
+    found, rule_warnings = trace_findings(_single_input(path, rank), (KIND_TRACE, KIND_RANKS))
+    rank.findings = RankFindings.pack(found)  # its job's detailed ranks are chosen by them, traces kept or not
+    rank.warnings += rule_warnings
+    if not keep_trace:
         rank.trace, rank.quantized = None, None
     rank.computation_kernels = computation_kernels(rank.tables["kernels"])
     if pack:

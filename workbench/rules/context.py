@@ -141,17 +141,18 @@ class TraceContext:
 
 
 def contexts(input_: AnalyzedInput) -> Iterator[TraceContext]:
-    """A context per rank that still holds its trace."""
+    """A context per rank that still holds its trace and has not brought its per-trace findings along."""
     for rank in input_.ranks:
-        if rank.trace is not None:
+        if rank.trace is not None and rank.findings is None:
             yield TraceContext(rank.trace, rank.metrics, rank.rank, rank.tables, rank.quantized)
 
 
 def on_traces(check: Callable[[TraceContext], Iterator]) -> Callable[[AnalyzedInput], Iterator]:
     """Adapt a per-trace check to the registry's per-input signature; multi-rank findings name the rank.
 
-    The adapted check is marked `per_trace`: where a rank's trace is not kept, the registry runs it
-    where the trace was read (`registry.trace_findings`) and takes its findings from the rank.
+    The adapted check is marked `per_trace`: for the ranks of a folder (`inputs.kineto.summarize_rank`, an
+    export on the rank runner), the registry runs it where the trace was read (`registry.trace_findings`) and
+    takes its findings from the rank, its trace kept or not.
     """
 
     def run(input_: AnalyzedInput) -> Iterator:

@@ -43,10 +43,8 @@ class RankFinding:
 
 def job_findings(input_: AnalyzedInput, found: list[RankFinding]) -> list[Finding]:
     """`found` (one rule's findings on the ranks of `input_`) as one finding per cause; the ranks they cite keep
-    their tables in the report."""
-    out = [_job_finding(input_, group) for group in _by_cause(found)]
-    _detail(input_, {f.evidence[side].get("rank") for f in out for side in ("median_rank", "worst_rank")})
-    return out
+    their tables in the report (`cited_ranks`, chosen as the job is read: `inputs.kineto`)."""
+    return [_job_finding(input_, group) for group in _by_cause(found)]
 
 
 def cited_ranks(found: list[RankFinding]) -> list[int]:
@@ -57,17 +55,6 @@ def cited_ranks(found: list[RankFinding]) -> list[int]:
         by_rule.setdefault(finding.id, []).append(finding)
     return list(dict.fromkeys(f.rank for group in by_rule.values() for cause in _by_cause(group)
                               for f in _median_and_worst(cause)))
-
-
-def _detail(input_: AnalyzedInput, ranks: set[int | None]) -> None:
-    """Detail the cited `ranks` of a large job: those its ranks' findings named were chosen before the rules ran
-    (`cited_ranks`); these are the ones the rules found on traces kept in memory (the notebook's), whole."""
-    added = [r for r in input_.ranks if r.rank in ranks and not r.detailed]
-    for rank in added:
-        rank.unpack()
-        rank.detailed = True
-    if added:
-        input_.meta["detailed_ranks"] = sorted({*input_.meta.get("detailed_ranks", []), *(r.rank for r in added)})
 
 
 def _by_cause(found: list[RankFinding]) -> list[list[RankFinding]]:

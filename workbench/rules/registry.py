@@ -73,7 +73,7 @@ def run_rules(inputs: list[AnalyzedInput], ignore: Iterable[str] = ()) -> list[F
                                               if f.worth >= MIN_GAIN_PCT])
             else:
                 if getattr(r.check, "per_trace", False):
-                    found += [f for rank in input_.ranks if rank.trace is None and rank.findings
+                    found += [f for rank in input_.ranks if rank.findings
                               for f in rank.findings.read() if f.id == r.id]
                 found = [f for f in found if worth_pct(f.estimated_gain) >= MIN_GAIN_PCT]
             for finding in found:
@@ -104,16 +104,16 @@ def trace_findings(input_: AnalyzedInput, kinds: Iterable[str]) -> tuple[list[Fi
 
 def job_cited_ranks(ranks: Sequence[RankResult]) -> list[int]:
     """The ranks whose evidence the job's findings will cite (`job_findings.cited_ranks`), from the findings its
-    ranks brought along (none while their traces are kept: the rules then run on the traces)."""
+    ranks brought along."""
     return cited_ranks([RankFinding(r.rank, *row, lambda: None) for r in ranks if r.findings
                         for row in r.findings.rows if row[4] >= MIN_GAIN_PCT])
 
 
 def _found_in_ranks(input_: AnalyzedInput, rule_id: str) -> list[RankFinding]:
-    """The findings of `rule_id` that the ranks of a job analyzed without their trace brought along, by their rows
+    """The findings of `rule_id` that the ranks of a job brought along from where their traces were read, by their rows
     (`rank_findings`): each read whole, with its rank named, only where a job finding cites it."""
     return [RankFinding(rank.rank, *row, partial(_whole, input_, rank, i)) for rank in input_.ranks
-            if rank.trace is None and rank.findings for i, row in enumerate(rank.findings.rows) if row[0] == rule_id]
+            if rank.findings for i, row in enumerate(rank.findings.rows) if row[0] == rule_id]
 
 
 def _whole(input_: AnalyzedInput, rank: RankResult, index: int) -> Finding:
