@@ -41,11 +41,12 @@ def collective_waits(per_rank: list[Collectives]) -> Waits:
     if n < 2:
         return empty
     rank = np.concatenate([np.full(len(c), r, dtype=np.int64) for r, c in enumerate(per_rank)])
-    label = np.concatenate([np.array([f"{g}|{k}" for g, k in zip(c.process_group, c.kind)], dtype=object)
-                            for c in per_rank]).astype(str)
-    kinds = np.concatenate([c.kind for c in per_rank]).astype(str)
+    labels: dict[tuple[str, str], int] = {}  # (process group, kind) -> its number, across the ranks
+    label = np.concatenate([np.array([labels.setdefault((g, k), len(labels)) for g, k in zip(c.process_group, c.kind)],
+                                     dtype=np.int64) for c in per_rank])
+    symmetric = np.array([k in SYMMETRIC for _, k in labels], dtype=bool)
     size = np.concatenate([c.nelems for c in per_rank])
-    size = np.where(np.isin(kinds, list(SYMMETRIC)), size, ANY_SIZE)
+    size = np.where(symmetric[label], size, ANY_SIZE)
     step = np.concatenate([c.step for c in per_rank])
     order_in_rank = np.concatenate([np.arange(len(c)) for c in per_rank])
     time = np.concatenate([c.time_us for c in per_rank])
@@ -83,10 +84,11 @@ def collective_waits(per_rank: list[Collectives]) -> Waits:
     late[instance[by_time][is_first]] = rank[by_time][is_first]
     used = np.flatnonzero(on_all)
     blamed = late[instance]
-    pair_wait = union_per_group(blamed * n + rank, start, start + wait, n * n)
+    pair, pair_wait = merged_per_group(blamed * n + rank, start, start + wait)  # the pairs that waited only:
+    pairs, at = np.unique(pair, return_inverse=True)                           # never n x n
     return Waits(
         waited_us=union_per_group(rank, start, start + wait, n),
-        caused_us=pair_wait.reshape(n, n).sum(axis=1) / (n - 1),
+        caused_us=np.bincount(pairs // n, weights=np.bincount(at.ravel(), weights=pair_wait), minlength=n) / (n - 1),
         late_count=np.bincount(late[used], minlength=n),
         matched=len(used),
     )
@@ -99,10 +101,15 @@ def union_per_group(group: np.ndarray, starts: np.ndarray, ends: np.ndarray, gro
     the intervals of every group without letting two groups' intervals touch.
     """
     out = np.zeros(groups)
+    np.add.at(out, *merged_per_group(group, starts, ends))
+    return out
+
+
+def merged_per_group(group: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each group's intervals merged: per merged interval, its group and its length (groups in ascending order)."""
     if not len(starts):
-        return out
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
     origin = float(starts.min())
     span = float(ends.max()) - origin + 1.0
     merged_starts, merged_ends = merge(group * span + (starts - origin), group * span + (ends - origin))
-    np.add.at(out, (merged_starts // span).astype(np.int64), merged_ends - merged_starts)
-    return out
+    return (merged_starts // span).astype(np.int64), merged_ends - merged_starts
