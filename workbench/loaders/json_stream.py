@@ -26,7 +26,9 @@ import msgspec
 
 T = TypeVar("T")
 
-CHUNK_SIZE = 4 << 20
+# Bytes decompressed and decoded at a time: 1 MiB keeps a chunk, its copies and its decoded events nearer the CPU's
+# caches than 4 MiB did (a 26 MB A100 rank 0.30-0.34 -> 0.27-0.28 CPU-s, train_long 1.61 -> 1.42 at best).
+CHUNK_SIZE = 1 << 20
 MAX_PENDING = 256 << 20  # the head before the array, or bytes without an element boundary
 _BOUNDARY = re.compile(rb"\}\s*,\s*\{")
 _WHITESPACE = b" \t\r\n"
