@@ -330,8 +330,8 @@ def test_with_traces_kept_the_ranks_a_finding_cites_are_detailed_as_the_job_is_r
 
 
 def test_a_large_jobs_tables_wait_on_disk_until_its_detailed_ranks_are_chosen(monkeypatch):
-    """Beyond DETAILED_RANKS ranks each rank's tables, findings and work by name are packed and spilled to a
-    temporary file as it arrives; the detailed ranks read their tables back whole, the others stay there (a diff
+    """Beyond DETAILED_RANKS ranks each rank's tables, findings, work by name and collectives are packed and
+    spilled to a temporary file as it arrives; the detailed ranks read their tables back whole, the others stay there (a diff
     reads them one at a time)."""
     from workbench.inputs import analyzed, kineto
 
@@ -341,7 +341,7 @@ def test_a_large_jobs_tables_wait_on_disk_until_its_detailed_ranks_are_chosen(mo
                         or put(self, data))
     (job,) = analyze_path(RANKS, AnalyzeOptions())
     (whole,) = analyze_path(RANKS, AnalyzeOptions(keep_traces=True))  # nothing packed
-    assert len(spilled) == 6 and all(spilled)  # each rank's tables, findings and work by name
+    assert len(spilled) == 8 and all(spilled)  # each rank's tables, findings, work by name and collectives
     for rank, kept in zip(job.ranks, whole.ranks):
         assert (rank.packed is None) == rank.detailed and rank.read_tables()["kernels"] == kept.tables["kernels"]
         if rank.detailed:

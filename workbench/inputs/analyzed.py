@@ -48,13 +48,22 @@ def read_packed(packed: bytes | Spilled) -> Any:
 
 
 @dataclass
-class PackedWork:
-    """A rank's work by name (`rank_work.Work`) packed, read back each time the job's reduce goes over its items."""
+class Packed:
+    """A value `pack_value` packed (a large job's work by name and collectives), read back each time it is used."""
 
     packed: bytes | Spilled
 
+    def read(self) -> Any:
+        return read_packed(self.packed)
+
     def items(self) -> Any:
-        return read_packed(self.packed).items()
+        """The items of the mapping it holds: the reduce goes over a job's work by name one rank at a time."""
+        return self.read().items()
+
+
+def unpacked(value: Any) -> Any:
+    """`value`, read back if `Packed`."""
+    return value.read() if isinstance(value, Packed) else value
 
 
 class Spill:
@@ -70,9 +79,10 @@ class Spill:
         return Spilled(self._file, at, len(data))
 
     def keep(self, result: Any) -> Any:
-        """A runner's result as the coordinator keeps it: a rank's packed tables, findings and work in this file."""
+        """A runner's result as the coordinator keeps it: a rank's packed tables, findings, work and collectives in
+        this file."""
         if isinstance(result, RankResult):
-            for holder in (result, result.findings, result.work):
+            for holder in (result, result.findings, result.work, result.collectives):
                 if isinstance(getattr(holder, "packed", None), bytes):
                     holder.packed = self.put(holder.packed)
         return result
@@ -94,11 +104,11 @@ class RankResult:
     meta: dict[str, Any]
     trace: Trace | None = field(default=None, repr=False)
     quantized: QuantizedWeights | None = field(default=None, repr=False)  # of the trace, for its rules: dropped with it
-    collectives: Collectives | None = field(default=None, repr=False)
+    collectives: Collectives | Packed | None = field(default=None, repr=False)  # packed in a large job
     input_us: float = 0.0  # host time in data loading (`stragglers.input_us`)
     step_input_us: float = 0.0  # that of its median step (`stragglers.median_step_input_us`)
     host_compute_us: float = 0.0  # host time in operators (`stragglers.host_compute_us`)
-    work: Work | PackedWork = field(default_factory=dict, repr=False)  # `rank_work`, packed in a large job
+    work: Work | Packed = field(default_factory=dict, repr=False)  # `rank_work`, packed in a large job
     computation_kernels: KernelTimes = field(default_factory=lambda: ((), np.zeros(0)), repr=False)  # `stragglers`
     step_starts: dict[str, float] = field(default_factory=dict, repr=False)  # `rank_alignment.step_starts`
     first_us: float = 0.0  # the trace's first event (`timeline.trace_origin_us`)

@@ -8,7 +8,7 @@ from statistics import fmean
 from typing import Any
 
 from workbench.analyses import categories as cat
-from workbench.analyses.collectives import find_collectives
+from workbench.analyses.collectives import Collectives, find_collectives
 from workbench.analyses.rank_alignment import rank_origins, shift_timeline, step_starts
 from workbench.analyses.rank_work import work_summary
 from workbench.analyses.rank_distribution import detailed_ranks, rank_distribution
@@ -17,7 +17,7 @@ from workbench.analyses.stragglers import (computation_kernels, host_compute_us,
 from workbench.analyses.timeline import trace_origin_us
 from workbench.analyses.trace_summary import summarize_trace
 from workbench.errors import WorkbenchError
-from workbench.inputs.analyzed import AnalyzedInput, PackedWork, RankResult, Spill, pack_value
+from workbench.inputs.analyzed import AnalyzedInput, Packed, RankResult, Spill, pack_value, unpacked
 from workbench.inputs.rank_runner import RankFailure
 from workbench.inputs.registry import AnalyzeOptions, InputKind, register_kind
 from workbench.loaders.files import Progress, rank_in_name
@@ -87,7 +87,8 @@ def _job_input(path: Path, ranks: list[RankResult], failed: list[RankFailure], t
         meta["missing_ranks"] = [rank_in_name(Path(f.path).name) for f in failed]
         meta["missing_files"] = [f.path for f in failed]
         warnings += [f"{f.message} (rank left out of the job)" for f in failed]
-    metrics, tables = job_summary([r.rank for r in ranks], [r.collectives for r in ranks],
+    collectives = [unpacked(r.collectives) for r in ranks]  # read back for the reduce only
+    metrics, tables = job_summary([r.rank for r in ranks], collectives,
                                   [r.input_us for r in ranks], [r.step_input_us for r in ranks],
                                   [r.host_compute_us for r in ranks], [r.work for r in ranks],
                                   [r.metrics for r in ranks],
@@ -102,16 +103,15 @@ def _job_input(path: Path, ranks: list[RankResult], failed: list[RankFailure], t
             rank.detailed = rank.rank in detailed
             if rank.detailed:
                 rank.unpack()
-    _align_timelines(ranks)
+    _align_timelines(ranks, collectives)
     _one_window(ranks)
     return AnalyzedInput(path=str(path), kind=KIND_RANKS, metrics={**_mean_metrics(ranks), **metrics}, meta=meta,
                          tables=tables, ranks=ranks, warnings=warnings)
 
 
-def _align_timelines(ranks: list[RankResult]) -> None:
+def _align_timelines(ranks: list[RankResult], collectives: list[Collectives]) -> None:
     """The ranks' timelines on one time axis: ms from the first rank's first event, aligned on a common step."""
-    origins, anchor = rank_origins([r.first_us for r in ranks], [r.step_starts for r in ranks],
-                                   [r.collectives for r in ranks])
+    origins, anchor = rank_origins([r.first_us for r in ranks], [r.step_starts for r in ranks], collectives)
     for rank, origin in zip(ranks, origins):
         shift_timeline(rank.tables, rank.meta, (rank.first_us - origin) / 1000.0)
         rank.meta["timeline_origin_us"] = origin
@@ -154,7 +154,7 @@ def summarize_rank(path: Path, progress: Progress, top: int, keep_trace: bool = 
     rank.computation_kernels = computation_kernels(rank.tables["kernels"])
     if pack:
         rank.pack((*(n for n in rank.tables if n not in TIMELINE_TABLES), *TIMELINE_TABLES))
-        rank.work = PackedWork(pack_value(rank.work))
+        rank.work, rank.collectives = Packed(pack_value(rank.work)), Packed(pack_value(rank.collectives))
     return rank
 
 
