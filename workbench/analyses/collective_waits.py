@@ -12,6 +12,7 @@ count.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -35,27 +36,19 @@ class Waits:
     matched: int  # collectives found on every rank
 
 
-def collective_waits(per_rank: list[Collectives]) -> Waits:
+def collective_waits(per_rank: Sequence[Collectives]) -> Waits:
+    """The waits of the ranks whose collective calls are `per_rank` (each rank's taken once: a large job reads
+    them back one at a time)."""
     n = len(per_rank)
     empty = Waits(np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64), 0)
     if n < 2:
         return empty
-    rank = np.concatenate([np.full(len(c), r, dtype=np.int64) for r, c in enumerate(per_rank)])
     labels: dict[tuple[str, str], int] = {}  # (process group, kind) -> its number, across the ranks
-    label = np.concatenate([np.array([labels.setdefault((g, k), len(labels)) for g, k in zip(c.process_group, c.kind)],
-                                     dtype=np.int64) for c in per_rank])
-    symmetric = np.array([k in SYMMETRIC for _, k in labels], dtype=bool)
-    size = np.concatenate([c.nelems for c in per_rank])
-    size = np.where(symmetric[label], size, ANY_SIZE)
-    step = np.concatenate([c.step for c in per_rank])
-    order_in_rank = np.concatenate([np.arange(len(c)) for c in per_rank])
-    time = np.concatenate([c.time_us for c in per_rank])
-    start = np.concatenate([c.start_us for c in per_rank])
-    keep = ~np.isnan(time)
-    if not keep.any():
+    parts = [_timed_calls(r, per_rank[r], labels) for r in range(n)]
+    rank, label, size, step, order_in_rank, time, start = (np.concatenate(column) for column in zip(*parts))
+    del parts
+    if not len(time):
         return empty
-    rank, label, size, step, order_in_rank, time, start = (
-        a[keep] for a in (rank, label, size, step, order_in_rank, time, start))
     _, label_code = np.unique(label, return_inverse=True)
     label_code = label_code.ravel()
     # the k-th call of each (rank, group and kind, step, size), in the rank's call order
@@ -92,6 +85,17 @@ def collective_waits(per_rank: list[Collectives]) -> Waits:
         late_count=np.bincount(late[used], minlength=n),
         matched=len(used),
     )
+
+
+def _timed_calls(r: int, calls: Collectives, labels: dict[tuple[str, str], int]) -> tuple[np.ndarray, ...]:
+    """Rank `r`'s timed calls: its number, their label's (numbered in `labels`), message size (ANY_SIZE for kinds
+    whose size may differ between ranks), step, order among its calls, time and start."""
+    label = np.array([labels.setdefault((g, k), len(labels)) for g, k in zip(calls.process_group, calls.kind)],
+                     dtype=np.int64)
+    size = np.where(np.array([k in SYMMETRIC for k in calls.kind], dtype=bool), calls.nelems, ANY_SIZE)
+    timed = ~np.isnan(calls.time_us)
+    return tuple(a[timed] for a in (np.full(len(calls), r, dtype=np.int64), label, size, calls.step,
+                                    np.arange(len(calls)), calls.time_us, calls.start_us))
 
 
 def union_per_group(group: np.ndarray, starts: np.ndarray, ends: np.ndarray, groups: int) -> np.ndarray:

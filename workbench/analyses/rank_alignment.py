@@ -3,7 +3,7 @@ collective), and its timeline tables moved onto that axis."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from workbench.models.trace import Trace
 
 
 def rank_origins(firsts: list[float], steps: list[dict[str, float]],
-                 collectives: list[Collectives]) -> tuple[list[float], str]:
+                 collectives: Sequence[Collectives]) -> tuple[list[float], str]:
     """Per rank of a job, the time that is 0 on the job's common axis, and what the ranks are aligned on.
 
     Ranks run on different clocks: each is aligned on the start of the first step they all have,
@@ -54,7 +54,7 @@ def _step_anchors(starts: list[dict[str, float]]) -> tuple[list[float] | None, s
     return [s[name] for s in starts], f"the start of {name}"
 
 
-def _collective_anchors(calls: list[Collectives]) -> tuple[list[float] | None, str]:
+def _collective_anchors(calls: Sequence[Collectives]) -> tuple[list[float] | None, str]:
     timed = [c.kind[~np.isnan(c.start_us)] for c in calls]
     if not len(timed[0]):
         return None, ""

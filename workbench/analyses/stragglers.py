@@ -19,7 +19,7 @@ whose data loading was within 0.05 ms of the others' in their median step.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -58,7 +58,7 @@ def robust_outliers(values: np.ndarray, min_excess: float) -> np.ndarray:
     return out
 
 
-def job_summary(ranks: list[int], collectives: list[Collectives], input_us: list[float], step_input_us: list[float],
+def job_summary(ranks: list[int], collectives: Sequence[Collectives], input_us: list[float], step_input_us: list[float],
                 host_compute: list[float], work: list[Work], metrics: list[dict[str, Any]],
                 kernels: list[KernelTimes]) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """Input-level metrics and the `ranks` and `stragglers` tables of a multi-rank job, from per-rank summaries.

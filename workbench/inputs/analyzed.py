@@ -6,7 +6,7 @@ import pickle
 import tempfile
 import zlib
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Sequence
 
 import msgspec
 import numpy as np
@@ -61,9 +61,19 @@ class Packed:
         return self.read().items()
 
 
-def unpacked(value: Any) -> Any:
-    """`value`, read back if `Packed`."""
-    return value.read() if isinstance(value, Packed) else value
+class ReadBack(Sequence[Any]):
+    """Values as a sequence whose `Packed` ones are read back when taken: a pass over a large job's ranks holds
+    one rank's at a time."""
+
+    def __init__(self, values: list[Any]) -> None:
+        self._values = values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getitem__(self, index: Any) -> Any:
+        value = self._values[index]
+        return value.read() if isinstance(value, Packed) else value
 
 
 class Spill:

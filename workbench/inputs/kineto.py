@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 from statistics import fmean
-from typing import Any
+from typing import Any, Sequence
 
 from workbench.analyses import categories as cat
 from workbench.analyses.collectives import Collectives, find_collectives
@@ -17,7 +17,7 @@ from workbench.analyses.stragglers import (computation_kernels, host_compute_us,
 from workbench.analyses.timeline import trace_origin_us
 from workbench.analyses.trace_summary import summarize_trace
 from workbench.errors import WorkbenchError
-from workbench.inputs.analyzed import AnalyzedInput, Packed, RankResult, Spill, pack_value, unpacked
+from workbench.inputs.analyzed import AnalyzedInput, Packed, RankResult, ReadBack, Spill, pack_value
 from workbench.inputs.rank_runner import RankFailure
 from workbench.inputs.registry import AnalyzeOptions, InputKind, register_kind
 from workbench.loaders.files import Progress, rank_in_name
@@ -87,7 +87,7 @@ def _job_input(path: Path, ranks: list[RankResult], failed: list[RankFailure], t
         meta["missing_ranks"] = [rank_in_name(Path(f.path).name) for f in failed]
         meta["missing_files"] = [f.path for f in failed]
         warnings += [f"{f.message} (rank left out of the job)" for f in failed]
-    collectives = [unpacked(r.collectives) for r in ranks]  # read back for the reduce only
+    collectives = ReadBack([r.collectives for r in ranks])  # a large job's read back rank by rank
     metrics, tables = job_summary([r.rank for r in ranks], collectives,
                                   [r.input_us for r in ranks], [r.step_input_us for r in ranks],
                                   [r.host_compute_us for r in ranks], [r.work for r in ranks],
@@ -109,7 +109,7 @@ def _job_input(path: Path, ranks: list[RankResult], failed: list[RankFailure], t
                          tables=tables, ranks=ranks, warnings=warnings)
 
 
-def _align_timelines(ranks: list[RankResult], collectives: list[Collectives]) -> None:
+def _align_timelines(ranks: list[RankResult], collectives: Sequence[Collectives]) -> None:
     """The ranks' timelines on one time axis: ms from the first rank's first event, aligned on a common step."""
     origins, anchor = rank_origins([r.first_us for r in ranks], [r.step_starts for r in ranks], collectives)
     for rank, origin in zip(ranks, origins):
