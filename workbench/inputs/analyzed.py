@@ -71,7 +71,7 @@ class ReadBack(Sequence[Any]):
     def __len__(self) -> int:
         return len(self._values)
 
-    def __getitem__(self, index: Any) -> Any:
+    def __getitem__(self, index: int) -> Any:  # type: ignore[override]
         value = self._values[index]
         return value.read() if isinstance(value, Packed) else value
 
