@@ -171,6 +171,22 @@ def test_two_jobs_compare_their_rank_distributions_and_findings_by_rank(tmp_path
         assert "Findings on the ranks, base → new" in out
 
 
+def test_a_diff_of_jobs_whose_ranks_wait_on_disk_equals_the_diff_of_ranks_in_memory(tmp_path, monkeypatch):
+    """Beyond DETAILED_RANKS ranks a job's tables wait packed in its spill file: the diff reads every rank's kernels
+    and operators back one rank at a time and finds what it finds with every rank's tables in memory."""
+    from workbench.inputs import kineto
+
+    base_path, new_path = SAMPLES / "cpu" / "ddp_gloo_straggler", SAMPLES / "cpu" / "ddp_gloo_extra_compute"
+    diffs = []
+    for detailed in (8, 2):  # 4 and 8 ranks: all in memory, then packed
+        monkeypatch.setattr(kineto, "DETAILED_RANKS", detailed)
+        target = tmp_path / f"diff{detailed}.json"
+        assert main(["diff", str(base_path), str(new_path), "--workers", "1", "--format", "json",
+                     "-o", str(target)]) == 0
+        diffs.append(json.loads(target.read_text())["diff"])
+    assert diffs[1] == diffs[0] and diffs[0]["operators_cpu"]
+
+
 @pytest.mark.parametrize("new, rank, fix, title", [
     ("ddp_gloo_straggler", 2, "This rank waits on its input",
      "Rank 2 is a straggler (data loading): the other ranks wait 41.2 ms/step for it in collectives"),
