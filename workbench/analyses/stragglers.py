@@ -107,7 +107,9 @@ def job_summary(ranks: list[int], collectives: Sequence[Collectives], input_us: 
     step_loading = np.array(step_input_us, dtype=np.float64) / US_PER_MS
     host = per_step("idle_host_busy_ms")
     kernel_ms = [dict(zip(names, (ms / steps[r]).tolist())) for r, (names, ms) in enumerate(kernels)]  # per step
-    causes = {i: _cause_excess(i, np.arange(len(ranks)) != i, step_loading, host, kernel_ms) for i in flagged}
+    kernel_columns = _by_rank(kernel_ms, [kernel_ms[i] for i in flagged])
+    causes = {i: _cause_excess(i, np.arange(len(ranks)) != i, step_loading, host, kernel_ms[i], *kernel_columns)
+              for i in flagged}
     for i in flagged:  # the others' wait alone names no straggler (module docstring)
         own = flags["compute"][i] or flags["step time"][i] or flags["extra work"][i]
         if not own and typical_step > 0 and max(causes[i][0].values(), default=0.0) < MIN_EXCESS * typical_step:
@@ -142,18 +144,29 @@ def job_summary(ranks: list[int], collectives: Sequence[Collectives], input_us: 
     return job_metrics, {"ranks": rows, "stragglers": stragglers}
 
 
-def _cause_excess(i: int, others: np.ndarray, loading: np.ndarray, host: np.ndarray,
-                  per_rank: list[dict[str, float]]) -> tuple[dict[str, float], str | None]:
+def _by_rank(per_rank: list[dict[str, float]], wanted: list[dict[str, float]]) -> tuple[np.ndarray, dict[str, int]]:
+    """(ranks x names) the values of the names in `wanted` (0 where a rank has none), and each name's column."""
+    columns = {name: j for j, name in enumerate(dict.fromkeys(n for values in wanted for n in values))}
+    out = np.zeros((len(per_rank), len(columns)))
+    for r, values in enumerate(per_rank if columns else ()):
+        for name, value in values.items():
+            if name in columns:
+                out[r, columns[name]] = value
+    return out, columns
+
+
+def _cause_excess(i: int, others: np.ndarray, loading: np.ndarray, host: np.ndarray, kernel_ms: dict[str, float],
+                  kernels_by_rank: np.ndarray, columns: dict[str, int]) -> tuple[dict[str, float], str | None]:
     """ms per step by which rank `i` exceeds the other ranks' median, per candidate cause.
 
     Returns the excesses of "data loading", "host-bound" (GPU idle while the host works) and
-    "slow kernel" (the computation kernel that exceeds its median most), and that kernel's name.
+    "slow kernel" (the computation kernel that exceeds its median most: `kernel_ms` are rank `i`'s, each
+    rank's in `kernels_by_rank`), and that kernel's name.
     """
     excess = {"data loading": loading[i] - _nan_median(loading[others]),
               "host-bound": host[i] - _nan_median(host[others])}
-    other_ranks = np.flatnonzero(others)
-    kernel_excess = {name: ms - float(np.median([per_rank[r].get(name, 0.0) for r in other_ranks]))
-                     for name, ms in per_rank[i].items()}
+    medians = np.median(kernels_by_rank[others][:, [columns[name] for name in kernel_ms]], axis=0)
+    kernel_excess = {name: ms - float(median) for (name, ms), median in zip(kernel_ms.items(), medians.tolist())}
     kernel = max(kernel_excess, key=kernel_excess.get) if kernel_excess else None
     if kernel is not None:
         excess["slow kernel"] = kernel_excess[kernel]
