@@ -18,7 +18,7 @@ from workbench.analyses.timeline import trace_origin_us
 from workbench.analyses.trace_summary import summarize_trace
 from workbench.errors import WorkbenchError
 from workbench.inputs.analyzed import AnalyzedInput, Packed, RankResult, ReadBack, Spill, pack_value
-from workbench.inputs.rank_runner import RankFailure
+from workbench.inputs.rank_runner import Keep, RankFailure
 from workbench.inputs.registry import AnalyzeOptions, InputKind, register_kind
 from workbench.loaders.files import Progress, rank_in_name
 from workbench.loaders.kineto import load_kineto
@@ -52,7 +52,7 @@ def analyze_trace_files(folder: Path, files: list[Path], options: AnalyzeOptions
         return [_single_input(files[0], _analyze_rank(files[0], options.top, options.progress(files[0].name)))]
     pack = len(files) > DETAILED_RANKS and not options.keep_traces
     task = partial(summarize_rank, top=options.top, keep_trace=options.keep_traces, pack=pack)
-    results = options.runner.map(task, files, options.progress, Spill().keep if pack else None)
+    results = options.runner.map(task, files, options.progress, _kept(Spill()) if pack else None)
     failed = [r for r in results if isinstance(r, RankFailure)]
     ranks = [r for r in results if isinstance(r, RankResult)]
     if len(failed) * 2 > len(results):
@@ -67,6 +67,19 @@ def analyze_trace_files(folder: Path, files: list[Path], options: AnalyzeOptions
     if inputs:
         inputs[0].warnings += [f"{f.message} (left out)" for f in failed]
     return inputs
+
+
+def _kept(spill: Spill) -> Keep:
+    """What the coordinator keeps of a large job's result as it arrives: its packed parts in `spill`, and one list of
+    devices for the ranks that list the same devices (the ranks of a node do; 3 KiB a rank of 8 A100s)."""
+    devices: dict[str, list[Any]] = {}
+
+    def keep(result: Any) -> Any:
+        if isinstance(result, RankResult) and result.meta.get("devices"):
+            result.meta["devices"] = devices.setdefault(repr(result.meta["devices"]), result.meta["devices"])
+        return spill.keep(result)
+
+    return keep
 
 
 def _single_input(path: Path, rank: RankResult) -> AnalyzedInput:
