@@ -38,13 +38,18 @@ class Spilled:
 
 
 def pack_value(value: Any) -> bytes:
-    """`value` pickled and compressed: what a job's task sends packed besides its tables (findings, work by name)."""
+    """`value` pickled and compressed: what a job's task sends packed besides its tables (findings, work by name,
+    collectives)."""
     return zlib.compress(pickle.dumps(value, pickle.HIGHEST_PROTOCOL), 1)
 
 
 def read_packed(packed: bytes | Spilled) -> Any:
     """A value `pack_value` packed, read back (this job's own task's: as trusted as Dask's transfer of its result)."""
-    return pickle.loads(zlib.decompress(packed.read() if isinstance(packed, Spilled) else packed))
+    return pickle.loads(zlib.decompress(packed_bytes(packed)))
+
+
+def packed_bytes(packed: bytes | Spilled) -> bytes:
+    return packed.read() if isinstance(packed, Spilled) else packed
 
 
 @dataclass
@@ -77,8 +82,8 @@ class ReadBack(Sequence[Any]):
 
 
 class Spill:
-    """An unnamed temporary file for bytes read back on demand (a large job's packed timelines, until its detailed
-    ranks are chosen): the coordinator's memory does not hold them. Deleted when no `Spilled` refers to it."""
+    """An unnamed temporary file for bytes read back on demand (a large job's packed tables, findings, work by name
+    and collectives): the coordinator's memory does not hold them. Deleted when no `Spilled` refers to it."""
 
     def __init__(self) -> None:
         self._file = tempfile.TemporaryFile()
@@ -136,8 +141,7 @@ class RankResult:
         """Its tables, those packed read back but not kept (a diff reads every rank's kernels and operators)."""
         if self.packed is None:
             return self.tables
-        data = self.packed.read() if isinstance(self.packed, Spilled) else self.packed
-        return {**self.tables, **msgspec.json.decode(zlib.decompress(data))}
+        return {**self.tables, **msgspec.json.decode(zlib.decompress(packed_bytes(self.packed)))}
 
     def unpack(self) -> None:
         self.tables, self.packed = self.read_tables(), None
