@@ -29,6 +29,30 @@ SMALL_JOB_BYTES = 32 << 20  # a job this small (files on disk) is read faster in
 # macOS forks unsafely (its system frameworks): spawn there.
 WORKER_START = "forkserver" if sys.platform.startswith("linux") else "spawn"
 PRELOADED = ("distributed", "workbench.inputs.builtin", "workbench.rules.builtin")  # what a worker and task import
+# A local worker's environment from its start: Dask's own less its MALLOC_TRIM_THRESHOLD_ (`local_cluster_config`).
+WORKER_ENVIRON = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def start_fork_server() -> None:
+    """Start the fork server the local workers come from (Linux): its imports (Dask and workbench, about 1 s) then
+    overlap this process's own import of Dask and the scheduler's start rather than follow them; it runs with
+    WORKER_ENVIRON, which this process's environment gets only when Dask starts the workers."""
+    if WORKER_START != "forkserver":
+        return
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context(WORKER_START).set_forkserver_preload(list(PRELOADED))
+    saved = {name: os.environ.get(name) for name in WORKER_ENVIRON}
+    os.environ.update(WORKER_ENVIRON)
+    try:
+        forkserver.ensure_running()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
 
 
 def local_cluster_config() -> dict[str, Any]:
@@ -41,11 +65,7 @@ def local_cluster_config() -> dict[str, Any]:
     and 0.023 in each worker, mostly the event-loop tick (every 20 ms in each server, which also takes the GIL from
     a worker's task); with the tick at 1 s, memory checks at 1 s, system metrics at 2 s and no work stealing or
     replica manager (nothing to steal or replicate: one task a rank, queued on the scheduler): 0.009 and 0.004."""
-    import dask
-
-    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
-    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-    return {"distributed.worker.profile.enabled": False, "distributed.nanny.pre-spawn-environ": environ,
+    return {"distributed.worker.profile.enabled": False, "distributed.nanny.pre-spawn-environ": WORKER_ENVIRON,
             "distributed.worker.multiprocessing-method": WORKER_START, "distributed.admin.tick.interval": "1s",
             "distributed.worker.memory.monitor-interval": "1s", "distributed.admin.system-monitor.interval": "2s",
             "distributed.scheduler.work-stealing": False, "distributed.scheduler.active-memory-manager.start": False}
@@ -145,12 +165,16 @@ class DaskRunner:
         self.stream = stream
         self._client: Any = None
         self._cluster: Any = None
+        if workers is not None and not scheduler:  # a local cluster will start (the job's size does not matter)
+            start_fork_server()
 
     def map(self, task: Task, paths: list[Path], progress: ProgressFor, keep: Keep | None = None) -> list[Any]:
-        from distributed import as_completed
-
         if self._small(paths):
             return InProcess(self.stream).map(task, paths, progress, keep)
+        if self._client is None and not self.scheduler:
+            start_fork_server()
+        from distributed import as_completed
+
         client = self._connect()
         futures = client.map(run_task, [task] * len(paths), [str(p) for p in paths], pure=False)
         order = {f.key: i for i, f in enumerate(futures)}
