@@ -49,18 +49,14 @@ def collective_waits(per_rank: Sequence[Collectives]) -> Waits:
     del parts
     if not len(time):
         return empty
-    _, label_code = np.unique(label, return_inverse=True)
-    label_code = label_code.ravel()
     # the k-th call of each (rank, group and kind, step, size), in the rank's call order
-    order = np.lexsort((order_in_rank, size, step, label_code, rank))
-    series = np.stack([rank, label_code, step, size])[:, order]
-    starts = np.ones(len(order), dtype=bool)
-    starts[1:] = (series[:, 1:] != series[:, :-1]).any(axis=0)
-    first = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
-    occurrence = np.empty(len(order), dtype=np.int64)
-    occurrence[order] = np.arange(len(order)) - first
-    _, instance = np.unique(np.stack([label_code, step, size, occurrence]), axis=1, return_inverse=True)
-    instance = instance.ravel()
+    occurrence = _nth(np.lexsort((order_in_rank, size, step, label, rank)), rank, label, step, size)
+    del order_in_rank
+    # one instance of a collective: the k-th call of a group and kind, step and size on each rank
+    by_call = np.lexsort((occurrence, size, step, label))
+    instance = np.empty(len(by_call), dtype=np.int64)
+    instance[by_call] = np.cumsum(_starts(by_call, label, step, size, occurrence)) - 1
+    del by_call, label, step, size, occurrence
     on_all = np.bincount(instance) == n
     full = on_all[instance]
     rank, instance, time, start = rank[full], instance[full], time[full], start[full]
@@ -85,6 +81,25 @@ def collective_waits(per_rank: Sequence[Collectives]) -> Waits:
         late_count=np.bincount(late[used], minlength=n),
         matched=len(used),
     )
+
+
+def _starts(order: np.ndarray, *keys: np.ndarray) -> np.ndarray:
+    """In `order`, where the `keys` (together) change: True at each run's first element."""
+    starts = np.zeros(len(order), dtype=bool)
+    starts[:1] = True
+    for key in keys:
+        ordered = key[order]
+        starts[1:] |= ordered[1:] != ordered[:-1]
+    return starts
+
+
+def _nth(order: np.ndarray, *keys: np.ndarray) -> np.ndarray:
+    """Per element, its position among those with the same `keys`, in `order`."""
+    position = np.arange(len(order))
+    first = np.maximum.accumulate(np.where(_starts(order, *keys), position, 0))
+    out = np.empty(len(order), dtype=np.int64)
+    out[order] = position - first
+    return out
 
 
 def _timed_calls(r: int, calls: Collectives, labels: dict[tuple[str, str], int]) -> tuple[np.ndarray, ...]:
