@@ -13,19 +13,20 @@ from workbench.models.trace import MISSING, EventTable
 def self_times(ts: np.ndarray, end: np.ndarray, thread: np.ndarray) -> np.ndarray:
     """Duration minus the durations of direct children on the same thread, per interval."""
     order = np.lexsort((-(end - ts), ts, thread))
-    child_time = np.zeros(len(ts))
+    starts, ends, threads = ts.tolist(), end.tolist(), thread.tolist()  # Python numbers: no numpy scalar per access
+    child_time = [0.0] * len(starts)
     stack: list[int] = []
     current_thread = None
     for i in order.tolist():
-        if thread[i] != current_thread:
+        if threads[i] != current_thread:
             stack.clear()
-            current_thread = thread[i]
-        while stack and end[stack[-1]] <= ts[i]:
+            current_thread = threads[i]
+        while stack and ends[stack[-1]] <= starts[i]:
             stack.pop()
         if stack:
-            child_time[stack[-1]] += end[i] - ts[i]
+            child_time[stack[-1]] += ends[i] - starts[i]
         stack.append(i)
-    return (end - ts) - child_time
+    return (end - ts) - np.array(child_time)
 
 
 def lookup(keys: np.ndarray, table_keys: np.ndarray, table_values: np.ndarray) -> np.ndarray:
