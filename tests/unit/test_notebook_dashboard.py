@@ -296,6 +296,11 @@ def test_a_large_job_draws_its_stragglers_and_outliers_first(job, monkeypatch):
     shown = list(next(t for t in heatmap.data if t.type == "heatmap").y)
     stragglers = [s["rank"] for s in job.report["inputs"][0]["tables"]["stragglers"]]
     assert len(shown) == 4 and {f"rank {r}" for r in stragglers} <= set(shown)
+    # the ranks its report would detail (`rank_distribution.detailed_ranks`): straggler 5, median-step rank 4, then
+    # the first metric's ends (step time: max rank 2, min rank 6)
+    assert shown == [f"rank {r}" for r in (2, 4, 5, 6)]
+    headings = [p.html for p in dict(dashboard(DashboardData(job.report)).tabs)["Distributed"] if isinstance(p, Html)]
+    assert any("4 of 8 ranks: the stragglers, the median rank" in h for h in headings)
 
 
 def test_the_html_report_of_a_job_has_its_heatmap(tmp_path):

@@ -107,9 +107,9 @@ class Spill:
 class RankResult:
     """One rank (one trace file) of an input: its summary, small and picklable, and its trace while kept.
 
-    A rank analyzed where its trace is dropped afterwards (a Dask worker) carries what the job's
-    cross-rank analysis and rules need instead: its collective calls, its data-loading time and the
-    findings of the per-trace rules (`rules.registry.trace_findings`).
+    A rank of a folder, summarized where it is read (a Dask task), carries what the job's cross-rank
+    analysis and rules need, its trace dropped or not: its collective calls, its data-loading time and
+    the findings of the per-trace rules (`rules.registry.trace_findings`), run there.
     """
 
     rank: int | None
@@ -127,7 +127,7 @@ class RankResult:
     computation_kernels: KernelTimes = field(default_factory=lambda: ((), np.zeros(0)), repr=False)  # `stragglers`
     step_starts: dict[str, float] = field(default_factory=dict, repr=False)  # `rank_alignment.step_starts`
     first_us: float = 0.0  # the trace's first event (`timeline.trace_origin_us`)
-    findings: RankFindings | None = field(default=None, repr=False)  # None while the trace is kept
+    findings: RankFindings | None = field(default=None, repr=False)  # None: the rules run on its kept trace
     warnings: list[str] = field(default_factory=list)
     packed: bytes | Spilled | None = field(default=None, repr=False)  # tables set aside by `pack` (compressed JSON)
     detailed: bool = True  # its tables go into the report (a large job's report details a few ranks)
@@ -138,7 +138,8 @@ class RankResult:
         self.packed = zlib.compress(msgspec.json.encode(chosen), 1) if chosen else None
 
     def read_tables(self) -> dict[str, list[dict[str, Any]]]:
-        """Its tables, those packed read back but not kept (a diff reads every rank's kernels and operators)."""
+        """Its tables, those packed read back but not kept (a diff reads every rank's kernels and operators); a rank
+        not detailed has its packed timelines on its own clock (the job aligns the tables it holds only)."""
         if self.packed is None:
             return self.tables
         return {**self.tables, **msgspec.json.decode(zlib.decompress(packed_bytes(self.packed)))}

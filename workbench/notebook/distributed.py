@@ -76,8 +76,9 @@ def rank_parts(input_: dict[str, Any], tables: dict[str, Any]) -> list[Part]:
     step by rank, and the ranks table (its `--top` slowest rows)."""
     rows, distribution = tables["ranks"], tables.get("rank_distribution", [])
     shown = shown_ranks(tables)
-    drawn = "" if len(shown) == len(rows) else (f" ({len(shown)} of {len(rows)} ranks: the stragglers, outliers and "
-                                                "the ranks at the ends of each metric, then the slowest)")
+    drawn = "" if len(shown) == len(rows) else (f" ({len(shown)} of {len(rows)} ranks: the stragglers, the median "
+                                                "rank, the ranks at the ends of each metric and its outliers, then the "
+                                                "slowest)")
     out: list[Part] = []
     if distribution:
         out += [heading("Ranks by metric, each column scaled from its lowest to its highest rank" + drawn),

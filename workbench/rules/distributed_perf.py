@@ -70,7 +70,8 @@ dist.destroy_process_group()
 
 
 @rule("straggler-rank", "communication", (KIND_RANKS,),
-      "a rank whose compute or step time is an outlier, or for whom the other ranks wait in collectives")
+      "a rank whose compute or step time is an outlier, or for whom the other ranks wait in collectives for a cause "
+      "of its own")
 def straggler_rank(input_: AnalyzedInput) -> Iterator[Finding]:
     step_ms = _median_step_ms(input_)
     for row in input_.tables.get("stragglers", []):
