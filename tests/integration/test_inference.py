@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NAIVE, OPTIMIZED, SAMPLES, shared_path
+from tests.conftest import GRAPH as GRAPH_SAMPLE, NAIVE, OPTIMIZED, SAMPLES, shared_path
 from workbench.inputs import AnalyzeOptions, analyze_path
 
 VLLM = "public/tracelens/vllm_prefilldecode_piecewise/graph_execution.json.gz"
@@ -216,6 +216,21 @@ def test_graph_replays_are_decode_passes_of_unknown_batch() -> None:
     assert (m["cuda_graph_replays"], m["decode_passes"], m["inference_pass_source"]) == (128, 128, "graph_replay")
     assert m["decode_tokens"] is None and m["decode_tokens_per_s"] is None  # a replay does not record its batch
     assert (m["kv_cache"], m["attention_backend"]) == ("static", "sdpa_cudnn")
+
+
+def test_graph_launches_on_the_per_thread_default_stream_are_replays_too(tmp_path: Path) -> None:
+    """infer_graph with its 128 cudaGraphLaunch calls renamed cudaGraphLaunch_ptsz (the runtime's per-thread
+    default-stream entry point): the same replays, decode passes and no launch-bound finding."""
+    import gzip
+
+    from workbench.rules import run_rules
+
+    path = tmp_path / "infer_graph_ptsz.pt.trace.json"
+    path.write_bytes(gzip.decompress(GRAPH_SAMPLE.read_bytes()).replace(b'"cudaGraphLaunch"', b'"cudaGraphLaunch_ptsz"'))
+    inputs = analyze_path(path, AnalyzeOptions())
+    m = inputs[0].metrics
+    assert (m["cuda_graph_replays"], m["decode_passes"], m["inference_pass_source"]) == (128, 128, "graph_replay")
+    assert "launch-bound" not in {f.id for f in run_rules(inputs)}
 
 
 @pytest.mark.parametrize("path", [NAIVE, OPTIMIZED], ids=["train_naive", "train_optimized"])

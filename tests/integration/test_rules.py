@@ -60,6 +60,22 @@ def test_eager_decoding_is_launch_bound_and_not_told_to_quantize():
     assert found["launch-bound"].evidence["growing_cat_calls"] > 0  # the KV cache grows by torch.cat
 
 
+@pytest.mark.parametrize("metrics, paced", [
+    ({"gpu_busy_pct": 30.0, "gpu_window_ms": 100.0, "idle_host_busy_ms": 25.0}, True),  # idle while the host works
+    ({"gpu_busy_pct": 30.0, "gpu_window_ms": 100.0, "idle_host_busy_ms": 10.0}, False),  # idle, the host idle too
+    ({"gpu_busy_pct": 60.0, "gpu_window_ms": 100.0, "idle_host_busy_ms": 40.0}, False),  # the GPU busy most
+    ({"gpu_busy_pct": 30.0}, False),  # no window
+], ids=["host-idle", "both-idle", "gpu-busy", "no-window"])
+def test_host_paced_reads_the_gpu_idle_share_while_the_host_works(metrics, paced):
+    """quantize-weights' silence beyond launch-bound runs (`rules.pacing.host_paced`), on metrics alone: without
+    short-kernel figures no run is launch-bound."""
+    from types import SimpleNamespace
+
+    from workbench.rules.pacing import host_paced
+
+    assert host_paced(SimpleNamespace(metrics=metrics)) is paced
+
+
 def test_a_gpu_bound_decode_without_a_known_peak_is_told_to_quantize():
     """The bf16 GEMV decode of memory_bound_decode on a GPU whose peak bandwidth is unknown: no MBU, so no
     weight-only-quantization; GPU busy 92.9 %, every kernel a weight-bound GEMV."""
