@@ -60,10 +60,11 @@ def _shortest_calls(names: np.ndarray, durations: np.ndarray, size: int) -> np.n
 
 
 def extra_work(work: list[Work], steps: np.ndarray, min_slow_ms: float) -> list[list[dict[str, Any]]]:
-    """`work` is read by its `items()` only, once per pass over the ranks (a large job's is packed). Per rank, the names it calls at least MIN_EXTRA_CALLS more often per step than the median rank (with the
+    """Per rank, the names it calls at least MIN_EXTRA_CALLS more often per step than the median rank (with the
     time per step of the calls above the median's), then the names it runs slower per call (module docstring;
     worth at least `min_slow_ms` per step): annotations first (the regions the user named), then the most time
-    first, at most MAX_ITEMS."""
+    first, at most MAX_ITEMS. Each rank's `work` is read by its `items()` only, once a pass over the ranks (a
+    large job's is packed: `inputs.analyzed.Packed`)."""
     if len(work) < 3:
         return [[] for _ in work]
     keys, calls, time, shortest = _per_step(work, steps)
