@@ -34,6 +34,23 @@ def test_elements_and_remainder_reconstruct_the_document(chunk_size, indent):
     assert rest["schemaVersion"] == 1 and rest["after"] == {"k": [1, 2]}
 
 
+def test_an_element_over_many_chunks_is_decoded_a_few_times_not_once_a_chunk():
+    """A 600 KB element of 50,000 objects (a `},{` in every chunk) read 1 KiB at a time: the cut inside it is
+    decoded again once the bytes grew by a quarter (24 tries), not at each of its ~670 chunks (673 tries)."""
+    big = {"name": "big", "args": {"list": [{"a": i} for i in range(50_000)]}}
+    document = json.dumps({"traceEvents": [*TRICKY, big, *TRICKY]}).encode()
+    tries = []
+
+    def decode(data: bytes) -> list:
+        tries.append(len(data))
+        return msgspec.json.decode(data)
+
+    reader = EventArrayReader(io.BytesIO(document), chunk_size=1 << 10)
+    elements = [e for batch in reader.batches(decode) for e in batch]
+    assert elements + json.loads(reader.remainder)["traceEvents"] == [*TRICKY, big, *TRICKY]
+    assert len(document) > 600 << 10 and len(tries) < 40
+
+
 def test_a_bare_array_document():
     elements, remainder = read_all(json.dumps(TRICKY).encode(), 5)
     assert elements + json.loads(remainder) == TRICKY
