@@ -205,7 +205,8 @@ class _Columns:
 
     def _raw_codes(self, values: list[msgspec.Raw]) -> np.ndarray:
         """Codes into the strings of raw JSON values as written (input shapes, launch grids); NOT_RECORDED where absent."""
-        codes = self.shapes.encode([str(v, "utf-8", "replace") for v in values])  # no copy of each value's bytes
+        # no copy of each value's bytes; most events have none (kernels no shapes, operators no grid): no call for them
+        codes = self.shapes.encode([str(v, "utf-8", "replace") if v else "" for v in values])
         absent = self.shapes.codes.get("")  # an absent value is empty (a JSON value never is)
         if absent is not None:
             codes[codes == absent] = NOT_RECORDED
