@@ -17,7 +17,7 @@ from workbench.config import Config
 from workbench.errors import InputError
 from workbench.inputs import AnalyzeOptions
 from workbench.loaders.files import HEAD_BYTES
-from workbench.loaders.safe_pickle import RefusedPickle, load_file, loads, looks_like_pickle
+from workbench.loaders.safe_pickle import RefusedPickle, load_file, loads, loads_packed, looks_like_pickle
 
 
 class Exploit:
@@ -86,3 +86,20 @@ def test_protocol_0_and_1_copies_of_real_pickles_give_the_same_report(tmp_path, 
         path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
     assert len(pickles) in (1, 6)
     assert _report(copy) == _report(original)
+
+
+def test_what_a_job_task_packs_reads_back_and_nothing_else():
+    """A real trace's packed work by name, collectives and findings (numpy arrays, workbench dataclasses) read back
+    equal; a function of workbench's, or os.system, is refused."""
+    import zlib
+
+    from workbench.inputs.analyzed import read_packed
+    from workbench.inputs.kineto import summarize_rank
+
+    rank = summarize_rank(SAMPLES / "h100" / "train_naive.pt.trace.json.gz", lambda f: None, top=50, pack=True)
+    for packed in (rank.work.packed, rank.collectives.packed, rank.findings.packed):
+        assert pickle.dumps(read_packed(packed)) == pickle.dumps(pickle.loads(zlib.decompress(packed)))
+    assert {f.id for f in read_packed(rank.findings.packed)} >= {"input-bound", "fp32-matmul"}
+    for hostile in (Exploit(), analyze_report):
+        with pytest.raises(RefusedPickle):
+            loads_packed(pickle.dumps(hostile))

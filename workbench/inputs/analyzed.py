@@ -15,6 +15,7 @@ from workbench.analyses.collectives import Collectives
 from workbench.analyses.quantized_gemms import QuantizedWeights
 from workbench.analyses.rank_work import Work
 from workbench.analyses.stragglers import KernelTimes
+from workbench.loaders import safe_pickle
 from workbench.models.trace import Trace
 
 if TYPE_CHECKING:
@@ -44,8 +45,9 @@ def pack_value(value: Any) -> bytes:
 
 
 def read_packed(packed: bytes | Spilled) -> Any:
-    """A value `pack_value` packed, read back (this job's own task's: as trusted as Dask's transfer of its result)."""
-    return pickle.loads(zlib.decompress(packed_bytes(packed)))
+    """A value `pack_value` packed, read back through the restricted unpickler (plain data, arrays, workbench's
+    dataclasses), though it is this job's own task's."""
+    return safe_pickle.loads_packed(zlib.decompress(packed_bytes(packed)))
 
 
 def packed_bytes(packed: bytes | Spilled) -> bytes:

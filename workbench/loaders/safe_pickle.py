@@ -1,17 +1,21 @@
-"""A restricted unpickler for allocator snapshots and Flight Recorder dumps.
+"""Restricted unpicklers: for allocator snapshots and Flight Recorder dumps, and for what a job's tasks pack.
 
 These files are pickles, and a plain `pickle.load` of a hostile file runs arbitrary code.
 This unpickler builds only plain containers and scalars (dict, list, tuple, set, str,
 bytes, int, float, bool, None); any other class or persistent id is refused before
 anything is called. Every protocol (0-5) goes through it; `looks_like_pickle` tells a pickle
 from its first bytes, protocols 0 and 1 (which have no PROTO opcode) by their opcodes.
+`loads_packed` reads back the values a job's tasks pack (`inputs.analyzed.pack_value`): plain data,
+numpy arrays and workbench's own dataclasses, nothing else.
 """
 
 from __future__ import annotations
 
 import codecs
 import collections
+import dataclasses
 import gc
+import importlib
 import io
 import os
 import pickle
@@ -75,6 +79,30 @@ class RestrictedUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid: Any) -> Any:
         raise RefusedPickle("refused a persistent id: only plain data is accepted")
+
+
+_NUMPY = {(module, name) for prefix in ("numpy._core", "numpy.core")
+          for module, name in ((f"{prefix}.multiarray", "_reconstruct"), (f"{prefix}.multiarray", "scalar"),
+                               (f"{prefix}.numeric", "_frombuffer"))} | {("numpy", "dtype"), ("numpy", "ndarray")}
+
+
+class PackedUnpickler(RestrictedUnpickler):
+    """Plain data, numpy arrays and scalars, and the dataclasses of workbench's own modules (built without calling
+    their constructors): what `pack_value` packs."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _NUMPY:
+            return getattr(importlib.import_module(module), name)
+        if module == "workbench" or module.startswith("workbench."):
+            found = getattr(importlib.import_module(module), name, None)
+            if isinstance(found, type) and dataclasses.is_dataclass(found):
+                return found
+        return super().find_class(module, name)
+
+
+def loads_packed(data: bytes) -> Any:
+    """A value a job's task packed, unpickled by `PackedUnpickler`."""
+    return PackedUnpickler(io.BytesIO(data)).load()
 
 
 def loads(data: bytes) -> Any:
