@@ -134,10 +134,10 @@ class RankResult:
     packed: bytes | Spilled | None = field(default=None, repr=False)  # tables set aside by `pack` (compressed JSON)
     detailed: bool = True  # its tables go into the report (a large job's report details a few ranks)
 
-    def pack(self, names: tuple[str, ...]) -> None:
-        """Set the tables `names` aside as compressed JSON (a large job's coordinator unpacks a few ranks' only)."""
-        chosen = {n: self.tables.pop(n) for n in names if n in self.tables}
-        self.packed = zlib.compress(msgspec.json.encode(chosen), 1) if chosen else None
+    def pack(self) -> None:
+        """Set its tables aside as compressed JSON, in their order (a large job's coordinator unpacks a few ranks')."""
+        self.packed = zlib.compress(msgspec.json.encode(self.tables), 1) if self.tables else None
+        self.tables = {}
 
     def read_tables(self) -> dict[str, list[dict[str, Any]]]:
         """Its tables, those packed read back but not kept (a diff reads every rank's kernels and operators); a rank

@@ -28,7 +28,6 @@ KIND_RANKS = "kineto_trace_ranks"
 TRACE_SUFFIXES = (".json", ".json.gz")
 DETAILED_RANKS = 8  # a larger job's report has the tables of this many ranks (`detailed_ranks`), metrics of all
 # the largest tables: a large job's ranks read their packed tables back with these last, as its reports have them
-TIMELINE_TABLES = ("timeline", "timeline_events", "timeline_steps", "timeline_window", "memory_curve")
 
 
 def is_kineto_trace(path: Path, head: bytes) -> bool:
@@ -166,7 +165,7 @@ def summarize_rank(path: Path, progress: Progress, top: int, keep_trace: bool = 
         rank.trace, rank.quantized = None, None
     rank.computation_kernels = computation_kernels(rank.tables["kernels"])
     if pack:
-        rank.pack((*(n for n in rank.tables if n not in TIMELINE_TABLES), *TIMELINE_TABLES))
+        rank.pack()
         rank.work, rank.collectives = Packed(pack_value(rank.work)), Packed(pack_value(rank.collectives))
     return rank
 
