@@ -312,6 +312,22 @@ def test_the_ranks_a_large_job_details_include_each_findings_median_and_worst_ra
     assert all(r.to_json()["tables"]["kernels"] for r in job.ranks)
 
 
+def test_the_findings_of_ignored_rules_choose_no_rank_to_detail(monkeypatch):
+    """`--ignore`d rules report nothing, so the ranks only they would cite are not detailed for them: with the three
+    rules citing both ranks of this job ignored, one rank is detailed (DETAILED_RANKS 1), not two."""
+    from workbench.commands.analyze import analyze_report
+    from workbench.config import Config
+    from workbench.inputs import kineto
+
+    monkeypatch.setattr(kineto, "DETAILED_RANKS", 1)
+    ignored = ["exposed-communication", "low-gpu-utilization", "host-bound"]
+    report = analyze_report([str(RANKS)], AnalyzeOptions(), Config(), ignored, None)
+    assert len(report["inputs"][0]["meta"]["detailed_ranks"]) == 1
+    assert not {f["id"] for f in report["findings"]} & set(ignored)
+    report = analyze_report([str(RANKS)], AnalyzeOptions(), Config(), [], None)
+    assert report["inputs"][0]["meta"]["detailed_ranks"] == [0, 1]
+
+
 def test_with_traces_kept_the_ranks_a_finding_cites_are_detailed_as_the_job_is_read(monkeypatch):
     """The notebook keeps the traces (its zoom): the per-trace rules still run where each rank is read, so its
     detailed ranks are chosen by the findings as without; the rules then read the ranks' findings, change nothing."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from typing import Any
 
 from workbench.commands.cluster_options import add_cluster_options, rank_runner
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
 def analyze_report(paths: list[str], options: AnalyzeOptions, config: Config, ignore: list[str],
                    fail_on: str | None) -> dict[str, Any]:
     """The report `analyze` writes (the JupyterLab panel's server extension serves the same); `-` is stdin."""
+    options = replace(options, ignore=tuple(ignore))
     inputs = [i for path in paths for i in (_stdin(options) if path == "-" else analyze_path(path, options))]
     return inputs_report(inputs, config, ignore, fail_on)
 

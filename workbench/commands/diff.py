@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     bars = ProgressBars()
     try:
         with rank_runner(args) as runner:
-            options = AnalyzeOptions(top=ALL_ROWS, progress=bars.task, runner=runner)
+            options = AnalyzeOptions(top=ALL_ROWS, progress=bars.task, runner=runner, ignore=tuple(ignore))
             base, new = (_compared_input(path, analyze_path(path, options)) for path in (args.base, args.new))
     finally:
         bars.close()

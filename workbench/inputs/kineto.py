@@ -59,7 +59,7 @@ def analyze_trace_files(folder: Path, files: list[Path], options: AnalyzeOptions
     known = [r.rank for r in ranks if r.rank is not None]
     world_sizes = {r.meta.get("world_size") for r in ranks}
     if len(ranks) > 1 and len(known) == len(ranks) and len(set(known)) == len(known) and len(world_sizes) == 1:
-        return [_job_input(folder, ranks, failed, options.top)]
+        return [_job_input(folder, ranks, failed, options)]
     for rank in ranks:
         rank.unpack()
     inputs = [_single_input(Path(r.path), r) for r in ranks]
@@ -88,13 +88,15 @@ def _single_input(path: Path, rank: RankResult) -> AnalyzedInput:
     )
 
 
-def _job_input(path: Path, ranks: list[RankResult], failed: list[RankFailure], top: int) -> AnalyzedInput:
+def _job_input(path: Path, ranks: list[RankResult], failed: list[RankFailure],
+               options: AnalyzeOptions) -> AnalyzedInput:
     """The ranks of one distributed job, in rank order; `failed` are its files that could not be read; the text
-    and Markdown reports show `top` rows of its rank tables (`meta.top`)."""
+    and Markdown reports show `options.top` rows of its rank tables (`meta.top`)."""
     ranks.sort(key=lambda r: r.rank)
     warnings = [w for r in ranks for w in r.warnings]
     meta = {"ranks": [r.rank for r in ranks], "world_size": ranks[0].meta.get("world_size"),
-            "backend": ranks[0].meta.get("backend"), "devices": ranks[0].meta.get("devices", []), "top": top}
+            "backend": ranks[0].meta.get("backend"), "devices": ranks[0].meta.get("devices", []),
+            "top": options.top}
     if failed:
         meta["missing_ranks"] = [rank_in_name(Path(f.path).name) for f in failed]
         meta["missing_files"] = [f.path for f in failed]
@@ -105,11 +107,11 @@ def _job_input(path: Path, ranks: list[RankResult], failed: list[RankFailure], t
                                   [r.host_compute_us for r in ranks], [r.work for r in ranks],
                                   [r.metrics for r in ranks],
                                   [r.computation_kernels for r in ranks])
-    tables["rank_distribution"] = rank_distribution(tables["ranks"], top)
+    tables["rank_distribution"] = rank_distribution(tables["ranks"], options.top)
     if len(ranks) > DETAILED_RANKS:
         from workbench.rules.registry import job_cited_ranks  # rules import this module's kinds
 
-        detailed = set(detailed_ranks(tables, DETAILED_RANKS, job_cited_ranks(ranks)))
+        detailed = set(detailed_ranks(tables, DETAILED_RANKS, job_cited_ranks(ranks, options.ignore)))
         meta["detailed_ranks"] = sorted(detailed)
         for rank in ranks:
             rank.detailed = rank.rank in detailed

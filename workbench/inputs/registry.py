@@ -31,6 +31,7 @@ class AnalyzeOptions:
     runner: RankRunner = InProcess()  # where the files of a job are analyzed (`rank_runner`)
     keep_traces: bool = False  # keep every rank's trace in this process (the dashboard's zoom; in-process only)
     root: Path | None = None  # when set, no file outside it is read (the server's root)
+    ignore: tuple[str, ...] = ()  # rules turned off (--ignore, the config's): their findings choose no rank to detail
 
 
 @dataclass(frozen=True)

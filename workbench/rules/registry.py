@@ -102,11 +102,12 @@ def trace_findings(input_: AnalyzedInput, kinds: Iterable[str]) -> tuple[list[Fi
     return findings, warnings
 
 
-def job_cited_ranks(ranks: Sequence[RankResult]) -> list[int]:
+def job_cited_ranks(ranks: Sequence[RankResult], ignore: Iterable[str] = ()) -> list[int]:
     """The ranks whose evidence the job's findings will cite (`job_findings.cited_ranks`), from the findings its
-    ranks brought along."""
+    ranks brought along, those of the `ignore`d rules left out."""
+    skipped = set(ignore)
     return cited_ranks([RankFinding(r.rank, *row, lambda: None) for r in ranks if r.findings
-                        for row in r.findings.rows if row[4] >= MIN_GAIN_PCT])
+                        for row in r.findings.rows if row[4] >= MIN_GAIN_PCT and row[0] not in skipped])
 
 
 def _found_in_ranks(input_: AnalyzedInput, rule_id: str) -> list[RankFinding]:
