@@ -27,7 +27,6 @@ KIND_TRACE = "kineto_trace"
 KIND_RANKS = "kineto_trace_ranks"
 TRACE_SUFFIXES = (".json", ".json.gz")
 DETAILED_RANKS = 8  # a larger job's report has the tables of this many ranks (`detailed_ranks`), metrics of all
-# the largest tables: a large job's ranks read their packed tables back with these last, as its reports have them
 
 
 def is_kineto_trace(path: Path, head: bytes) -> bool:

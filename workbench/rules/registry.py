@@ -73,8 +73,7 @@ def run_rules(inputs: list[AnalyzedInput], ignore: Iterable[str] = ()) -> list[F
                                               if f.worth >= MIN_GAIN_PCT])
             else:
                 if getattr(r.check, "per_trace", False):
-                    found += [f for rank in input_.ranks if rank.findings
-                              for f in rank.findings.read() if f.id == r.id]
+                    found += [f.whole() for f in _found_in_ranks(input_, r.id)]
                 found = [f for f in found if worth_pct(f.estimated_gain) >= MIN_GAIN_PCT]
             for finding in found:
                 finding.input = finding.input or input_.path
