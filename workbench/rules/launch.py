@@ -10,7 +10,8 @@ import numpy as np
 from workbench.analyses import categories as cat
 from workbench.rules.context import TRACE_KINDS, TraceContext, on_traces
 from workbench.rules.finding import Finding, Fix
-from workbench.rules.pacing import MAX_GRAPH_SHARE, MIN_HOST_IDLE_PCT, graph_launched_share, is_launch_bound
+from workbench.rules.pacing import (MAX_GRAPH_SHARE, MIN_HOST_IDLE_PCT, graph_launched_share, host_idle_pct,
+                                   is_launch_bound)
 from workbench.rules.registry import finding_of, rule
 
 CAT = re.compile(r"^aten::cat$")
@@ -109,10 +110,10 @@ def _growing(ctx: TraceContext, cats: np.ndarray) -> bool:
 @on_traces
 def host_bound(ctx: TraceContext) -> Iterator[Finding]:
     m = ctx.metrics
-    window = float(m.get("gpu_window_ms") or 0.0)
-    idle_host = float(m.get("idle_host_busy_ms") or 0.0)
-    if not window or 100 * idle_host / window < MIN_HOST_IDLE_PCT or is_launch_bound(ctx):
+    idle_pct = host_idle_pct(m)
+    if idle_pct is None or idle_pct < MIN_HOST_IDLE_PCT or is_launch_bound(ctx):
         return
+    idle_host = float(m.get("idle_host_busy_ms") or 0.0)
     if graph_launched_share(ctx) >= MAX_GRAPH_SHARE:
         return
     gain = ctx.gain(idle_host * 1000 * HOST_OVERHEAD_SAVED,
@@ -125,11 +126,11 @@ def host_bound(ctx: TraceContext) -> Iterator[Finding]:
         by_phase[name] = by_phase.get(name, 0.0) + float(ctx.events.dur[i])
     yield finding_of(
         "host-bound",
-        title=f"The GPU idles {100 * idle_host / window:.0f}% of the time while the host runs operators",
+        title=f"The GPU idles {idle_pct:.0f}% of the time while the host runs operators",
         evidence={
             "gpu_busy_pct": m.get("gpu_busy_pct"),
             "gpu_idle_host_busy_ms_per_step": round(ctx.per_step_ms(idle_host * 1000), 3),
-            "gpu_idle_host_busy_pct": round(100 * idle_host / window, 2),
+            "gpu_idle_host_busy_pct": round(idle_pct, 2),
             "kernels_per_step": m.get("kernels_per_step"),
             "kernel_mean_us": m.get("kernel_mean_us"),
             "host_phase_ms_per_step": {k: round(ctx.per_step_ms(v), 3) for k, v in by_phase.items()},

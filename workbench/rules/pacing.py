@@ -3,6 +3,8 @@ the GPU runs them) and host-paced runs, for the rules that must not suggest shor
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from workbench.analyses import categories as cat
@@ -34,11 +36,16 @@ def is_launch_bound(ctx: TraceContext) -> bool:
     return m["launch_cpu_ms"] >= m["kernel_time_ms"] and graph_launched_share(ctx) < MAX_GRAPH_SHARE
 
 
+def host_idle_pct(metrics: dict[str, Any]) -> float | None:
+    """Share of the GPU's window (%) it idles while the host runs operators; None without a window."""
+    window = float(metrics.get("gpu_window_ms") or 0.0)
+    return 100 * float(metrics.get("idle_host_busy_ms") or 0.0) / window if window else None
+
+
 def host_paced(ctx: TraceContext) -> bool:
     """The host, not the GPU, sets the pace: launch-bound, or the GPU busy under MAX_BUSY_PCT of its window and
     idle while the host runs operators at least MIN_HOST_IDLE_PCT of it. Shorter kernels would not shorten it."""
-    m = ctx.metrics
-    busy, window = m.get("gpu_busy_pct"), float(m.get("gpu_window_ms") or 0.0)
-    if busy is None or busy >= MAX_BUSY_PCT or not window:
+    busy, idle = ctx.metrics.get("gpu_busy_pct"), host_idle_pct(ctx.metrics)
+    if busy is None or busy >= MAX_BUSY_PCT or idle is None:
         return False
-    return 100 * float(m.get("idle_host_busy_ms") or 0.0) / window >= MIN_HOST_IDLE_PCT or is_launch_bound(ctx)
+    return idle >= MIN_HOST_IDLE_PCT or is_launch_bound(ctx)
