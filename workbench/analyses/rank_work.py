@@ -10,7 +10,8 @@ named with its time per step on that rank, the share of its calls above the medi
 A rank that calls a name as often as the others but takes much longer per call does more work in
 each call (longer sequences, a larger batch). Noise lengthens calls too, so a name's time per call is
 its shortest call of at least MIN_CALLS (preemption never shortens one; on 8 gloo ranks sharing 2
-cores, mean times per call differ up to 135x between ranks, shortest calls at most 1.6x), and it
+cores, sample_traces/cpu/ddp_gloo_extra_compute and ddp_gloo_balanced, mean times per call differ up
+to 109x between ranks, shortest calls at most 1.7x: docs/jobs.md), and it
 counts only when SLOW_FACTOR times the median rank's, beyond the other ranks' spread (a robust
 z-score, `stragglers.robust_outliers`, among the ranks that call it as often as the median rank), and
 SLOW_FACTOR times further out than the rank's typical name (a slow node slows all).
